@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint system-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: emulator + agent + API on http://127.0.0.1:8080/ (no Azure account needed)
+demo: $(STAMP)
+	$(BIN)/vpnwatch demo --port $${PORT:-8080}
+
+## test: lint, then the whole test suite (installs the system tools the tests use)
+test: $(STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## system-deps: Debian packages the tests drive (headless Chromium for the status page)
+system-deps:
+	@scripts/system-deps.sh
+
+bench: $(STAMP)
+	$(BIN)/python bench/correlate.py
+	$(BIN)/python bench/http.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache var

@@ -1,0 +1,3 @@
+from vpnwatch.cli import main
+
+raise SystemExit(main())

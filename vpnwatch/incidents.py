@@ -1,0 +1,81 @@
+"""Incidents: what the correlator decides, the store keeps, the API shows and notifiers send.
+
+An incident has a stable `key` (type + the resource it is about), so a repeat of the same
+condition updates the open incident instead of opening a second one. Its `id` is unique for ever:
+when a resolved condition comes back, a new incident with the same key and a new id opens.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class IncidentType(StrEnum):
+    TUNNEL_DOWN = "tunnel_down"
+    FAILOVER = "failover"
+    REDUNDANCY_LOST = "redundancy_lost"
+    BGP_PEER_DOWN = "bgp_peer_down"
+    ROUTE_WITHDRAWAL = "route_withdrawal"
+    EXPRESSROUTE_DOWN = "expressroute_down"
+    EXPRESSROUTE_REDUNDANCY_LOST = "expressroute_redundancy_lost"
+    EXPRESSROUTE_FAILOVER_TO_VPN = "expressroute_failover_to_vpn"
+    HYBRID_CONNECTIVITY_LOST = "hybrid_connectivity_lost"
+    ZONE_OUTAGE = "zone_outage"
+    SITE_DOWN = "site_down"
+    MONITORING_BLIND = "monitoring_blind"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+def incident_key(type_: IncidentType | str, subject: str) -> str:
+    """The stable key of an incident: its type and the one resource (or scope) it is about."""
+    return f"{IncidentType(type_).value}:{subject}"
+
+
+@dataclass(slots=True)
+class Evidence:
+    """One entry of an incident's timeline: what was seen, when, about which resource."""
+
+    at: datetime
+    message: str
+    resource: str | None = None
+    source: str | None = None
+
+
+@dataclass(slots=True)
+class Incident:
+    key: str
+    type: IncidentType
+    severity: Severity
+    title: str
+    resources: tuple[str, ...]
+    opened_at: datetime  # when the condition started (may precede the moment it was decided)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: IncidentStatus = IncidentStatus.OPEN
+    resolved_at: datetime | None = None
+    classification: str | None = None
+    outage_seconds: float | None = None
+    parent_key: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)  # e.g. region, zone, gateway
+    timeline: list[Evidence] = field(default_factory=list)
+    updated_at: datetime | None = None
+    # flap damping: the condition cleared at `clearing_since` and the incident resolves once it
+    # has stayed clear for the hold time; `flaps` counts how often it came back meanwhile.
+    clearing_since: datetime | None = None
+    flaps: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is IncidentStatus.OPEN
