@@ -1,0 +1,491 @@
+"""Settings: one YAML file plus `VPNWATCH_...` environment overrides, checked before starting.
+
+A bad file never starts a half-working agent: `load_settings` raises `ConfigError`, which carries
+every problem with its file, key and (where the YAML has one) line; `check_config` returns them.
+How a file and the environment become a model lives in `configfile.py`; this module says what
+the settings are and which combinations make sense.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from vpnwatch.configfile import ConfigError, ConfigProblem, Loc, load_model, rule_error
+
+__all__ = [
+    "CONFIG_PATH_ENV",
+    "ENV_PREFIX",
+    "ConfigError",
+    "ConfigProblem",
+    "Settings",
+    "check_config",
+    "load_settings",
+]
+
+ENV_PREFIX = "VPNWATCH_"
+CONFIG_PATH_ENV = "VPNWATCH_CONFIG"  # the settings file when none is named; not a setting itself
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Azure ------------------------------------------------------------------------------------
+
+
+class Cloud(StrEnum):
+    PUBLIC = "AzurePublicCloud"
+    CHINA = "AzureChinaCloud"
+    US_GOVERNMENT = "AzureUSGovernment"
+    CUSTOM = "custom"
+
+
+def _is_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EndpointOverrides(_Section):
+    """`azure.endpoints` as written: every endpoint of a custom cloud, or the few that differ
+    from a known cloud's (e.g. a private-link ARM endpoint)."""
+
+    resource_manager: str | None = None
+    metrics: str | None = None
+    log_analytics: str | None = None
+    authority: str | None = None
+    token_audience: str | None = None
+
+    @field_validator("resource_manager", "metrics", "log_analytics")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_url(value):
+            raise ValueError("must be an http(s) URL, such as https://management.azure.com")
+        return value
+
+
+class Endpoints(_Section):
+    """Where each Azure API lives. The emulator is just a custom cloud."""
+
+    resource_manager: str
+    metrics: str | None = None
+    log_analytics: str | None = None
+    authority: str | None = None
+    token_audience: str | None = None  # ARM token audience; defaults to resource_manager
+
+    def urls(self) -> dict[str, str]:
+        """The endpoints traffic (and a bearer token) goes to, by key."""
+        named = {
+            "resource_manager": self.resource_manager,
+            "metrics": self.metrics,
+            "log_analytics": self.log_analytics,
+            "authority": self.authority if self.authority and "://" in self.authority else None,
+        }
+        return {key: url for key, url in named.items() if url}
+
+
+KNOWN_CLOUDS: dict[Cloud, Endpoints] = {
+    Cloud.PUBLIC: Endpoints(
+        resource_manager="https://management.azure.com",
+        metrics="https://metrics.monitor.azure.com",
+        log_analytics="https://api.loganalytics.io",
+        authority="login.microsoftonline.com",
+        token_audience="https://management.azure.com",
+    ),
+    Cloud.CHINA: Endpoints(
+        resource_manager="https://management.chinacloudapi.cn",
+        metrics="https://metrics.monitor.azure.cn",
+        log_analytics="https://api.loganalytics.azure.cn",
+        authority="login.chinacloudapi.cn",
+        token_audience="https://management.chinacloudapi.cn",
+    ),
+    Cloud.US_GOVERNMENT: Endpoints(
+        resource_manager="https://management.usgovcloudapi.net",
+        metrics="https://metrics.monitor.azure.us",
+        log_analytics="https://api.loganalytics.us",
+        authority="login.microsoftonline.us",
+        token_audience="https://management.core.usgovcloudapi.net",
+    ),
+}
+
+
+class CredentialKind(StrEnum):
+    DEFAULT = "default"  # azure-identity DefaultAzureCredential
+    STATIC_TOKEN = "static_token"  # a fixed bearer token: for the emulator and tests
+
+
+class CredentialSettings(_Section):
+    kind: CredentialKind = CredentialKind.DEFAULT
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _token_for_static(self) -> CredentialSettings:
+        if self.kind is CredentialKind.STATIC_TOKEN and not (
+            self.token and self.token.get_secret_value()
+        ):
+            raise rule_error("token", "credential.kind 'static_token' needs credential.token")
+        return self
+
+
+class AzureSettings(_Section):
+    cloud: Cloud = Cloud.PUBLIC
+    endpoints: EndpointOverrides | None = None  # required for cloud 'custom', overrides otherwise
+    credential: CredentialSettings = Field(default_factory=CredentialSettings)
+    verify_tls: bool | str = True  # False, or the path of a CA bundle (the emulator's cert)
+    allow_http: bool = False  # bearer tokens over plain http: only for a loopback emulator
+
+    @field_validator("cloud", mode="before")
+    @classmethod
+    def _cloud_name(cls, value: Any) -> Any:
+        """Accept any case, and `AzureCloud` (what the az CLI calls the public cloud)."""
+        if isinstance(value, str):
+            folded = value.strip().lower()
+            if folded == "azurecloud":
+                return Cloud.PUBLIC
+            for cloud in Cloud:
+                if cloud.value.lower() == folded:
+                    return cloud
+        return value
+
+    @field_validator("verify_tls", mode="before")
+    @classmethod
+    def _tls(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip():
+            folded = value.strip().lower()
+            if folded in ("true", "yes", "on", "1"):
+                return True
+            if folded in ("false", "no", "off", "0"):
+                return False
+            return value
+        raise ValueError("must be true, false, or the path of a CA bundle file")
+
+    @model_validator(mode="after")
+    def _custom_needs_endpoints(self) -> AzureSettings:
+        if self.cloud is Cloud.CUSTOM and self.endpoints is None:
+            raise rule_error("endpoints", "cloud 'custom' needs azure.endpoints.resource_manager")
+        if self.cloud is Cloud.CUSTOM and self.endpoints and not self.endpoints.resource_manager:
+            raise rule_error(
+                "endpoints.resource_manager",
+                "cloud 'custom' needs azure.endpoints.resource_manager",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _tokens_only_over_tls(self) -> AzureSettings:
+        """Bearer tokens go over plain http only with `allow_http`, and then only to loopback."""
+        for key, url in self.resolved_endpoints().urls().items():
+            parts = urlsplit(url)
+            if parts.scheme != "http":
+                continue
+            if not self.allow_http:
+                raise rule_error(
+                    f"endpoints.{key}",
+                    "plain http would send bearer tokens unencrypted: use https, or set "
+                    "azure.allow_http: true for an emulator on loopback",
+                )
+            if not _is_loopback(parts.hostname or ""):
+                raise rule_error(
+                    f"endpoints.{key}",
+                    "azure.allow_http permits plain http only to loopback "
+                    "(127.0.0.1, ::1, localhost); use https for any other host",
+                )
+        return self
+
+    def resolved_endpoints(self) -> Endpoints:
+        """The endpoints to use: the known cloud's, with `endpoints` laid over them."""
+        given = self.endpoints.model_dump(exclude_none=True) if self.endpoints else {}
+        if self.cloud is Cloud.CUSTOM:
+            return Endpoints(**given)
+        return KNOWN_CLOUDS[self.cloud].model_copy(update=given)
+
+
+class TargetSettings(_Section):
+    """Which subscriptions to watch: listed ones, or every one the credential can see."""
+
+    discover_all: bool = False
+    subscriptions: list[str] = Field(default_factory=list)
+    resource_groups: list[str] = Field(default_factory=list)  # empty: every group
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> TargetSettings:
+        if not self.discover_all and not self.subscriptions:
+            raise rule_error(
+                "subscriptions", "set targets.subscriptions or targets.discover_all: true"
+            )
+        return self
+
+
+# --- collectors --------------------------------------------------------------------------------
+
+
+class CollectorSettings(_Section):
+    enabled: bool = True
+    interval_seconds: float = Field(30.0, gt=0)
+
+
+def _collector(interval: float) -> Any:
+    return Field(default_factory=lambda: CollectorSettings(interval_seconds=interval))
+
+
+class CollectorsSettings(_Section):
+    gateways: CollectorSettings = _collector(300.0)  # inventory, SKU, zones: changes rarely
+    connections: CollectorSettings = _collector(15.0)  # tunnel state: what failovers are timed by
+    bgp: CollectorSettings = _collector(30.0)
+    expressroute: CollectorSettings = _collector(30.0)
+    discovery_interval_seconds: float = Field(900.0, gt=0)
+    timeout_seconds: float = Field(20.0, gt=0)
+    retry_total: int = Field(3, ge=0, le=10)
+    retry_backoff_seconds: float = Field(0.8, ge=0)  # exponential backoff factor between retries
+    lro_poll_interval_seconds: float = Field(2.0, ge=0)  # between polls of BGP / route-table LROs
+    max_concurrency: int = Field(8, ge=1, le=64)
+
+
+# --- correlator ----------------------------------------------------------------------------------
+
+
+class MaintenanceWindow(_Section):
+    """A planned-maintenance window: a failover inside it is classified `planned`.
+
+    Either absolute (`start` and `end`) or weekly (`weekday`, `start_time`, `duration_minutes`).
+    `resources` are resource-id prefixes (case-insensitive); empty means every resource.
+    """
+
+    name: str = "maintenance"
+    start: datetime | None = None
+    end: datetime | None = None
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
+    start_time: time | None = None
+    duration_minutes: float | None = Field(None, gt=0)
+    resources: list[str] = Field(default_factory=list)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError("give a UTC offset, e.g. 2026-05-02T01:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MaintenanceWindow:
+        absolute = self.start is not None or self.end is not None
+        weekly = self.weekday is not None or self.start_time is not None
+        if absolute == weekly:
+            raise ValueError("give either start/end or weekday/start_time/duration_minutes")
+        if absolute:
+            for key in ("start", "end"):
+                if getattr(self, key) is None:
+                    raise rule_error(key, "an absolute window needs start and end")
+            assert self.start is not None and self.end is not None
+            if self.end <= self.start:
+                raise rule_error("end", "an absolute window needs start < end")
+            if self.duration_minutes is not None:
+                raise rule_error(
+                    "duration_minutes", "duration_minutes belongs to a weekly window, not start/end"
+                )
+        else:
+            for key in ("weekday", "start_time", "duration_minutes"):
+                if getattr(self, key) is None:
+                    raise rule_error(
+                        key, "a weekly window needs weekday, start_time and duration_minutes"
+                    )
+        return self
+
+
+class StateSettings(_Section):
+    staleness_seconds: float = Field(90.0, gt=0)  # older data makes an entity `unknown`
+    flap_window_seconds: float = Field(300.0, gt=0)
+    flap_transitions: int = Field(4, ge=2)  # this many changes within the window = flapping
+    clear_hold_seconds: float = Field(60.0, ge=0)  # stay clear this long before resolving
+
+
+class TunnelSettings(_Section):
+    enabled: bool = True
+
+
+class FailoverSettings(_Section):
+    enabled: bool = True
+    planned_max_seconds: float = Field(10.0, gt=0)  # restored within this: planned maintenance
+    slo_seconds: float = Field(90.0, gt=0)  # not restored within this: SLO breach
+    min_connections: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _planned_within_slo(self) -> FailoverSettings:
+        if self.planned_max_seconds >= self.slo_seconds:
+            raise rule_error("planned_max_seconds", "must be below failover.slo_seconds")
+        return self
+
+
+class RedundancySettings(_Section):
+    enabled: bool = True
+
+
+class BgpSettings(_Section):
+    enabled: bool = True
+    route_withdrawal_share: float = Field(0.5, gt=0, le=1)  # learned routes dropping by this share
+    route_withdrawal_min_routes: int = Field(4, ge=1)  # ignore peers that learned fewer
+    route_baseline_samples: int = Field(5, ge=1)  # the baseline: max over this many polls
+
+
+class ExpressRouteSettings(_Section):
+    enabled: bool = True
+
+
+class ZoneSettings(_Section):
+    enabled: bool = True
+    window_seconds: float = Field(180.0, gt=0)  # failures this close together count as one event
+    min_gateways: int = Field(2, ge=1)
+    min_share: float = Field(0.5, gt=0, le=1)  # or this share of the zone's zonal resources
+
+
+class SiteSettings(_Section):
+    enabled: bool = True
+    min_connections: int = Field(2, ge=2)
+
+
+class BlindSettings(_Section):
+    enabled: bool = True
+    after_seconds: float = Field(60.0, ge=0)  # failing this long opens `monitoring_blind`
+    min_failed_runs: int = Field(2, ge=1)
+
+
+class CorrelatorSettings(_Section):
+    state: StateSettings = Field(default_factory=StateSettings)
+    tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
+    failover: FailoverSettings = Field(default_factory=FailoverSettings)
+    redundancy: RedundancySettings = Field(default_factory=RedundancySettings)
+    bgp: BgpSettings = Field(default_factory=BgpSettings)
+    expressroute: ExpressRouteSettings = Field(default_factory=ExpressRouteSettings)
+    zone: ZoneSettings = Field(default_factory=ZoneSettings)
+    site: SiteSettings = Field(default_factory=SiteSettings)
+    blind: BlindSettings = Field(default_factory=BlindSettings)
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+
+
+# --- store and service ---------------------------------------------------------------------------
+
+
+class StoreSettings(_Section):
+    path: Path = Path("var/vpnwatch.sqlite3")
+
+
+class HealthStatusPolicy(StrEnum):
+    AGENT = "agent"  # 503 only when vpnwatch itself is blind or not ready
+    FLEET = "fleet"  # 503 also when the fleet is down
+
+
+class WebhookSettings(_Section):
+    secret: SecretStr | None = None  # required to accept Azure Monitor alerts
+    header: str = "X-Vpnwatch-Token"
+    query_param: str = "token"
+    max_body_bytes: int = Field(256 * 1024, gt=0)
+
+
+class ServiceSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    health_status_policy: HealthStatusPolicy = HealthStatusPolicy.AGENT
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    otlp_endpoint: str | None = None  # OTLP/HTTP metrics endpoint; None: Prometheus only
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_url(value):
+            raise ValueError("must be an http(s) URL, such as http://127.0.0.1:4318/v1/metrics")
+        return value
+
+
+class Settings(BaseSettings):
+    """The whole configuration. `load_settings` lets environment variables override the file:
+    `VPNWATCH_SERVICE__PORT=9000`, `VPNWATCH_AZURE__CREDENTIAL__TOKEN=...`. `Settings(...)`
+    itself reads only its arguments, so tests do not depend on the process environment."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    targets: TargetSettings
+    collectors: CollectorsSettings = Field(default_factory=CollectorsSettings)
+    correlator: CorrelatorSettings = Field(default_factory=CorrelatorSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `load_settings` merges the environment into the file's values itself, so that each
+        # problem can name the variable it came from.
+        return (init_settings,)
+
+
+def load_settings(path: str | Path | None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the YAML settings file at `path`, apply `VPNWATCH_*` overrides, validate everything.
+
+    With `path` None, the file named by `VPNWATCH_CONFIG` is read, or none at all (every setting
+    then comes from the environment). `environ` defaults to `os.environ`. Raises `ConfigError`
+    listing every problem.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        path = env.get(CONFIG_PATH_ENV) or None
+    return load_model(
+        Settings,
+        path,
+        environ=env,
+        env_prefix=ENV_PREFIX,
+        ignore_env=(CONFIG_PATH_ENV,),
+        checks=_outside_world,
+    )
+
+
+def check_config(
+    path: str | Path | None, *, environ: Mapping[str, str] | None = None
+) -> list[ConfigProblem]:
+    """Every problem `load_settings` would raise for this file and environment; empty = OK."""
+    try:
+        load_settings(path, environ=environ)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def _outside_world(settings: Settings) -> Iterable[tuple[Loc, str]]:
+    """What the models cannot know by themselves: files the settings point at must exist."""
+    verify = settings.azure.verify_tls
+    if isinstance(verify, str) and not Path(verify).is_file():
+        yield ("azure", "verify_tls"), "no CA bundle file at this path"
