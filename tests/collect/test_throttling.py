@@ -1,0 +1,43 @@
+"""A burst of 429s that the SDK's retry policy absorbs: the run succeeds and counts them."""
+
+from __future__ import annotations
+
+from collect_helpers import READ_QUOTA, RecordingObserver, emulator_settings, of_type, run_of
+
+from vpnwatch.clock import ScaledClock
+from vpnwatch.collect.base import Scope
+from vpnwatch.collect.clients import AzureClients
+from vpnwatch.collect.gateways import GatewayCollector
+from vpnwatch.emulator import Emulator, load_scenario
+from vpnwatch.observations import GatewayObserved
+
+SUBSCRIPTION = "0b0b0b0b-0000-4000-8000-000000000001"
+
+
+async def test_read_quota_exhausted_then_refilled() -> None:
+    # The quota refills in scenario time; at 100x a token is 100 ms of wall time, and the
+    # emulator announces exactly that wait in `retry-after-ms`. One call at a time makes the
+    # burst deterministic: a read that finds the bucket empty is refused once, then succeeds.
+    clock = ScaledClock(speed=100)
+    observer = RecordingObserver()
+    async with Emulator(load_scenario(READ_QUOTA), clock=clock, port=0) as emu:
+        settings = emulator_settings(emu.base_url, subscriptions=[SUBSCRIPTION], max_concurrency=1)
+        async with AzureClients(settings, observer=observer) as clients:
+            observations = await GatewayCollector(clients, clock, 300).collect(
+                Scope(SUBSCRIPTION, ("rg-throttled",))
+            )
+        statuses = [r.status for r in emu.requests]
+
+    run = run_of(observations)
+    assert run.ok, run.reason
+    assert statuses.count(429) >= 1 and statuses.count(200) == 5  # 2 lists + 3 public IPs
+    assert run.throttled == statuses.count(429)
+    assert run.requests == len(statuses)
+    gateways = of_type(observations, GatewayObserved)
+    assert set(gateways) == {"vpngw-a", "vpngw-b"}
+    assert len(gateways["vpngw-a"].instances) == 2
+    assert gateways["vpngw-b"].zonal_zone == "1"
+    # The observer saw each refused attempt with the quota header at zero.
+    refused = [call for call in observer.calls if call[1] == 429]
+    assert len(refused) == run.throttled
+    assert all(call[3] == 0 for call in refused)

@@ -1,0 +1,53 @@
+"""Receivers that poll Azure Resource Manager and emit typed observations.
+
+This package is the only place that imports the Azure SDKs; everything it returns is a record
+from `vpnwatch.observations`, stamped with the agent's clock.
+"""
+
+from __future__ import annotations
+
+from vpnwatch.clock import Clock
+from vpnwatch.collect.base import Collector, Scope
+from vpnwatch.collect.bgp import BgpCollector
+from vpnwatch.collect.clients import AzureClients
+from vpnwatch.collect.connections import ConnectionCollector
+from vpnwatch.collect.discovery import DiscoveryError, discover
+from vpnwatch.collect.expressroute import ExpressRouteCollector
+from vpnwatch.collect.gateways import GatewayCollector
+from vpnwatch.collect.telemetry import RequestObserver
+from vpnwatch.config import Settings
+
+__all__ = [
+    "AzureClients",
+    "BgpCollector",
+    "Collector",
+    "ConnectionCollector",
+    "DiscoveryError",
+    "ExpressRouteCollector",
+    "GatewayCollector",
+    "RequestObserver",
+    "Scope",
+    "build_collectors",
+    "discover",
+]
+
+
+def build_collectors(settings: Settings, clients: AzureClients, clock: Clock) -> list[Collector]:
+    """The enabled collectors, each with its configured interval."""
+    config = settings.collectors
+    candidates: list[tuple[bool, Collector]] = [
+        (
+            config.gateways.enabled,
+            GatewayCollector(clients, clock, config.gateways.interval_seconds),
+        ),
+        (
+            config.connections.enabled,
+            ConnectionCollector(clients, clock, config.connections.interval_seconds),
+        ),
+        (config.bgp.enabled, BgpCollector(clients, clock, config.bgp.interval_seconds)),
+        (
+            config.expressroute.enabled,
+            ExpressRouteCollector(clients, clock, config.expressroute.interval_seconds),
+        ),
+    ]
+    return [collector for enabled, collector in candidates if enabled]

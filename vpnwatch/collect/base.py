@@ -1,0 +1,269 @@
+"""The collector contract, and the run skeleton the ARM collectors share.
+
+A collector polls one Azure surface for one scope and returns typed observations that always end
+with exactly one `CollectionRun`. It never raises for an Azure failure: a resource it could not
+read becomes a `ResourceUnknown`, a listing it could not make fails the run, so nothing
+downstream mistakes silence for "still up".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from vpnwatch.clock import Clock
+from vpnwatch.collect.clients import AzureClients
+from vpnwatch.collect.errors import Failure, classify
+from vpnwatch.collect.telemetry import RequestTally, tally_requests
+from vpnwatch.observations import CollectionRun, FailureCause, Observation, ResourceUnknown
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+LRO_TIMEOUT_FACTOR = 3  # a long-running POST may take this many request timeouts in total
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One subscription, narrowed to some resource groups; `()` means every group."""
+
+    subscription_id: str
+    resource_groups: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"/subscriptions/{self.subscription_id}"
+
+
+class Collector(Protocol):
+    name: str  # "arm.gateways" | "arm.connections" | "arm.bgp" | "arm.expressroute"
+    interval_seconds: float
+
+    async def collect(self, scope: Scope) -> list[Observation]:
+        """Observations for `scope`, always ending with one `CollectionRun`."""
+        ...
+
+
+class CallFailed(Exception):
+    """An Azure call failed; carries the classified failure up to where it becomes an
+    observation. Internal to the collectors."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class RunMemo:
+    """One call per key within a run, however many tasks ask at once (e.g. a public IP that
+    two gateways reference is read once). Failures are shared the same way."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[object]] = {}
+
+    async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
+        task = self._tasks.get(key.lower())
+        if task is None:
+            task = asyncio.ensure_future(make())  # type: ignore[arg-type]
+            self._tasks[key.lower()] = task
+        return await task  # type: ignore[return-value]
+
+
+@dataclass
+class GroupResult:
+    """What one resource group contributed to a run."""
+
+    observations: list[Observation] = field(default_factory=list)
+    resource_ids: list[str] = field(default_factory=list)
+
+
+class ArmCollector:
+    """Shared skeleton: resolve resource groups, collect each one concurrently, and close the
+    run with a `CollectionRun` that counts requests and 429s and names what failed."""
+
+    name: str = "arm"
+    kind: str = "resource"  # the `ResourceUnknown.kind` this collector emits
+
+    def __init__(self, clients: AzureClients, clock: Clock, interval_seconds: float) -> None:
+        self.clients = clients
+        self.clock = clock
+        self.interval_seconds = interval_seconds
+
+    async def collect(self, scope: Scope) -> list[Observation]:
+        started = time.monotonic()
+        observations: list[Observation] = []
+        resource_ids: list[str] = []
+        failures: list[tuple[str, Failure]] = []
+        with tally_requests() as tally:
+            try:
+                groups = await self._resource_groups(scope)
+            except CallFailed as failed:
+                failures.append(("*", failed.failure))
+                groups = []
+            memo = RunMemo()
+            results = await _gather(self._collect_group_safely(scope, g, memo) for g in groups)
+            for group, result in zip(groups, results, strict=True):
+                if isinstance(result, Failure):
+                    failures.append((group, result))
+                    continue
+                observations.extend(result.observations)
+                resource_ids.extend(result.resource_ids)
+        observations.append(
+            self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
+        )
+        return observations
+
+    async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
+        """Observe one resource group. Raise `CallFailed` only when the group cannot be listed;
+        per-resource failures become `ResourceUnknown` inside the result."""
+        raise NotImplementedError
+
+    # --- helpers for subclasses ---------------------------------------------------------------
+
+    async def call(self, doing: str, make: Callable[[], Awaitable[T]]) -> T:
+        """Run one SDK call under the shared concurrency limit; failures become `CallFailed`."""
+        async with self.clients.limit:
+            try:
+                return await make()
+            except Exception as exc:
+                raise CallFailed(classify(exc, doing)) from exc
+
+    async def list_all(self, doing: str, pager: Callable[[], AsyncIterable[Any]]) -> list[Any]:
+        """Drain an `AsyncItemPaged`, following every nextLink, as one limited call."""
+
+        async def drain() -> list[Any]:
+            return [item async for item in pager()]
+
+        return await self.call(doing, drain)
+
+    async def lro(self, doing: str, begin: Callable[[], Awaitable[Any]]) -> Any:
+        """Start a long-running POST and wait for its result, as one limited call.
+
+        ARM polling has no deadline of its own, so a status monitor that never finishes would
+        hold this run forever; the whole operation gets `LRO_TIMEOUT_FACTOR` request timeouts.
+        """
+        deadline = self.clients.settings.collectors.timeout_seconds * LRO_TIMEOUT_FACTOR
+
+        async def run() -> Any:
+            poller = await begin()
+            return await asyncio.wait_for(poller.result(), timeout=deadline)
+
+        return await self.call(doing, run)
+
+    async def guarded(
+        self, resource_id: str, doing: str, observe: Awaitable[Observation]
+    ) -> Observation:
+        """Observe one resource; any failure becomes its `ResourceUnknown`."""
+        try:
+            return await observe
+        except CallFailed as failed:
+            return self.unknown(resource_id, failed.failure)
+        except Exception as exc:  # an unreadable body: unknown, because of what was wrong
+            log.warning("%s could not read %s: %r", self.name, resource_id, exc)
+            return self.unknown(resource_id, classify(exc, doing))
+
+    def unknown(
+        self, resource_id: str, failure: Failure, kind: str | None = None
+    ) -> ResourceUnknown:
+        return ResourceUnknown(
+            observed_at=self.clock.now(),
+            source=self.name,
+            resource_id=resource_id,
+            kind=kind or self.kind,
+            cause=failure.cause,
+            reason=failure.reason,
+        )
+
+    # --- internals ------------------------------------------------------------------------------
+
+    async def _resource_groups(self, scope: Scope) -> list[str]:
+        if scope.resource_groups:
+            return list(scope.resource_groups)
+        client = self.clients.resources(scope.subscription_id)
+        groups = await self.list_all(
+            f"list resource groups of subscription {scope.subscription_id}",
+            lambda: client.resource_groups.list(),
+        )
+        return [g.name for g in groups if g.name]
+
+    async def _collect_group_safely(
+        self, scope: Scope, group: str, memo: RunMemo
+    ) -> GroupResult | Failure:
+        try:
+            return await self.collect_group(scope, group, memo)
+        except CallFailed as failed:
+            return failed.failure
+        except Exception as exc:  # a body we could not read: report it, never raise
+            log.exception("%s could not read resource group %s", self.name, group)
+            return classify(exc, f"read resource group {group}")
+
+    def _run(
+        self,
+        scope: Scope,
+        failures: list[tuple[str, Failure]],
+        resource_ids: list[str],
+        tally: RequestTally,
+        duration: float,
+    ) -> CollectionRun:
+        extra: dict[str, str] = {}
+        cause: FailureCause | None = None
+        reason = ""
+        if failures:
+            cause = failures[0][1].cause
+            reason = "; ".join(f.reason for _, f in failures)
+            failed_groups = [g for g, _ in failures if g != "*"]
+            if failed_groups:
+                extra["failed_resource_groups"] = ",".join(failed_groups)
+        return CollectionRun(
+            observed_at=self.clock.now(),
+            source=self.name,
+            collector=self.name,
+            scope=scope.label,
+            ok=not failures,
+            cause=cause,
+            reason=reason,
+            resource_ids=tuple(dict.fromkeys(resource_ids)),
+            requests=tally.requests,
+            throttled=tally.throttled,
+            duration_seconds=duration,
+            remaining_reads=tally.remaining_reads,
+            extra=extra,
+        )
+
+
+async def _gather(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    return list(await asyncio.gather(*awaitables))
+
+
+async def all_of(*awaitables: Awaitable[Any]) -> list[Any]:
+    """Await all concurrently and then raise the first failure, so no sibling is left running
+    unobserved when one fails (plain `gather` would leave it behind)."""
+    results = await asyncio.gather(*awaitables, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+def resource_group_of(resource_id: str) -> str:
+    """The resource group named in an ARM id, as spelled there."""
+    parts = resource_id.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == "resourcegroups":
+            return parts[index + 1]
+    return ""
+
+
+def subscription_of(resource_id: str) -> str:
+    parts = resource_id.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == "subscriptions":
+            return parts[index + 1]
+    return ""
+
+
+def name_of(resource_id: str) -> str:
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]

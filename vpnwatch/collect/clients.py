@@ -1,0 +1,163 @@
+"""One set of async Azure SDK clients for the whole agent, configured once from `Settings`.
+
+Every collector shares these clients, so the credential fetches one token, connections are
+pooled in one aiohttp session, and one semaphore bounds how many ARM calls are in flight (ARM
+throttles per subscription, not per collector). The configuration covers what the SDK makes easy
+to get wrong: sovereign token scopes, plain-http emulators, fast LRO polling and per-attempt
+request telemetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.mgmt.network.aio import NetworkManagementClient
+from azure.mgmt.resource.resources.aio import ResourceManagementClient
+from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+
+from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
+from vpnwatch.config import CredentialKind, Settings
+
+
+class AllowHttpPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
+    """Lets the bearer-token policy send over plain http (a loopback emulator only).
+
+    `enforce_https=False` is ignored as a client constructor argument; the auth policy reads it
+    from each request's context, which this per-call policy sets for every request, including
+    LRO polls and next pages.
+    """
+
+    def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
+        request.context["enforce_https"] = False
+
+
+def token_scope(settings: Settings) -> str:
+    """The ARM token scope. Sovereign clouds need it explicitly: a base_url alone leaves the SDK
+    asking for a public-cloud token."""
+    endpoints = settings.azure.resolved_endpoints()
+    audience = endpoints.token_audience or endpoints.resource_manager
+    return audience.rstrip("/") + "/.default"
+
+
+def build_credential(settings: Settings) -> AsyncTokenCredential:
+    credential = settings.azure.credential
+    if credential.kind is CredentialKind.STATIC_TOKEN:
+        from vpnwatch.emulator.credentials import AsyncStaticTokenCredential
+
+        assert credential.token is not None  # enforced by CredentialSettings
+        return AsyncStaticTokenCredential(credential.token.get_secret_value())
+    from azure.identity.aio import DefaultAzureCredential
+
+    authority = settings.azure.resolved_endpoints().authority
+    if authority:
+        return DefaultAzureCredential(authority=authority)
+    return DefaultAzureCredential()
+
+
+class AzureClients:
+    """`async with AzureClients(settings, observer) as clients:` then `clients.network(sub)`."""
+
+    def __init__(self, settings: Settings, observer: RequestObserver | None = None) -> None:
+        self.settings = settings
+        self.observer = observer
+        self.limit = asyncio.Semaphore(settings.collectors.max_concurrency)
+        self._credential: AsyncTokenCredential | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._network: dict[str, NetworkManagementClient] = {}
+        self._resources: dict[str, ResourceManagementClient] = {}
+        self._subscriptions: SubscriptionClient | None = None
+        self._recording = RequestRecordingPolicy(observer)
+
+    async def __aenter__(self) -> AzureClients:
+        self._credential = build_credential(self.settings)
+        self._session = aiohttp.ClientSession(
+            cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, trust_env=True
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        clients: list[Any] = [*self._network.values(), *self._resources.values()]
+        if self._subscriptions is not None:
+            clients.append(self._subscriptions)
+        self._network.clear()
+        self._resources.clear()
+        self._subscriptions = None
+        for client in clients:
+            await client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._credential is not None:
+            await self._credential.close()
+            self._credential = None
+
+    def network(self, subscription_id: str) -> NetworkManagementClient:
+        key = subscription_id.lower()
+        client = self._network.get(key)
+        if client is None:
+            client = NetworkManagementClient(
+                self._require_credential(), subscription_id, **self._client_options()
+            )
+            self._network[key] = client
+        return client
+
+    def resources(self, subscription_id: str) -> ResourceManagementClient:
+        key = subscription_id.lower()
+        client = self._resources.get(key)
+        if client is None:
+            client = ResourceManagementClient(
+                self._require_credential(), subscription_id, **self._client_options()
+            )
+            self._resources[key] = client
+        return client
+
+    @property
+    def subscriptions(self) -> SubscriptionClient:
+        if self._subscriptions is None:
+            self._subscriptions = SubscriptionClient(
+                self._require_credential(), **self._client_options()
+            )
+        return self._subscriptions
+
+    def _require_credential(self) -> AsyncTokenCredential:
+        if self._credential is None:
+            raise RuntimeError("AzureClients must be entered with `async with` before use")
+        return self._credential
+
+    def _client_options(self) -> dict[str, Any]:
+        azure = self.settings.azure
+        collectors = self.settings.collectors
+        endpoints = azure.resolved_endpoints()
+        assert self._session is not None
+        transport = AioHttpTransport(
+            session=self._session,
+            session_owner=False,
+            connection_verify=azure.verify_tls,
+            connection_timeout=collectors.timeout_seconds,
+            read_timeout=collectors.timeout_seconds,
+        )
+        return {
+            "base_url": endpoints.resource_manager,
+            "credential_scopes": [token_scope(self.settings)],
+            "transport": transport,
+            "per_call_policies": [AllowHttpPolicy()] if azure.allow_http else [],
+            "per_retry_policies": [self._recording],
+            "retry_total": collectors.retry_total,
+            "retry_backoff_factor": collectors.retry_backoff_seconds,
+            "polling_interval": collectors.lro_poll_interval_seconds,
+        }
