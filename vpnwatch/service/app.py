@@ -1,0 +1,207 @@
+"""The HTTP service: health, API, metrics, webhooks and the status page, in the agent's process.
+
+The collectors run as background tasks of the app's lifespan, so the service and the data it
+serves start and stop together. `serve` runs it under uvicorn; `running` does the same in the
+current event loop on an ephemeral loopback port, for tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vpnwatch import __version__
+from vpnwatch.agent import Agent
+from vpnwatch.config import Settings
+from vpnwatch.service import api, health, statuspage
+from vpnwatch.service.alert_schema import CommonAlertPayload
+from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
+from vpnwatch.service.schemas import ErrorResponse
+from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
+
+log = logging.getLogger("vpnwatch.service")
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "An unexpected failure; retry shortly"}
+}
+
+
+class ErrorGuard:
+    """Turns an unexpected exception into a JSON 503 (never a bare 500), and logs it.
+
+    A monitor that answers 500 looks broken to the load balancer in front of it; a 503 with a
+    reason says "retry", which is what a transient failure inside vpnwatch means.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            log.exception(
+                "unexpected failure serving %s %s", scope.get("method"), scope.get("path")
+            )
+            if started:
+                raise
+            body = ErrorResponse(error="unavailable", detail=f"unexpected {type(exc).__name__}")
+            response = JSONResponse(
+                body.model_dump(), status_code=503, headers={"Retry-After": "5"}
+            )
+            await response(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    body = ErrorResponse(error=code, detail=str(exc.detail))
+    return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    agent: Agent | None = None,
+    metrics: ServiceMetrics | None = None,
+    manage_agent: bool = True,
+) -> FastAPI:
+    """The FastAPI app serving `agent` (built from `settings` when not given).
+
+    `metrics` is the `RequestObserver` the agent's Azure clients report to; pass the same object
+    to the `Agent` you build yourself to get the Azure request metrics. With `manage_agent=False`
+    the caller starts and stops the agent (a replay stepping a `ManualClock`).
+    """
+    metrics = metrics or ServiceMetrics(settings.service)
+    if agent is None:
+        agent = Agent(settings, observer=metrics)
+    metrics.bind(agent)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_agent:
+            await agent.start()
+        try:
+            await replay_unprocessed(agent)
+            yield
+        finally:
+            if manage_agent:
+                await agent.stop()
+            await asyncio.to_thread(metrics.shutdown)  # a final OTLP push may block
+
+    app = FastAPI(
+        title="vpnwatch",
+        version=__version__,
+        summary="Monitoring agent for Azure VPN gateways, ExpressRoute and BGP",
+        lifespan=lifespan,
+    )
+    app.state.agent = agent
+    app.state.metrics = metrics
+    app.state.settings = settings
+    app.add_middleware(ErrorGuard)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+    app.include_router(health.router, responses=UNAVAILABLE)
+    app.include_router(api.router, responses=UNAVAILABLE)
+    app.include_router(webhook_router(settings.service.webhook))
+    app.include_router(statuspage.router, responses=UNAVAILABLE)
+
+    @app.get(
+        "/metrics",
+        tags=["metrics"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text format 0.0.4"},
+            **UNAVAILABLE,
+        },
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.render_async(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        alert = CommonAlertPayload.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(alert.pop("$defs", {}))
+        components["CommonAlertPayload"] = alert
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+async def serve(settings: Settings, agent: Agent | None = None) -> None:
+    """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
+    app = create_app(settings, agent=agent)
+    server = uvicorn.Server(
+        _uvicorn_config(app, settings, settings.service.host, settings.service.port)
+    )
+    await server.serve()
+    if not server.started:
+        raise RuntimeError(
+            f"the service did not start on {settings.service.host}:{settings.service.port} "
+            "(port in use, or the agent failed to start; see the log above)"
+        )
+
+
+@asynccontextmanager
+async def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve `app` under uvicorn in this event loop; yields its base URL (`http://host:port`)."""
+    settings: Settings = app.state.settings
+    server = uvicorn.Server(_uvicorn_config(app, settings, host, port))
+    task = asyncio.create_task(server.serve(), name="uvicorn")
+    while not server.started:
+        if task.done():
+            with contextlib.suppress(SystemExit):
+                task.result()
+            raise RuntimeError(f"the service did not start on {host}:{port}; see the log")
+        await asyncio.sleep(0.01)
+    bound = server.servers[0].sockets[0].getsockname()
+    try:
+        yield f"http://{host}:{bound[1]}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,153 @@
+"""`/livez`, `/readyz` and `/health`: what load balancers and the monitoring host's checker ask.
+
+With the default `agent` policy `/health` answers 503 only when vpnwatch itself cannot be trusted
+(not ready, or blind), so a checker pointed at it tracks the monitor, not the network it watches:
+a tunnel going down must page through incidents, not make the monitor look dead. The `fleet`
+policy adds 503 when the fleet is down, for setups that want one probe for both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from vpnwatch.agent import Agent
+from vpnwatch.config import HealthStatusPolicy
+from vpnwatch.incidents import Severity
+from vpnwatch.service.deps import AgentDep
+from vpnwatch.service.fleet import FleetView
+from vpnwatch.service.schemas import (
+    CollectorFreshness,
+    HealthCounts,
+    HealthResponse,
+    LivezResponse,
+    OverallStatus,
+    ReadyCheck,
+    ReadyzResponse,
+    SeverityCounts,
+)
+
+router = APIRouter(tags=["health"])
+
+
+def readiness(agent: Agent) -> ReadyzResponse:
+    store_open = agent.store is not None
+    ready = agent.ready
+    checks = [
+        ReadyCheck(name="config", ok=True, detail="settings loaded and validated"),
+        ReadyCheck(
+            name="store",
+            ok=store_open,
+            detail=f"open at {agent.settings.store.path}" if store_open else "store not open yet",
+        ),
+        ReadyCheck(
+            name="first_collection",
+            ok=ready,
+            detail="every collector completed a pass"
+            if ready
+            else "waiting for every collector to complete its first pass",
+        ),
+    ]
+    return ReadyzResponse(ready=all(c.ok for c in checks), checks=checks)
+
+
+def freshness(agent: Agent, now: datetime) -> list[CollectorFreshness]:
+    staleness = agent.settings.correlator.state.staleness_seconds
+    out = []
+    for status in agent.collector_status():
+        age = (now - status.last_success_at).total_seconds() if status.last_success_at else None
+        limit = max(2 * status.interval_seconds, staleness)
+        out.append(
+            CollectorFreshness(
+                name=status.name,
+                interval_seconds=status.interval_seconds,
+                last_run_at=status.last_run_at,
+                last_success_at=status.last_success_at,
+                age_seconds=None if age is None else max(0.0, age),
+                stale=age is None or age > limit,
+                last_error=status.last_error,
+                runs=status.runs,
+                failures=status.failures,
+            )
+        )
+    return out
+
+
+def fleet_health(agent: Agent) -> HealthResponse:
+    """The overall status: `unknown` while vpnwatch cannot tell (not ready, blind, or every
+    entity stale), `down` with an open critical incident, `degraded` with an open warning or an
+    entity down or degraded, else `healthy`."""
+    now = agent.clock.now()
+    severities = SeverityCounts()
+    correlator = agent.correlator
+    if correlator is not None:
+        counts, by_kind = FleetView(correlator.state, now).health_counts()
+        for incident in correlator.open_incidents():
+            key = Severity(incident.severity).value
+            setattr(severities, key, getattr(severities, key) + 1)
+    else:
+        counts, by_kind = HealthCounts(), {}
+    ready, blind = agent.ready, agent.blind
+    known = counts.up + counts.degraded + counts.down
+    if not ready or blind or (counts.unknown and not known):
+        status = OverallStatus.UNKNOWN
+    elif severities.critical:
+        status = OverallStatus.DOWN
+    elif severities.warning or counts.down or counts.degraded:
+        status = OverallStatus.DEGRADED
+    else:
+        status = OverallStatus.HEALTHY
+    return HealthResponse(
+        status=status,
+        ready=ready,
+        blind=blind,
+        checked_at=now,
+        entities=counts,
+        entities_by_kind=by_kind,
+        open_incidents=severities,
+        collectors=freshness(agent, now),
+    )
+
+
+def health_status_code(health: HealthResponse, policy: HealthStatusPolicy) -> int:
+    if not health.ready or health.blind:
+        return 503
+    if policy is HealthStatusPolicy.FLEET and health.status is OverallStatus.DOWN:
+        return 503
+    return 200
+
+
+@router.get("/livez", response_model=LivezResponse, summary="The process is alive")
+async def livez() -> LivezResponse:
+    return LivezResponse()
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyzResponse,
+    summary="Ready to serve: config loaded, store open, first collection done",
+    responses={503: {"model": ReadyzResponse, "description": "Not ready; `checks` says why"}},
+)
+async def readyz(agent: AgentDep) -> JSONResponse:
+    body = readiness(agent)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)
+
+
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    summary="Overall status, open incidents, data freshness",
+    responses={
+        503: {
+            "model": HealthResponse,
+            "description": "vpnwatch is not ready or blind (or, with the `fleet` policy, the "
+            "fleet is down)",
+        }
+    },
+)
+async def health(agent: AgentDep) -> JSONResponse:
+    body = fleet_health(agent)
+    policy = agent.settings.service.health_status_policy
+    return JSONResponse(body.model_dump(mode="json"), status_code=health_status_code(body, policy))

@@ -1,0 +1,326 @@
+"""OpenTelemetry metrics, exported on `/metrics` in the Prometheus text format (and over OTLP/HTTP
+when `service.otlp_endpoint` is set).
+
+Fleet gauges are read from one snapshot of the fleet taken per scrape (and after each correlation
+cycle when OTLP pushes), so a scrape is consistent and the SDK's callbacks never walk the
+correlator's state from another thread. Labels are bounded by the fleet: resource names and
+resource groups, never resource ids, timestamps or free text. `*_up` is 1 while the thing carries
+traffic (up or degraded), 0 when down, and absent while its health is unknown (stale data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions
+from opentelemetry.metrics import Observation as Sample
+from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+
+from vpnwatch import __version__
+from vpnwatch.config import ServiceSettings
+from vpnwatch.correlate import FleetState
+from vpnwatch.correlate.entities import (
+    SERVING,
+    Health,
+    bgp_peer_id,
+    instance_id,
+    link_id,
+    tunnel_id,
+)
+from vpnwatch.incidents import IncidentType, Severity
+from vpnwatch.service.fleet import resource_name
+
+if TYPE_CHECKING:
+    from vpnwatch.agent import Agent
+    from vpnwatch.correlate import CorrelationResult
+
+log = logging.getLogger("vpnwatch.service.metrics")
+
+PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# A large fleet has thousands of tunnels; the SDK's default of 2000 points per metric would fold
+# the rest into an overflow series.
+CARDINALITY_LIMIT = 200_000
+
+Labels = dict[str, str]
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    series: dict[str, list[tuple[float, Labels]]] = field(default_factory=dict)
+
+    def add(self, name: str, value: float, labels: Labels) -> None:
+        self.series.setdefault(name, []).append((value, labels))
+
+
+class ServiceMetrics:
+    """The service's meter provider, its private Prometheus registry, and the `RequestObserver`
+    the Azure clients report every HTTP attempt to."""
+
+    def __init__(self, settings: ServiceSettings | None = None) -> None:
+        settings = settings or ServiceSettings()
+        self.registry = CollectorRegistry(auto_describe=False)
+        limits = {ObservableGauge: CARDINALITY_LIMIT, ObservableCounter: CARDINALITY_LIMIT}
+        readers: list[MetricReader] = [
+            PrometheusMetricReader(
+                scope_info_enabled=False, registry=self.registry, cardinality_limits=limits
+            )
+        ]
+        self._push = settings.otlp_endpoint is not None
+        if settings.otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                OTLPMetricExporter,
+            )
+
+            readers.append(
+                PeriodicExportingMetricReader(
+                    OTLPMetricExporter(endpoint=settings.otlp_endpoint),
+                    export_interval_millis=30_000,
+                )
+            )
+        self.provider = MeterProvider(
+            metric_readers=readers,
+            resource=Resource.create({"service.name": "vpnwatch", "service.version": __version__}),
+        )
+        self._meter = self.provider.get_meter("vpnwatch.service", __version__)
+        self._agent: Agent | None = None
+        self._snapshot = _Snapshot()
+        self._lock = threading.Lock()
+        self._shut = False
+        self._rendering: asyncio.Future[bytes] | None = None
+        self._define_instruments()
+
+    # --- instruments ---------------------------------------------------------------------------
+
+    def _gauge(self, name: str, description: str, unit: str = "1") -> None:
+        self._meter.create_observable_gauge(
+            name, callbacks=[self._reader(name)], unit=unit, description=description
+        )
+
+    def _counter(self, name: str, description: str, unit: str = "1") -> None:
+        self._meter.create_observable_counter(
+            name, callbacks=[self._reader(name)], unit=unit, description=description
+        )
+
+    def _reader(self, name: str) -> Callable[[CallbackOptions], Iterable[Sample]]:
+        def observe(options: CallbackOptions) -> Iterable[Sample]:
+            return [Sample(value, labels) for value, labels in self._snapshot.series.get(name, [])]
+
+        return observe
+
+    def _define_instruments(self) -> None:
+        g = self._gauge
+        g("vpnwatch_gateway_instance_up", "Gateway instance (IP configuration) is up")
+        g("vpnwatch_connection_up", "Gateway connection carries traffic (up or degraded)")
+        g("vpnwatch_tunnel_up", "Tunnel of a connection on one gateway instance is connected")
+        g("vpnwatch_bgp_peer_up", "BGP session between a gateway instance and a neighbor is up")
+        g("vpnwatch_bgp_peer_routes_learned", "Routes learned from a BGP neighbor")
+        g("vpnwatch_expressroute_circuit_up", "ExpressRoute circuit carries traffic")
+        g("vpnwatch_expressroute_link_up", "BGP session on one link of an ExpressRoute peering")
+        g("vpnwatch_site_up", "On-premises site (local network gateway) is reachable")
+        g("vpnwatch_entities", "Watched entities by kind and health")
+        g("vpnwatch_incidents_open", "Open incidents by type and severity")
+        g("vpnwatch_ready", "1 once the store is open and every collector completed a pass")
+        g("vpnwatch_monitoring_blind", "1 while vpnwatch cannot see Azure (monitoring_blind open)")
+        g(
+            "vpnwatch_collector_last_success_timestamp_seconds",
+            "Unix time of the collector's last successful pass",
+            unit="s",
+        )
+        self._counter("vpnwatch_collector_runs", "Collector passes")
+        self._counter("vpnwatch_collector_failures", "Collector passes that failed")
+        self._failover = self._meter.create_histogram(
+            "vpnwatch_failover_interruption_seconds",
+            unit="s",
+            description="How long traffic was interrupted by a gateway failover (on resolution)",
+            explicit_bucket_boundaries_advisory=FAILOVER_BUCKETS,
+        )
+        self._opened = self._meter.create_counter(
+            "vpnwatch_incidents_opened", unit="1", description="Incidents opened, by type"
+        )
+        self._requests = self._meter.create_counter(
+            "vpnwatch_azure_requests",
+            unit="1",
+            description="HTTP attempts to Azure Resource Manager (retries included)",
+        )
+        self._request_seconds = self._meter.create_histogram(
+            "vpnwatch_azure_request_duration_seconds",
+            unit="s",
+            description="Duration of HTTP attempts to Azure Resource Manager",
+            explicit_bucket_boundaries_advisory=REQUEST_BUCKETS,
+        )
+        self._remaining_reads = self._meter.create_gauge(
+            "vpnwatch_azure_ratelimit_remaining_reads",
+            unit="1",
+            description="x-ms-ratelimit-remaining-subscription-reads of the last ARM response",
+        )
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    def bind(self, agent: Agent) -> None:
+        """Read fleet gauges from `agent` and record the incidents it opens and resolves."""
+        if self._agent is agent:
+            return
+        self._agent = agent
+        agent.add_listener(self.on_result)
+
+    def on_request(
+        self, operation: str, status: int | None, seconds: float, remaining_reads: int | None
+    ) -> None:
+        labels = {"operation": operation, "code": str(status) if status is not None else "none"}
+        self._requests.add(1, labels)
+        self._request_seconds.record(max(0.0, seconds), labels)
+        if remaining_reads is not None:
+            self._remaining_reads.set(remaining_reads)
+
+    def on_result(self, result: CorrelationResult) -> None:
+        for incident in result.opened:
+            self._opened.add(1, {"type": str(incident.type), "severity": str(incident.severity)})
+        for incident in result.resolved:
+            if incident.type is IncidentType.FAILOVER and incident.outage_seconds is not None:
+                self._failover.record(
+                    max(0.0, incident.outage_seconds),
+                    {"classification": incident.classification or "unclassified"},
+                )
+        if self._push:
+            self.refresh()
+
+    # --- output --------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Take a new snapshot of the agent's fleet for the gauges."""
+        agent = self._agent
+        if agent is None:
+            return
+        started = time.perf_counter()
+        snapshot = _take_snapshot(agent)
+        with self._lock:
+            self._snapshot = snapshot
+        log.debug("metrics snapshot in %.1f ms", (time.perf_counter() - started) * 1000)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric, as of now."""
+        self.refresh()
+        return generate_latest(self.registry)
+
+    async def render_async(self) -> bytes:
+        """`render` for the event loop: the snapshot is taken here, between correlation cycles;
+        the SDK's collection and the text formatting (about a second for a 1,000-gateway fleet)
+        run in a worker thread, and scrapes that arrive meanwhile share that one result."""
+        if self._rendering is not None:
+            return await asyncio.shield(self._rendering)
+        self.refresh()
+        self._rendering = asyncio.ensure_future(asyncio.to_thread(generate_latest, self.registry))
+        try:
+            return await asyncio.shield(self._rendering)
+        finally:
+            self._rendering = None
+
+    def shutdown(self) -> None:
+        if not self._shut:
+            self._shut = True
+            self.provider.shutdown()
+
+
+def _take_snapshot(agent: Agent) -> _Snapshot:
+    snap = _Snapshot()
+    snap.add("vpnwatch_ready", 1.0 if agent.ready else 0.0, {})
+    snap.add("vpnwatch_monitoring_blind", 1.0 if agent.blind else 0.0, {})
+    for status in agent.collector_status():
+        labels = {"collector": status.name}
+        snap.add("vpnwatch_collector_runs", float(status.runs), labels)
+        snap.add("vpnwatch_collector_failures", float(status.failures), labels)
+        if status.last_success_at is not None:
+            snap.add(
+                "vpnwatch_collector_last_success_timestamp_seconds",
+                status.last_success_at.timestamp(),
+                labels,
+            )
+    correlator = agent.correlator
+    if correlator is None:
+        return snap
+    open_counts = {(t.value, s.value): 0 for t in IncidentType for s in Severity}
+    for incident in correlator.open_incidents():
+        key = (str(incident.type), str(incident.severity))
+        open_counts[key] = open_counts.get(key, 0) + 1
+    for (type_, severity), count in sorted(open_counts.items()):
+        snap.add("vpnwatch_incidents_open", float(count), {"type": type_, "severity": severity})
+    _fleet(snap, correlator.state, agent.clock.now())
+    return snap
+
+
+def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
+    """Walks the state itself, not the API's models: a 1,000-gateway fleet has ~25,000 series."""
+    effective, entities = state.effective, state.entities
+    tally = Counter((str(e.kind), effective(e, now)) for e in entities.values())
+    for kind in sorted({k for k, _ in tally}):
+        for health in Health:
+            snap.add(
+                "vpnwatch_entities",
+                float(tally.get((kind, health), 0)),
+                {"kind": kind, "health": health.value},
+            )
+
+    def up(name: str, entity_id: str, labels: Labels) -> None:
+        entity = entities.get(entity_id)
+        if entity is None:
+            return
+        health = effective(entity, now)
+        if health is not Health.UNKNOWN:
+            snap.add(name, 1.0 if health in SERVING else 0.0, labels)
+
+    for key, gw in state.gateways.items():
+        for inst in gw.instances:
+            labels = {
+                "resource_group": gw.resource_group,
+                "gateway": gw.name,
+                "instance": inst.name,
+                "region": gw.region,
+                "zone": ",".join(inst.zones) or "none",
+            }
+            up("vpnwatch_gateway_instance_up", instance_id(key, inst.name), labels)
+    for key, conn in state.connections.items():
+        gw = state.gateway(conn.gateway_id)
+        instance_of = {i.public_ip_address: i.name for i in gw.instances} if gw else {}
+        base = {
+            "resource_group": conn.resource_group,
+            "gateway": gw.name if gw else resource_name(conn.gateway_id),
+            "connection": conn.name,
+        }
+        up("vpnwatch_connection_up", key, base)
+        for tunnel in conn.tunnels:
+            instance = instance_of.get(tunnel.gateway_public_ip) or "unknown"
+            labels = {**base, "tunnel": tunnel.name, "instance": instance}
+            up("vpnwatch_tunnel_up", tunnel_id(key, tunnel.name), labels)
+    for key, status in state.bgp.items():
+        gw = state.gateway(status.gateway_id)
+        name = gw.name if gw else resource_name(status.gateway_id)
+        for peer in status.peers:
+            labels = {"gateway": name, "local_address": peer.local_address,
+                      "neighbor": peer.neighbor}  # fmt: skip
+            up("vpnwatch_bgp_peer_up", bgp_peer_id(key, peer.local_address, peer.neighbor), labels)
+            snap.add("vpnwatch_bgp_peer_routes_learned", float(peer.routes_received), labels)
+    for key, site in state.sites.items():
+        up("vpnwatch_site_up", key, {"resource_group": site.resource_group, "site": site.name})
+    for key, circuit in state.circuits.items():
+        base = {"resource_group": circuit.resource_group, "circuit": circuit.name}
+        up("vpnwatch_expressroute_circuit_up", key, base)
+        for peering in circuit.peerings:
+            for link in peering.links:
+                labels = {**base, "peering": peering.name, "link": link.device_path}
+                up("vpnwatch_expressroute_link_up", link_id(key, peering.name, link.device_path),
+                   labels)  # fmt: skip
