@@ -1,0 +1,89 @@
+"""monitoring_blind: collection runs failing for long enough, per scope."""
+
+from __future__ import annotations
+
+from factories import DOWN, SCOPE, UP, at, connection, gateway, key, run, settings
+
+from vpnwatch.correlate import Correlator, Health
+from vpnwatch.incidents import IncidentType, Severity
+from vpnwatch.observations import FailureCause
+
+BLIND = key(IncidentType.MONITORING_BLIND, SCOPE)
+GW = gateway("gw1")
+
+
+def correlator() -> Correlator:
+    return Correlator(
+        settings(blind={"after_seconds": 60, "min_failed_runs": 2}, state={"clear_hold_seconds": 0})
+    )
+
+
+def failed(t: float, collector: str = "arm.connections", cause=FailureCause.AUTH):  # type: ignore[no-untyped-def]
+    return run(collector, t=t, ok=False, cause=cause)
+
+
+def test_a_single_failed_run_never_opens_it() -> None:
+    corr = correlator()
+    corr.process([failed(0)], at(0))
+    assert corr.tick(at(600)).opened == []
+
+
+def test_opens_after_enough_runs_and_time_and_resolves_on_success() -> None:
+    corr = correlator()
+    corr.process([failed(0)], at(0))
+    assert corr.process([failed(30)], at(30)).opened == []  # 2 runs, but only 30 s
+    result = corr.tick(at(60))
+    (inc,) = result.opened
+    assert inc.key == BLIND and inc.severity is Severity.CRITICAL
+    assert inc.opened_at == at(0) and inc.classification == "auth"
+    assert inc.attributes["collectors"] == "arm.connections"
+    corr.process([failed(90, "arm.bgp", FailureCause.THROTTLED)], at(90))
+    assert inc.is_open
+    result = corr.process([run("arm.connections", t=120)], at(120))
+    assert result.resolved == [inc] and inc.outage_seconds == 120.0
+
+
+def test_other_causes_neither_count_nor_reset() -> None:
+    corr = correlator()
+    corr.process([failed(0)], at(0))
+    corr.process([failed(30, cause=FailureCause.SERVER_ERROR)], at(30))
+    assert corr.tick(at(90)).opened == []
+    result = corr.process([failed(100)], at(100))
+    assert [i.key for i in result.opened] == [BLIND]
+
+
+def test_while_blind_entities_go_unknown_and_incidents_stay_open() -> None:
+    corr = Correlator(settings(state={"staleness_seconds": 90}))
+    corr.process([GW, connection("c1", GW), connection("c2", GW)], at(0))
+    corr.process([connection("c1", GW, t=15, status=DOWN)], at(15))
+    for t in range(30, 400, 30):
+        result = corr.process([failed(t)], at(t))
+        assert result.resolved == []
+    assert corr.state.summary(at(400))[Health.UNKNOWN] == len(corr.state.entities)
+    types = {i.type for i in corr.open_incidents()}
+    assert types == {IncidentType.TUNNEL_DOWN, IncidentType.MONITORING_BLIND}
+    result = corr.process(
+        [
+            connection("c1", GW, t=410, status=UP),
+            connection("c2", GW, t=410),
+            run("arm.connections", t=410),
+        ],
+        at(410),
+    )
+    assert result.resolved == []  # held: resolves after clear_hold_seconds
+    assert {i.type for i in corr.tick(at(470)).resolved} == types
+
+
+def test_a_second_blind_collector_joins_the_scope_incident() -> None:
+    corr = correlator()
+    corr.process([failed(0), failed(0, "arm.bgp", FailureCause.THROTTLED)], at(0))
+    corr.process([failed(30)], at(30))
+    (inc,) = corr.tick(at(60)).opened
+    assert inc.attributes["collectors"] == "arm.connections"
+    result = corr.process([failed(60, "arm.bgp", FailureCause.THROTTLED)], at(60))
+    assert inc in result.updated
+    assert inc.attributes["collectors"] == "arm.bgp, arm.connections"
+    result = corr.process([run("arm.connections", t=90)], at(90))
+    assert result.resolved == [] and inc.attributes["collectors"] == "arm.bgp"
+    result = corr.process([run("arm.bgp", t=120)], at(120))
+    assert result.resolved == [inc] and inc.resolved_at == at(120)

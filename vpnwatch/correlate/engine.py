@@ -1,0 +1,391 @@
+"""The correlation engine: observations in, the few incidents an on-call engineer needs out.
+
+Each step applies the observations to the fleet state, asks every enabled detector what holds,
+and then applies these rules, all here and nowhere else:
+
+- One open incident per key (type + subject). A finding for an open key updates it: severity,
+  classification, resources and title follow the finding; new evidence is appended to the
+  timeline, never twice.
+- Causes before symptoms. A finding names the keys it `explains`. An open incident whose key is
+  explained gets `parent_key` = the explaining finding's key (the nearest open one, if that
+  finding is itself a suppressed symptom). A new finding whose key is explained does not open as
+  a page of its own: its evidence goes to that nearest open ancestor's timeline. The exception
+  is `zone_outage`, which adopts the per-gateway incidents it explains as children (opened,
+  `parent_key` set) so the API can list what the zone took down. When several findings explain
+  one key, the most specific cause (lowest rank below) is the parent. An incident waiting out its
+  resolution hold still explains what its resolution names: the BGP sessions that re-establish a
+  poll after their tunnels do not page on their own.
+- Flap damping. A resolution starts a hold (`clearing_since` = the restore time); the incident
+  resolves once the condition stayed clear for `clear_hold_seconds`, with `resolved_at`
+  back-dated to the restore. If the condition returns within the hold the same incident goes on,
+  `flaps += 1`, and `tunnel_down` is classified `flapping` from two flaps on. `outage_seconds`
+  is the total time down across flaps: the spells before the current one add up in the
+  attribute `earlier_outage_seconds`, and `spell_started_at` says when the current one began.
+- A detector that says nothing about an open incident cannot tell (stale or unreadable data):
+  the incident stays as it is. Nothing is resolved from data that was not seen.
+
+`CorrelationResult.updated` lists incidents whose severity, classification, title, resources,
+parent, attributes, flap state or timeline changed; a growing `outage_seconds` alone is live in
+memory (the API reads it) but is not a change to persist or announce. An incident opened and
+resolved in the same step is in both `opened` and `resolved`.
+
+Detectors do not scan the fleet: they look at unhealthy entities, at what the step observed and
+at their own open incidents, through indexes (connections per gateway and site, gateways per
+VNet and zone), so a step costs time linear in what it observed plus what is unhealthy. Call
+`process` once per collection pass with all its observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from vpnwatch.config import CorrelatorSettings
+from vpnwatch.correlate.bgp import BgpDetector
+from vpnwatch.correlate.blind import BlindDetector
+from vpnwatch.correlate.expressroute import ExpressRouteDetector
+from vpnwatch.correlate.failover import FailoverDetector
+from vpnwatch.correlate.findings import (
+    EARLIER_OUTAGE,
+    SPELL_STARTED,
+    Detector,
+    DetectorContext,
+    Finding,
+    Resolution,
+    seconds,
+)
+from vpnwatch.correlate.redundancy import RedundancyDetector
+from vpnwatch.correlate.site import SiteDetector
+from vpnwatch.correlate.state import FleetState
+from vpnwatch.correlate.tunnel import TunnelDetector
+from vpnwatch.correlate.zone import ZoneDetector
+from vpnwatch.incidents import Evidence, Incident, IncidentStatus, IncidentType
+from vpnwatch.observations import AzureAlertObserved, Observation
+
+# How specific a cause is: the lowest rank among a key's explainers becomes its parent.
+_RANK: dict[IncidentType, int] = {
+    IncidentType.TUNNEL_DOWN: 0,
+    IncidentType.BGP_PEER_DOWN: 0,
+    IncidentType.ROUTE_WITHDRAWAL: 0,
+    IncidentType.EXPRESSROUTE_REDUNDANCY_LOST: 0,
+    IncidentType.FAILOVER: 1,
+    IncidentType.REDUNDANCY_LOST: 1,
+    IncidentType.SITE_DOWN: 1,
+    IncidentType.EXPRESSROUTE_DOWN: 1,
+    IncidentType.EXPRESSROUTE_FAILOVER_TO_VPN: 2,
+    IncidentType.HYBRID_CONNECTIVITY_LOST: 3,
+    IncidentType.ZONE_OUTAGE: 4,
+    IncidentType.MONITORING_BLIND: 5,
+}
+
+
+@dataclass(slots=True)
+class CorrelationResult:
+    """What changed in one step: the incidents (full objects) and the entity records to persist."""
+
+    opened: list[Incident] = field(default_factory=list)
+    updated: list[Incident] = field(default_factory=list)
+    resolved: list[Incident] = field(default_factory=list)
+    entity_records_changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entity_ids_removed: list[str] = field(default_factory=list)
+
+
+def build_detectors(settings: CorrelatorSettings) -> list[Detector]:
+    candidates: list[tuple[bool, Detector]] = [
+        (settings.tunnel.enabled, TunnelDetector()),
+        (settings.failover.enabled, FailoverDetector()),
+        (settings.redundancy.enabled, RedundancyDetector()),
+        (settings.bgp.enabled, BgpDetector()),
+        (settings.expressroute.enabled, ExpressRouteDetector()),
+        (settings.site.enabled, SiteDetector()),
+        (settings.zone.enabled, ZoneDetector()),
+        (settings.blind.enabled, BlindDetector()),
+    ]
+    return [detector for enabled, detector in candidates if enabled]
+
+
+def _fingerprint(inc: Incident) -> tuple[object, ...]:
+    return (
+        inc.status,
+        inc.severity,
+        inc.title,
+        inc.resources,
+        inc.classification,
+        inc.parent_key,
+        len(inc.timeline),
+        inc.clearing_since,
+        inc.flaps,
+        tuple(sorted(inc.attributes.items())),
+    )
+
+
+def _add_evidence(inc: Incident, evidence: Iterable[Evidence]) -> None:
+    seen = {(e.at, e.message, e.resource) for e in inc.timeline}
+    for e in evidence:
+        ident = (e.at, e.message, e.resource)
+        if ident not in seen:
+            seen.add(ident)
+            inc.timeline.append(Evidence(e.at, e.message, e.resource, e.source))
+
+
+def _earlier_outage(inc: Incident) -> float:
+    return float(inc.attributes.get(EARLIER_OUTAGE, 0.0))
+
+
+class _Changes:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.opened: dict[str, Incident] = {}
+        self.updated: dict[str, Incident] = {}
+        self.resolved: dict[str, Incident] = {}
+
+    def note(self, inc: Incident, before: tuple[object, ...]) -> None:
+        if _fingerprint(inc) != before:
+            inc.updated_at = self.now
+            self.updated[inc.key] = inc
+
+    def result(self, records: dict[str, dict[str, Any]], removed: list[str]) -> CorrelationResult:
+        skip = self.opened.keys() | self.resolved.keys()
+        return CorrelationResult(
+            opened=list(self.opened.values()),
+            updated=[i for k, i in self.updated.items() if k not in skip],
+            resolved=list(self.resolved.values()),
+            entity_records_changed=records,
+            entity_ids_removed=removed,
+        )
+
+
+class Correlator:
+    """Turns observations into incidents; resumes from the store's open incidents and records."""
+
+    def __init__(
+        self,
+        settings: CorrelatorSettings,
+        *,
+        open_incidents: Iterable[Incident] = (),
+        entity_records: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._state = FleetState.from_records(
+            settings.state,
+            entity_records or {},
+            route_samples=settings.bgp.route_baseline_samples,
+        )
+        self._open: dict[str, Incident] = {}
+        for inc in sorted(open_incidents, key=lambda i: i.opened_at):
+            if inc.is_open:
+                self._open[inc.key] = inc
+        self._detectors = build_detectors(settings)
+
+    @property
+    def state(self) -> FleetState:
+        return self._state
+
+    def open_incidents(self) -> list[Incident]:
+        return sorted(self._open.values(), key=lambda i: (i.opened_at, i.key))
+
+    def tick(self, now: datetime) -> CorrelationResult:
+        """Let time pass: staleness, resolution holds, SLO escalation, blindness timers."""
+        return self.process((), now)
+
+    def process(self, observations: Sequence[Observation], now: datetime) -> CorrelationResult:
+        state = self._state
+        state.begin_step()
+        alerts: list[AzureAlertObserved] = []
+        for observation in observations:
+            if isinstance(observation, AzureAlertObserved):
+                alerts.append(observation)
+            else:
+                state.apply(observation)
+        state.refresh()
+        findings, resolutions = self._evaluate(now)
+        changes = _Changes(now)
+        self._apply_findings(findings, resolutions, changes)
+        self._apply_resolutions(resolutions, changes)
+        self._attach_alerts(alerts, changes)
+        records, removed = state.take_record_changes()
+        return changes.result(records, removed)
+
+    # --- evaluation -----------------------------------------------------------------------------
+
+    def _evaluate(self, now: datetime) -> tuple[dict[str, Finding], dict[str, Resolution]]:
+        findings: dict[str, Finding] = {}
+        resolutions: dict[str, Resolution] = {}
+        for detector in self._detectors:
+            own = {k: i for k, i in self._open.items() if i.type in detector.types}
+            ctx = DetectorContext(self._state, now, self.settings, own)
+            for item in detector.evaluate(ctx):
+                if isinstance(item, Finding):
+                    findings[item.key] = item
+                else:
+                    resolutions.setdefault(item.key, item)
+        return findings, resolutions
+
+    def _explainers(
+        self, findings: dict[str, Finding], resolutions: dict[str, Resolution]
+    ) -> tuple[dict[str, str], dict[str, IncidentType]]:
+        """For each explained key, the key of the most specific cause explaining it (a finding,
+        or an open incident clearing), and the type of every cause."""
+        causes: dict[str, tuple[IncidentType, frozenset[str]]] = {
+            r.key: (self._open[r.key].type, r.explains)
+            for r in resolutions.values()
+            if r.explains and r.key in self._open and r.key not in findings
+        }
+        causes.update((f.key, (f.type, f.explains)) for f in findings.values())
+        explainer: dict[str, str] = {}
+        for cause in sorted(causes):
+            type_, explains = causes[cause]
+            for key in explains:
+                if key == cause or (key not in findings and key not in self._open):
+                    continue
+                current = explainer.get(key)
+                if current is None or (_RANK[type_], cause) < (_RANK[causes[current][0]], current):
+                    explainer[key] = cause
+        for key in sorted(explainer):  # a cycle of explanations has no root: cut it
+            seen = {key}
+            parent = explainer.get(key)
+            while parent is not None:
+                if parent in seen:
+                    explainer.pop(key, None)
+                    break
+                seen.add(parent)
+                parent = explainer.get(parent)
+        return explainer, {k: t for k, (t, _) in causes.items()}
+
+    # --- engine rules ---------------------------------------------------------------------------
+
+    def _apply_findings(
+        self, findings: dict[str, Finding], resolutions: dict[str, Resolution], changes: _Changes
+    ) -> None:
+        explainer, cause_types = self._explainers(findings, resolutions)
+
+        def depth(key: str) -> int:
+            n = 0
+            while (key := explainer.get(key, "")) != "":
+                n += 1
+            return n
+
+        def open_ancestor(key: str) -> str | None:
+            """The nearest explainer of `key` that is an open incident (causes open first)."""
+            ancestor = explainer.get(key)
+            while ancestor is not None and ancestor not in self._open:
+                ancestor = explainer.get(ancestor)
+            return ancestor
+
+        forwarded: dict[str, list[Evidence]] = {}
+        for key in sorted(findings, key=lambda k: (depth(k), k)):
+            f = findings[key]
+            parent = explainer.get(key)
+            inc = self._open.get(key)
+            if inc is not None:
+                self._continue(inc, f, open_ancestor(key), changes)
+            elif parent is None or cause_types[parent] is IncidentType.ZONE_OUTAGE:
+                self._open_new(f, parent, changes)
+            elif (ancestor := open_ancestor(key)) is not None:
+                forwarded.setdefault(ancestor, []).extend(f.evidence)
+        for key in explainer:  # explained while its own detector cannot tell
+            inc = self._open.get(key)
+            ancestor = open_ancestor(key)
+            if key in findings or inc is None or ancestor in (None, inc.parent_key):
+                continue
+            before = _fingerprint(inc)
+            inc.parent_key = ancestor
+            changes.note(inc, before)
+        for key, evidence in forwarded.items():
+            inc = self._open[key]
+            before = _fingerprint(inc)
+            _add_evidence(inc, evidence)
+            changes.note(inc, before)
+
+    def _open_new(self, f: Finding, parent: str | None, changes: _Changes) -> None:
+        inc = Incident(
+            key=f.key,
+            type=f.type,
+            severity=f.severity,
+            title=f.title,
+            resources=f.resources,
+            opened_at=f.started_at,
+            classification=f.classification,
+            outage_seconds=f.outage_seconds,
+            parent_key=parent,
+            attributes=dict(f.attributes),
+            updated_at=changes.now,
+        )
+        _add_evidence(inc, f.evidence)
+        self._open[f.key] = inc
+        changes.opened[f.key] = inc
+
+    def _continue(self, inc: Incident, f: Finding, parent: str | None, changes: _Changes) -> None:
+        before = _fingerprint(inc)
+        if inc.clearing_since is not None:  # back within the hold: same incident, one more flap
+            inc.flaps += 1
+            inc.attributes[EARLIER_OUTAGE] = str(round(inc.outage_seconds or 0.0, 3))
+            inc.attributes[SPELL_STARTED] = f.started_at.isoformat()
+            inc.clearing_since = None
+            _add_evidence(inc, [Evidence(f.started_at, f"condition back (flap {inc.flaps})")])
+        inc.severity = f.severity
+        inc.title = f.title
+        inc.resources = f.resources
+        inc.classification = f.classification
+        if f.outage_seconds is not None:
+            inc.outage_seconds = _earlier_outage(inc) + f.outage_seconds
+        inc.attributes.update(f.attributes)
+        if parent is not None:
+            inc.parent_key = parent
+        _add_evidence(inc, f.evidence)
+        self._classify_flapping(inc)
+        changes.note(inc, before)
+
+    def _apply_resolutions(self, resolutions: dict[str, Resolution], changes: _Changes) -> None:
+        hold = self.settings.state.clear_hold_seconds
+        for key in sorted(resolutions):
+            inc = self._open.get(key)
+            if inc is None:
+                continue
+            r = resolutions[key]
+            before = _fingerprint(inc)
+            if inc.clearing_since is None:
+                inc.clearing_since = r.resolved_at
+                if r.outage_seconds is not None:
+                    inc.outage_seconds = _earlier_outage(inc) + r.outage_seconds
+                if r.classification is not None:
+                    inc.classification = r.classification
+                if r.severity is not None:
+                    inc.severity = r.severity
+                _add_evidence(inc, r.evidence)
+                self._classify_flapping(inc)
+            if seconds(inc.clearing_since, changes.now) >= hold:
+                inc.status = IncidentStatus.RESOLVED
+                inc.resolved_at = inc.clearing_since
+                message = f"resolved after staying clear for {hold:g} s" if hold else "resolved"
+                _add_evidence(inc, [Evidence(inc.clearing_since, message)])
+                del self._open[key]
+                changes.resolved[key] = inc
+            changes.note(inc, before)
+
+    @staticmethod
+    def _classify_flapping(inc: Incident) -> None:
+        if inc.type is IncidentType.TUNNEL_DOWN and inc.flaps >= 2:
+            inc.classification = "flapping"
+
+    def _attach_alerts(self, alerts: list[AzureAlertObserved], changes: _Changes) -> None:
+        """An Azure Monitor alert about a resource of an open incident joins its timeline."""
+        for alert in alerts:
+            fired = alert.monitor_condition == "Fired"
+            at = (alert.fired_at if fired else alert.resolved_at) or alert.observed_at
+            message = (
+                f"Azure Monitor alert '{alert.rule}' ({alert.severity}, "
+                f"{alert.monitoring_service}) {alert.monitor_condition}"
+            )
+            if alert.description:
+                message += f": {alert.description}"
+            for target in alert.target_ids:
+                low = target.lower()
+                for inc in self._open.values():
+                    about = (r.lower() for r in inc.resources)
+                    if any(r == low or r.startswith(low + "/") for r in about):
+                        before = _fingerprint(inc)
+                        _add_evidence(inc, [Evidence(at, message, target, alert.source)])
+                        changes.note(inc, before)

@@ -1,0 +1,57 @@
+"""Keys of the incidents that sit under a connection or a gateway.
+
+A detector that finds a cause (a failover, a site or a zone down) names the symptoms it explains
+by their keys, whether or not those incidents exist: the engine parents the ones that do and
+keeps the others from opening as pages of their own.
+"""
+
+from __future__ import annotations
+
+from vpnwatch.correlate.entities import tunnel_id
+from vpnwatch.correlate.state import FleetState
+from vpnwatch.incidents import IncidentType, incident_key
+
+
+def peer_keys(peer_id: str) -> set[str]:
+    return {
+        incident_key(IncidentType.BGP_PEER_DOWN, peer_id),
+        incident_key(IncidentType.ROUTE_WITHDRAWAL, peer_id),
+    }
+
+
+def tunnel_keys(state: FleetState, connection_id: str) -> set[str]:
+    """Per-tunnel `tunnel_down` keys of a connection (active/active gateways)."""
+    conn = state.connections.get(connection_id)
+    if conn is None:
+        return set()
+    return {
+        incident_key(IncidentType.TUNNEL_DOWN, tunnel_id(connection_id, t.name))
+        for t in conn.tunnels
+    }
+
+
+def connection_keys(state: FleetState, connection_id: str) -> set[str]:
+    """`tunnel_down` of the connection and its tunnels, and its BGP peers' incidents."""
+    keys = {incident_key(IncidentType.TUNNEL_DOWN, connection_id)}
+    keys |= tunnel_keys(state, connection_id)
+    for peer in state.bgp_peers_of_connection(connection_id):
+        keys |= peer_keys(peer)
+    return keys
+
+
+def gateway_keys(state: FleetState, gateway_id: str, *, sites: bool = False) -> set[str]:
+    """Everything that goes wrong on a gateway: its failover and redundancy incidents, every
+    connection's and BGP peer's incidents, and (with `sites`) `site_down` of the sites it
+    connects to."""
+    keys = {
+        incident_key(IncidentType.FAILOVER, gateway_id),
+        incident_key(IncidentType.REDUNDANCY_LOST, gateway_id),
+    }
+    for cid in state.connections_of_gateway(gateway_id):
+        keys |= connection_keys(state, cid)
+        peer = state.connections[cid].peer_id
+        if sites and peer:
+            keys.add(incident_key(IncidentType.SITE_DOWN, state.key_of(peer) or peer))
+    for peer in state.bgp_peers_of_gateway(gateway_id):
+        keys |= peer_keys(peer)
+    return keys
