@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vpnwatch import __version__
 from vpnwatch.agent import Agent
+from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.service import api, health, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
@@ -88,16 +89,18 @@ def create_app(
     agent: Agent | None = None,
     metrics: ServiceMetrics | None = None,
     manage_agent: bool = True,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `agent` (built from `settings` when not given).
 
     `metrics` is the `RequestObserver` the agent's Azure clients report to; pass the same object
     to the `Agent` you build yourself to get the Azure request metrics. With `manage_agent=False`
-    the caller starts and stops the agent (a replay stepping a `ManualClock`).
+    the caller starts and stops the agent (a replay stepping a `ManualClock`). `clock` is the
+    time source of an agent built here (the demo shares a `ScaledClock` with its emulator).
     """
     metrics = metrics or ServiceMetrics(settings.service)
     if agent is None:
-        agent = Agent(settings, observer=metrics)
+        agent = Agent(settings, observer=metrics, clock=clock)
     metrics.bind(agent)
 
     @asynccontextmanager
@@ -172,9 +175,11 @@ def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> u
     )
 
 
-async def serve(settings: Settings, agent: Agent | None = None) -> None:
+async def serve(
+    settings: Settings, agent: Agent | None = None, *, clock: Clock | None = None
+) -> None:
     """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
-    app = create_app(settings, agent=agent)
+    app = create_app(settings, agent=agent, clock=clock)
     server = uvicorn.Server(
         _uvicorn_config(app, settings, settings.service.host, settings.service.port)
     )

@@ -1,0 +1,287 @@
+"""The agent: runs the collectors on their intervals and feeds what they see through the correlator
+into the store. This is the data path collect -> observe -> correlate -> incident, in one place.
+
+`Agent.start()` runs a loop per collector (`vpnwatch run`, the demo, the service). `Agent.run_due()`
+runs the collectors due at the clock's current time once, for the stepped replay, which moves a
+`ManualClock` itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from vpnwatch.clock import Clock, SystemClock
+from vpnwatch.collect import build_collectors
+from vpnwatch.collect.base import Collector, Scope
+from vpnwatch.collect.clients import AzureClients
+from vpnwatch.collect.discovery import DiscoveryError, discover
+from vpnwatch.collect.telemetry import RequestObserver
+from vpnwatch.config import Settings
+from vpnwatch.correlate import CorrelationResult, Correlator
+from vpnwatch.incidents import IncidentStatus, IncidentType
+from vpnwatch.observations import CollectionRun, Observation
+from vpnwatch.store import Store
+
+log = logging.getLogger("vpnwatch.agent")
+
+Listener = Callable[[CorrelationResult], None]
+
+DISCOVERY = "discovery"
+
+
+@dataclass(slots=True)
+class CollectorStatus:
+    name: str
+    interval_seconds: float
+    last_run_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    runs: int = 0
+    failures: int = 0
+
+
+class Agent:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        observer: RequestObserver | None = None,
+        store: Store | None = None,
+        tick_seconds: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self._observer = observer
+        self._own_store = store is None
+        self.store: Store | None = store
+        self.correlator: Correlator | None = None
+        self._clients: AzureClients | None = None
+        self._collectors: list[Collector] = []
+        self._scopes: list[Scope] = []
+        self._scopes_at: datetime | None = None
+        self._status: dict[str, CollectorStatus] = {}
+        self._next_due: dict[str, datetime] = {}
+        self._listeners: list[Listener] = []
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tick_seconds = tick_seconds
+        self._first_cycle_done: set[str] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the store, resume the correlator from it and build the collectors."""
+        if self.store is None:
+            self.store = await asyncio.to_thread(Store.open, self.settings.store.path)
+        open_incidents = await asyncio.to_thread(self.store.load_open_incidents)
+        records = await asyncio.to_thread(self.store.load_entity_records)
+        self.correlator = Correlator(
+            self.settings.correlator, open_incidents=open_incidents, entity_records=records
+        )
+        if open_incidents:
+            log.info(
+                "resumed %d open incident(s) from %s", len(open_incidents), self.settings.store.path
+            )
+        self._clients = AzureClients(self.settings, observer=self._observer)
+        await self._clients.__aenter__()
+        self._collectors = build_collectors(self.settings, self._clients, self.clock)
+        now = self.clock.now()
+        for collector in self._collectors:
+            self._status[collector.name] = CollectorStatus(
+                collector.name, collector.interval_seconds
+            )
+            self._next_due[collector.name] = now
+
+    async def start(self) -> None:
+        """Open, then run every collector on its interval as background tasks."""
+        await self.open()
+        self._tasks = [
+            asyncio.create_task(self._collector_loop(c), name=f"collector:{c.name}")
+            for c in self._collectors
+        ]
+        self._tasks.append(asyncio.create_task(self._tick_loop(), name="correlator-tick"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._clients is not None:
+            await self._clients.__aexit__(None, None, None)
+            self._clients = None
+        if self.store is not None and self._own_store:
+            await asyncio.to_thread(self.store.close)
+            self.store = None
+
+    async def __aenter__(self) -> Agent:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- what the service reads ----------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Store open and every enabled collector has completed one pass."""
+        return (
+            self.store is not None
+            and bool(self._collectors)
+            and all(c.name in self._first_cycle_done for c in self._collectors)
+        )
+
+    @property
+    def blind(self) -> bool:
+        if self.correlator is None:
+            return False
+        return any(
+            i.type is IncidentType.MONITORING_BLIND and i.status is IncidentStatus.OPEN
+            for i in self.correlator.open_incidents()
+        )
+
+    def collector_status(self) -> list[CollectorStatus]:
+        return list(self._status.values())
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # --- the data path -------------------------------------------------------------------------
+
+    async def submit(self, observations: Sequence[Observation]) -> CorrelationResult:
+        """Correlate `observations` and persist the outcome in one transaction."""
+        assert self.correlator is not None and self.store is not None, "agent not opened"
+        async with self._lock:
+            result = self.correlator.process(list(observations), self.clock.now())
+            await self._persist(result)
+        self._announce(result)
+        return result
+
+    async def tick(self) -> CorrelationResult:
+        """Let time pass in the correlator: staleness, resolution holds, blindness timers."""
+        assert self.correlator is not None and self.store is not None, "agent not opened"
+        async with self._lock:
+            result = self.correlator.tick(self.clock.now())
+            await self._persist(result)
+        self._announce(result)
+        return result
+
+    async def run_due(self) -> None:
+        """Run once every collector whose next run is due at the clock's current time."""
+        now = self.clock.now()
+        due = [c for c in self._collectors if self._next_due[c.name] <= now]
+        for collector in due:
+            await self._run_collector(collector)
+            self._next_due[collector.name] = now + timedelta(seconds=collector.interval_seconds)
+        await self.tick()
+
+    async def _collector_loop(self, collector: Collector) -> None:
+        while True:
+            started = self.clock.now()
+            try:
+                await self._run_collector(collector)
+            except Exception:  # a bug in one collector must not stop the others
+                log.exception("collector %s crashed; retrying next interval", collector.name)
+            elapsed = (self.clock.now() - started).total_seconds()
+            await self.clock.sleep(max(0.0, collector.interval_seconds - elapsed))
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self._tick_seconds)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("correlator tick failed")
+
+    async def _run_collector(self, collector: Collector) -> None:
+        scopes, discovery_failure = await self._current_scopes()
+        observations: list[Observation] = []
+        if discovery_failure is not None:
+            observations.append(discovery_failure)
+        for scope in scopes:
+            observations.extend(await collector.collect(scope))
+        await self.submit(observations)
+        self._record_status(collector, observations)
+
+    async def _current_scopes(self) -> tuple[list[Scope], CollectionRun | None]:
+        """The subscriptions to poll, rediscovered every `discovery_interval_seconds`.
+
+        When rediscovery fails the last known scopes stay in use; with none known the failure is
+        reported as a failed `discovery` run, which the blindness detector sees.
+        """
+        now = self.clock.now()
+        interval = self.settings.collectors.discovery_interval_seconds
+        if self._scopes_at is not None and (now - self._scopes_at).total_seconds() < interval:
+            return self._scopes, None
+        assert self._clients is not None
+        try:
+            self._scopes = await discover(self._clients, self.settings.targets)
+        except DiscoveryError as exc:
+            log.warning("discovery failed: %s", exc)
+            failure = CollectionRun(
+                observed_at=self.clock.now(),
+                source=DISCOVERY,
+                collector=DISCOVERY,
+                scope="*",
+                ok=False,
+                cause=exc.cause,
+                reason=str(exc),
+            )
+            return self._scopes, failure
+        self._scopes_at = now
+        return self._scopes, None
+
+    def _record_status(self, collector: Collector, observations: Sequence[Observation]) -> None:
+        status = self._status[collector.name]
+        runs = [o for o in observations if isinstance(o, CollectionRun)]
+        failed = [r for r in runs if not r.ok]
+        status.runs += 1
+        status.last_run_at = self.clock.now()
+        if runs and not failed:
+            status.last_success_at = status.last_run_at
+            status.last_error = None
+            self._first_cycle_done.add(collector.name)
+        else:
+            status.failures += 1
+            status.last_error = "; ".join(f"{r.scope}: {r.reason}" for r in failed) or "no scope"
+            if not runs:  # nothing to poll is a completed pass, not a failure of the agent
+                self._first_cycle_done.add(collector.name)
+
+    async def _persist(self, result: CorrelationResult) -> None:
+        assert self.store is not None
+        changed = [*result.opened, *result.updated, *result.resolved]
+        if not changed and not result.entity_records_changed and not result.entity_ids_removed:
+            return
+        await asyncio.to_thread(
+            self.store.apply,
+            incidents=changed,
+            entity_records=result.entity_records_changed,
+            removed_entities=result.entity_ids_removed,
+        )
+
+    def _announce(self, result: CorrelationResult) -> None:
+        for incident in result.opened:
+            log.warning(
+                "incident opened: %s %s %s", incident.severity, incident.key, incident.title
+            )
+        for incident in result.resolved:
+            log.info(
+                "incident resolved: %s (outage %s s)", incident.key, _fmt(incident.outage_seconds)
+            )
+        for listener in self._listeners:
+            try:
+                listener(result)
+            except Exception:
+                log.exception("incident listener failed")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"

@@ -1,0 +1,199 @@
+"""The `vpnwatch` command: run, demo, emulator, replay, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from vpnwatch import __version__
+
+if TYPE_CHECKING:
+    from vpnwatch.config import Settings
+
+DEMO_SCENARIO = "demo"
+DEMO_SPEED = 10.0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpnwatch", description="Monitoring agent for Azure VPN gateways and ExpressRoute."
+    )
+    parser.add_argument("--version", action="version", version=f"vpnwatch {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the agent and its HTTP service against Azure")
+    run.add_argument("--config", required=True, type=Path, help="YAML configuration file")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="emulator + agent + API on 127.0.0.1, no Azure needed")
+    demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
+    demo.add_argument("--scenario", default=DEMO_SCENARIO, help="scenario name or file")
+    demo.add_argument("--speed", type=float, default=DEMO_SPEED, help="scenario seconds per second")
+    demo.set_defaults(func=_cmd_demo)
+
+    emulator = sub.add_parser("emulator", help="serve a scenario as Azure ARM on 127.0.0.1")
+    emulator.add_argument("--scenario", required=True, help="scenario name or file")
+    emulator.add_argument("--port", type=int, default=8081)
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
+    emulator.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
+    emulator.add_argument("--token", default="emulator-token", help="bearer token to accept")
+    emulator.set_defaults(func=_cmd_emulator)
+
+    replay = sub.add_parser("replay", help="print the incidents a scenario would open")
+    replay.add_argument("scenario", help="scenario name or file")
+    replay.add_argument("--speed", type=float, default=0.0, help="pace (0: as fast as possible)")
+    replay.add_argument("--config", type=Path, help="collector and correlator settings to use")
+    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay.set_defaults(func=_cmd_replay)
+
+    check = sub.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(func=_cmd_check_config)
+    return parser
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("azure", "aiohttp.access", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from vpnwatch.config import check_config
+
+    problems = check_config(args.file)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.file}", file=sys.stderr)
+        return 1
+    print(f"OK: {args.file}")
+    return 0
+
+
+def _load_or_report(path: Path) -> Settings | None:
+    from vpnwatch.config import ConfigError, load_settings
+
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    settings = _load_or_report(args.config)
+    if settings is None:
+        return 1
+    _logging(settings.log_level)
+    from vpnwatch.service.app import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    _logging()
+    from vpnwatch.clock import ScaledClock
+    from vpnwatch.emulator import Emulator, load_scenario
+    from vpnwatch.replay import emulator_settings
+    from vpnwatch.service.app import serve
+
+    scenario = load_scenario(args.scenario)
+    clock = ScaledClock(speed=args.speed)
+    state_dir = Path(tempfile.mkdtemp(prefix="vpnwatch-demo-"))
+
+    async def demo() -> None:
+        async with Emulator(scenario, clock=clock, port=0, tls=False) as emu:
+            store_path = str(state_dir / "demo.sqlite3")
+            settings = emulator_settings(
+                emu.base_url, scenario, epoch=clock.now(), store_path=store_path
+            )
+            settings.service.port = args.port
+            settings.service.webhook.secret = SecretStr("demo-webhook-secret")
+            logging.getLogger("vpnwatch.demo").info(
+                "scenario %r at %gx: emulator %s, API http://127.0.0.1:%d/ "
+                "(webhook token: demo-webhook-secret)",
+                scenario.name, args.speed, emu.base_url, args.port,
+            )
+            await serve(settings, clock=clock)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(demo())
+    return 0
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    _logging()
+    from vpnwatch.emulator import ScenarioError, load_scenario, serve_forever
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            serve_forever(
+                scenario, host=args.host, port=args.port, tls=args.tls, speed=args.speed,
+                token=args.token,
+            )
+        )
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    _logging("ERROR")
+    from vpnwatch.emulator import ScenarioError, load_scenario
+    from vpnwatch.replay import REPLAY_EPOCH, incident_record, replay
+
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    base = None
+    if args.config is not None:
+        base = _load_or_report(args.config)
+        if base is None:
+            return 1
+    incidents = asyncio.run(replay(scenario, base=base, speed=args.speed))
+    for incident in incidents:
+        record = incident_record(incident, epoch=REPLAY_EPOCH)
+        if args.json:
+            print(json.dumps(record, sort_keys=False))
+        else:
+            print(
+                f"+{record['opened_offset']:>6.0f}s {record['severity']:<8} {record['type']:<30} "
+                f"{record['classification'] or '':<11} outage={record['outage_seconds']} "
+                f"{'(child of ' + record['parent'] + ') ' if record['parent'] else ''}"
+                f"{record['title']}"
+            )
+    return 0
