@@ -330,7 +330,9 @@ class FailoverSettings(_Section):
     enabled: bool = True
     planned_max_seconds: float = Field(10.0, gt=0)  # restored within this: planned maintenance
     slo_seconds: float = Field(90.0, gt=0)  # not restored within this: SLO breach
-    min_connections: int = Field(1, ge=1)
+    # a gateway with one connection cannot tell its own failover from its site's failure: its
+    # drop stays a `tunnel_down` (still timed) unless this is lowered to 1
+    min_connections: int = Field(2, ge=1)
 
     @model_validator(mode="after")
     def _planned_within_slo(self) -> FailoverSettings:
@@ -341,6 +343,9 @@ class FailoverSettings(_Section):
 
 class RedundancySettings(_Section):
     enabled: bool = True
+    # one instance must stay down this long before it pages: Azure's planned maintenance of an
+    # active/active gateway takes one instance out for seconds at a time
+    min_down_seconds: float = Field(20.0, ge=0)
 
 
 class BgpSettings(_Section):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from factories import DOWN, at, bgp, connection, gateway, key, keys, settings, site
+from factories import DOWN, UP, at, bgp, connection, gateway, key, keys, settings, site
 
 from vpnwatch.correlate import Correlator
-from vpnwatch.incidents import IncidentType, Severity
-from vpnwatch.observations import BgpPeerState
+from vpnwatch.incidents import Incident, IncidentType, Severity
+from vpnwatch.observations import BgpPeerState, ConnectionStatus
 
 GW = gateway("gw1")
 SITE_A = site("site-a", bgp_address="192.168.0.1")
@@ -102,3 +102,27 @@ def test_peer_escalates_when_the_last_other_peer_goes_down() -> None:
     assert inc in result.updated
     assert inc.severity is Severity.CRITICAL and inc.classification == "all_peers_down"
     assert inc.opened_at == at(30)
+
+
+def test_a_session_seen_down_before_its_tunnels_came_back_waits_for_the_next_bgp_poll() -> None:
+    corr = fleet(state={"clear_hold_seconds": 0})
+
+    def tunnels(t: float, status: ConnectionStatus = UP) -> list[Incident]:
+        conns = [
+            connection(n, GW, t=t, status=status, peer=s.resource_id)
+            for n, s in (("ca", SITE_A), ("cb", SITE_B))
+        ]
+        return corr.process(conns, at(t)).opened
+
+    (failover,) = tunnels(15, DOWN)
+    assert failover.type is IncidentType.FAILOVER
+    assert corr.process([peers(20, (IDLE, 0))], at(20)).opened == []  # explained by the failover
+    opened = tunnels(25)  # back; the failover resolves at once
+    assert not failover.is_open
+    for t in (30, 40, 50):  # session A last seen down at 20, before its tunnels came back
+        opened += tunnels(t)
+    assert opened == [] and corr.open_incidents() == []
+    result = corr.process([peers(60, (IDLE, 0))], at(60))  # still down, tunnels up: a page
+    (inc,) = result.opened
+    assert inc.key == key(IncidentType.BGP_PEER_DOWN, PEER_A)
+    assert inc.severity is Severity.WARNING and inc.opened_at == at(20)

@@ -125,7 +125,8 @@ def test_stale_data_neither_resolves_nor_updates() -> None:
 
 
 def test_zone_outage_adopts_explained_incidents_as_children() -> None:
-    corr = Correlator(settings())
+    # one connection per gateway: each gateway's drop is to be read as its failover
+    corr = Correlator(settings(failover={"min_connections": 1}))
     gws = [gateway(f"z{n}", zone="1", n=n) for n in (1, 2)] + [gateway("z3", zone="2", n=3)]
     corr.process([*gws, *(connection(f"c{g.name}", g) for g in gws)], at(0))
     result = corr.process([connection(f"c{g.name}", g, t=15, status=DOWN) for g in gws[:2]], at(15))

@@ -147,3 +147,46 @@ def test_fewer_connections_than_min_connections_is_not_a_failover() -> None:
     corr = fleet(failover={"min_connections": 4})
     result = poll(corr, 15, DOWN)
     assert {i.type for i in result.opened} == {IncidentType.TUNNEL_DOWN}
+
+
+SOLO = gateway("solo", n=5)
+SOLO_CONN = rid("connections", "s1")
+
+
+def solo(**sections: object) -> Correlator:
+    corr = Correlator(settings(**sections))  # type: ignore[arg-type]
+    corr.process([SOLO, connection("s1", SOLO)], at(0))
+    return corr
+
+
+def test_a_single_connection_gateway_drop_is_a_timed_tunnel_down_not_a_failover() -> None:
+    corr = solo()
+    result = corr.process([connection("s1", SOLO, t=15, status=DOWN)], at(15))
+    assert keys(result.opened) == {key(IncidentType.TUNNEL_DOWN, SOLO_CONN)}
+    corr.process([connection("s1", SOLO, t=45)], at(45))
+    (resolved,) = corr.tick(at(105)).resolved
+    assert resolved.type is IncidentType.TUNNEL_DOWN
+    assert resolved.resolved_at == at(45) and resolved.outage_seconds == 30.0
+    assert IncidentType.FAILOVER not in {i.type for i in corr.open_incidents()}
+
+
+def test_a_single_connection_gateway_fails_over_when_min_connections_is_1() -> None:
+    corr = solo(failover={"min_connections": 1})
+    (inc,) = corr.process([connection("s1", SOLO, t=15, status=DOWN)], at(15)).opened
+    assert inc.key == key(IncidentType.FAILOVER, SOLO.resource_id)
+
+
+def test_a_single_connection_reconnecting_between_polls_is_no_failover() -> None:
+    for min_connections, expected in ((2, set()), (1, {IncidentType.FAILOVER})):
+        corr = solo(failover={"min_connections": min_connections})
+        corr.process([connection("s1", SOLO, t=15)], at(15))
+        result = corr.process([connection("s1", SOLO, t=30, established=[at(24)])], at(30))
+        assert {i.type for i in result.opened} == expected
+
+
+def test_two_connections_dropping_together_fail_over_by_default() -> None:
+    pair = gateway("pair", n=6)
+    corr = Correlator(settings())
+    corr.process([pair, connection("p1", pair), connection("p2", pair)], at(0))
+    result = corr.process([connection(n, pair, t=15, status=DOWN) for n in ("p1", "p2")], at(15))
+    assert keys(result.opened) == {key(IncidentType.FAILOVER, pair.resource_id)}

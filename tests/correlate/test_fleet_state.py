@@ -23,7 +23,12 @@ from factories import (
 
 from vpnwatch.correlate import Correlator, EntityKind, Health
 from vpnwatch.correlate.state import FleetState
-from vpnwatch.observations import BgpPeerState, ConnectionStatus, FailureCause
+from vpnwatch.observations import (
+    BgpPeerState,
+    BgpStatusObserved,
+    ConnectionStatus,
+    FailureCause,
+)
 
 GW = gateway("gw1")
 
@@ -153,6 +158,52 @@ def test_instance_is_down_when_all_its_bgp_sessions_are() -> None:
     assert corr.state.health_of(f"{aa.resource_id}/instances/default", at(0)) is Health.UP
     peer = f"{aa.resource_id}/bgpPeers/10.1.255.5/192.168.0.1"
     assert corr.state.health_of(peer, at(0)) is Health.DOWN
+
+
+def test_instance_ignores_bgp_seen_down_before_its_tunnels_came_back() -> None:
+    corr = Correlator(settings())
+    aa = gateway("gwaa", active_active=True)
+    second = f"{aa.resource_id}/instances/activeActive"
+
+    def sessions(t: float, state: BgpPeerState) -> BgpStatusObserved:
+        return bgp(aa, [("10.1.255.5", "192.168.0.1", state, 0)], t=t)
+
+    corr.process([aa, connection("a", aa), sessions(0, BgpPeerState.CONNECTED)], at(0))
+    corr.process([connection("a", aa, t=15, tunnels=[UP, DOWN])], at(15))
+    corr.process([sessions(16, BgpPeerState.IDLE)], at(16))
+    assert corr.state.health_of(second, at(16)) is Health.DOWN
+    corr.process([connection("a", aa, t=18)], at(18))  # tunnels back after that BGP poll
+    assert corr.state.health_of(second, at(18)) is Health.UP
+    corr.process([sessions(30, BgpPeerState.IDLE)], at(30))  # still down, tunnels up: counts
+    assert corr.state.health_of(second, at(30)) is Health.DOWN
+    assert corr.state.entities[second].since == at(30)
+
+
+def test_tunnels_beside_a_bgp_session_are_those_of_its_instance() -> None:
+    corr = Correlator(settings())
+    aa = gateway("gwaa", active_active=True)
+    peers = [
+        ("10.1.255.4", "192.168.0.1", BgpPeerState.CONNECTED, 10),
+        ("10.1.255.5", "192.168.0.1", BgpPeerState.CONNECTED, 10),
+    ]
+    corr.process([aa, connection("a", aa), connection("b", aa), bgp(aa, peers)], at(0))
+    peer = f"{aa.resource_id}/bgpPeers/10.1.255.5/192.168.0.1"
+    beside = {e.entity_id for e in corr.state.tunnels_beside(peer)}
+    assert beside == {f"{rid('connections', n)}/tunnels/{n}_20.0.1.2" for n in ("a", "b")}
+    assert corr.state.tunnels_beside(f"{aa.resource_id}/bgpPeers/10.9.9.9/192.168.0.1") == []
+
+
+def test_zone_redundant_gateways_have_an_instance_in_every_zone_their_ips_list() -> None:
+    corr = Correlator(settings())
+    base = gateway("zr", n=8)
+    spanning = replace(base, instances=(replace(base.instances[0], zones=("1", "2")),))
+    pinned = gateway("z3", zone="3", n=9)
+    corr.process([spanning, pinned, GW], at(0))
+    state = corr.state
+    assert state.gateways_with_instance_in("westeurope", "1") == {spanning.resource_id}
+    assert state.gateways_with_instance_in("WestEurope", "2") == {spanning.resource_id}
+    assert state.gateways_with_instance_in("westeurope", "3") == {pinned.resource_id}
+    assert state.zonal_gateways("westeurope", "1") == set()  # spanning zones: not zonal
 
 
 def test_gateway_freshness_comes_from_its_connections() -> None:

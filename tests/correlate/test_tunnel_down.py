@@ -18,7 +18,7 @@ from factories import (
     unknown,
 )
 
-from vpnwatch.correlate import Correlator
+from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.incidents import IncidentType, Severity
 
 GW = gateway("gw1")
@@ -82,9 +82,13 @@ def test_one_tunnel_of_an_active_active_connection_is_its_own_incident() -> None
 def test_a_whole_instance_down_is_redundancy_not_a_tunnel_page() -> None:
     corr = Correlator(settings())
     start(corr)
-    result = corr.process(
-        [connection(n, AA, t=15, tunnels=[UP, DOWN]) for n in ("a1", "a2")], at(15)
-    )
+
+    def instance_down(t: float) -> CorrelationResult:
+        conns = [connection(n, AA, t=t, tunnels=[UP, DOWN]) for n in ("a1", "a2")]
+        return corr.process(conns, at(t))
+
+    assert instance_down(15).opened == []  # redundancy pending: its tunnels do not page either
+    result = instance_down(35)  # down min_down_seconds
     assert keys(result.opened) == {key(IncidentType.REDUNDANCY_LOST, AA.resource_id)}
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from factories import DOWN, UP, at, connection, gateway, key, keys, settings
+import pytest
+from factories import DOWN, UP, at, connection, gateway, key, keys, rid, settings
 
-from vpnwatch.correlate import Correlator
+from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.incidents import IncidentType, Severity
 
 ZONE1 = [
@@ -19,6 +20,8 @@ ZONE_KEY = key(IncidentType.ZONE_OUTAGE, "westeurope/1")
 
 
 def fleet(gateways=ZONE1 + ZONE2, **sections: object) -> Correlator:  # type: ignore[no-untyped-def]
+    # one connection per gateway: an active/standby gateway's drop is to be read as its failover
+    sections.setdefault("failover", {"min_connections": 1})
     corr = Correlator(settings(**sections))  # type: ignore[arg-type]
     corr.process([*gateways, *(connection(f"c-{g.name}", g) for g in gateways)], at(0))
     return corr
@@ -98,14 +101,64 @@ def test_a_gateway_with_an_instance_in_the_failed_zone_becomes_a_child() -> None
     )
     spanning = replace(spanning, instances=pinned)
     corr = fleet(gateways=[*ZONE1, *ZONE2, spanning])
+
+    def poll(t: float) -> CorrelationResult:
+        return corr.process(
+            [
+                *(connection(f"c-{g.name}", g, t=t, status=DOWN) for g in ZONE1[:2]),
+                connection("c-span", spanning, t=t, tunnels=[DOWN, UP]),
+            ],
+            at(t),
+        )
+
+    redundancy = key(IncidentType.REDUNDANCY_LOST, spanning.resource_id)
+    opened = {i.key: i for i in poll(15).opened}
+    # one instance lost must last min_down_seconds first; its tunnel does not page meanwhile
+    assert set(opened) == {
+        ZONE_KEY,
+        key(IncidentType.FAILOVER, ZONE1[0].resource_id),
+        key(IncidentType.REDUNDANCY_LOST, ZONE1[1].resource_id),  # every instance: at once
+    }
+    assert spanning.resource_id not in opened[ZONE_KEY].resources  # not counted as zonal
+    (child,) = poll(35).opened
+    assert child.key == redundancy and child.parent_key == ZONE_KEY
+    assert child.opened_at == at(15)
+
+
+@pytest.mark.parametrize(
+    ("zones", "parent"),
+    [
+        (("1", "2", "3"), ZONE_KEY),  # its public IP lists the failed zone: the zone took it
+        (("2", "3"), None),  # the failed zone is not among its zones: its own failover
+        ((), None),  # not zonal at all
+    ],
+)
+def test_a_zone_redundant_gateway_failing_over_with_the_zone(
+    zones: tuple[str, ...], parent: str | None
+) -> None:
+    base = gateway("zr", n=8)
+    zr = replace(base, instances=(replace(base.instances[0], zones=zones),))
+    corr = Correlator(settings())  # default min_connections: the gateway has two connections
+    corr.process(
+        [
+            *ZONE1,
+            *ZONE2,
+            zr,
+            *(connection(f"c-{g.name}", g) for g in ZONE1 + ZONE2),
+            *(connection(n, zr) for n in ("zr1", "zr2")),
+        ],
+        at(0),
+    )
     result = corr.process(
         [
             *(connection(f"c-{g.name}", g, t=15, status=DOWN) for g in ZONE1[:2]),
-            connection("c-span", spanning, t=15, tunnels=[DOWN, UP]),
+            *(connection(n, zr, t=15, status=DOWN) for n in ("zr1", "zr2")),
         ],
         at(15),
     )
-    redundancy = key(IncidentType.REDUNDANCY_LOST, spanning.resource_id)
     opened = {i.key: i for i in result.opened}
-    assert opened[redundancy].parent_key == ZONE_KEY
-    assert spanning.resource_id not in opened[ZONE_KEY].resources  # not counted as zonal
+    failover = opened[key(IncidentType.FAILOVER, zr.resource_id)]
+    assert failover.parent_key == parent
+    assert zr.resource_id not in opened[ZONE_KEY].resources  # never counted as zonal
+    conns = {key(IncidentType.TUNNEL_DOWN, rid("connections", n)) for n in ("zr1", "zr2")}
+    assert conns.isdisjoint(opened)  # its connections stay under its failover

@@ -4,7 +4,8 @@
 (Azure reports an unreachable peer as `Unknown`, `Idle` or `Connecting`): warning, critical
 when every peer of the gateway is down, since then nothing on-premises is routed at all. A peer
 behind a connection that is down is explained by that connection's (or its gateway's, site's,
-zone's) incident, so one broken tunnel is one page, not two.
+zone's) incident, so one broken tunnel is one page, not two. BGP is polled less often than
+tunnels: a session seen down before its instance's tunnels came back waits for the next BGP poll.
 
 `route_withdrawal`: the session stays `Connected` but the routes it received dropped by more than
 `route_withdrawal_share` against the recent baseline: the maximum over the last
@@ -32,6 +33,7 @@ from vpnwatch.correlate.findings import (
     seen,
     spell_start,
 )
+from vpnwatch.correlate.state import bgp_predates_tunnels, tally
 from vpnwatch.incidents import Evidence, IncidentType, Severity, incident_key
 
 
@@ -61,6 +63,10 @@ class BgpDetector:
         gateway = entity.attributes.get("gateway", "")
         label = f"BGP peer {entity.attributes.get('neighbor', '')}"
         if health is Health.DOWN:
+            tunnels = ctx.state.tunnels_beside(pid)
+            known, down = tally(tunnels)
+            if bgp_predates_tunnels(tunnels, [entity], known, down):
+                return
             siblings = ctx.state.bgp_peers_of_gateway(gateway)
             all_down = all(ctx.health(p) is Health.DOWN for p in siblings)
             yield Finding(

@@ -281,6 +281,8 @@ class Correlator:
             inc = self._open.get(key)
             if inc is not None:
                 self._continue(inc, f, open_ancestor(key), changes)
+            elif f.pending:
+                continue
             elif parent is None or cause_types[parent] is IncidentType.ZONE_OUTAGE:
                 self._open_new(f, parent, changes)
             elif (ancestor := open_ancestor(key)) is not None:

@@ -36,7 +36,9 @@ def spell_start(inc: Incident) -> datetime:
 class Finding:
     """A condition that holds now. `started_at` is when the current spell began (the incident's
     `opened_at` when it opens); `outage_seconds` covers that spell only; `explains` names keys
-    of findings or incidents this one is the cause of."""
+    of findings or incidents this one is the cause of. A `pending` finding holds but has not
+    lasted long enough to open an incident; it already explains its symptoms, so they do not
+    page in its place meanwhile."""
 
     key: str
     type: IncidentType
@@ -49,6 +51,7 @@ class Finding:
     attributes: Mapping[str, str] = field(default_factory=dict)
     evidence: tuple[Evidence, ...] = ()
     explains: frozenset[str] = frozenset()
+    pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

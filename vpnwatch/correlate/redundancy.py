@@ -5,7 +5,10 @@ instance costs nothing. When all tunnels (or all BGP sessions) of one instance a
 other instance carries traffic, the connections still work but the next failure is an outage:
 warning, classification `instance_down`. When every instance is down the same incident escalates
 to critical, classification `outage`, and stays so until resolved (the incident then records
-that there was an outage). Resolved when no instance is down any more.
+that there was an outage). Resolved when no instance is down any more. One instance must have
+been down for `min_down_seconds` before it opens: planned maintenance blips one instance at a
+time for seconds, and that is what active/active is for. Meanwhile the finding is `pending`: it
+already explains the down instance's tunnels and BGP sessions, so they do not page instead.
 
 It explains the per-tunnel `tunnel_down` and the BGP incidents of the down instance(s), and,
 when every instance is down, the per-connection `tunnel_down` of all the gateway's connections:
@@ -66,11 +69,13 @@ class RedundancyDetector:
                     for p in m.peers:
                         explains |= peer_keys(p)
             outage = len(down) == len(ids)
+            start = min(e.since for e in down)
+            min_down = ctx.settings.redundancy.min_down_seconds
+            pending = inc is None and not outage and seconds(start, ctx.now) < min_down
             if outage:
                 for cid in state.connections_of_gateway(gid):
                     explains |= connection_keys(state, cid)
             sticky = inc is not None and inc.classification == "outage"
-            start = min(e.since for e in down)
             names = ", ".join(e.entity_id.rpartition("/instances/")[2] for e in down)
             evidence = [seen(e, f"instance {e.entity_id.rpartition('/')[2]}") for e in down]
             yield Finding(
@@ -92,6 +97,7 @@ class RedundancyDetector:
                 },
                 evidence=tuple(evidence),
                 explains=frozenset(explains),
+                pending=pending,
             )
         elif inc is not None and len(serving) == len(ids):
             yield all_restored(

@@ -92,7 +92,7 @@ def _connection_health(status: ConnectionStatus) -> Health | None:
     return None  # Azure itself does not know
 
 
-def _tally(entities: Iterable[EntityState]) -> tuple[int, int]:
+def tally(entities: Iterable[EntityState]) -> tuple[int, int]:
     """(known, down) among entities whose last health is known and not overlaid unknown."""
     known = down = 0
     for e in entities:
@@ -208,8 +208,17 @@ class FleetState:
         return sorted(self._region_zones.get(region.lower(), ()))
 
     def gateways_with_instance_in(self, region: str, zone: str) -> set[str]:
-        """Gateways with at least one instance pinned to the zone (zonal ones included)."""
+        """Gateways with an instance in the zone: zonal ones, and zone-redundant ones whose
+        public IPs span it (Azure places their instances across the zones listed)."""
         return set(self._pinned.get((region.lower(), zone), ()))
+
+    def tunnels_beside(self, peer_id: str) -> list[EntityState]:
+        """The tunnels of the gateway instance that carries BGP session `peer_id`."""
+        gateway = peer_id.partition("/bgpPeers/")[0]
+        for members in self.instance_members(gateway).values():
+            if peer_id in members.peers:
+                return [self.entities[t] for t in members.tunnels if t in self.entities]
+        return []
 
     def instance_members(self, gateway_id: str) -> dict[str, InstanceMembers]:
         """Tunnels and BGP sessions per instance of a gateway: a tunnel belongs to the instance
@@ -565,8 +574,10 @@ class FleetState:
                 if te.attributes.get("instance") != name:
                     te.attributes["instance"] = name
                     self._touch(self._record_of[te.entity_id])
-            t_known, t_down = _tally(tunnels)
-            p_known, p_down = _tally(peers)
+            t_known, t_down = tally(tunnels)
+            p_known, p_down = tally(peers)
+            if bgp_predates_tunnels(tunnels, peers, t_known, t_down):
+                p_known = p_down = 0
             if (t_known and t_down == t_known) or (p_known and p_down == p_known):
                 health = Health.DOWN
                 instance_down.append(name)
@@ -583,7 +594,7 @@ class FleetState:
             if ie is not None:
                 self._derive(ie, health, at, last, evidence)
         connections = [self.entities[c] for c in self.connections_of_gateway(gid)]
-        c_known, c_down = _tally(connections)
+        c_known, c_down = tally(connections)
         if c_known and c_down == c_known:
             health, evidence = Health.DOWN, f"all {c_known} connections down"
         elif instance_down:
@@ -599,7 +610,7 @@ class FleetState:
     def _derive_site(self, sid: str, site: LocalNetworkGatewayObserved, at: datetime) -> None:
         entity = self.entities[sid]
         connections = [self.entities[c] for c in self.connections_of_peer(sid)]
-        known, down = _tally(connections)
+        known, down = tally(connections)
         if known and down == known:
             health, evidence = Health.DOWN, f"all {known} connections down"
         elif down:
@@ -874,8 +885,29 @@ class FleetState:
         return state
 
 
+def bgp_predates_tunnels(
+    tunnels: list[EntityState], peers: list[EntityState], known: int, down: int
+) -> bool:
+    """BGP is polled less often than tunnels: when every tunnel of an instance came back after
+    the last BGP poll, and its sessions went down with those tunnels (not before them), that
+    poll's down sessions say nothing about the instance any more."""
+    if not known or down or not peers:
+        return False
+    back_since = max(t.since for t in tunnels)
+    bgp_seen = max((p.last_observed for p in peers if p.last_observed), default=None)
+    if bgp_seen is None or back_since <= bgp_seen:
+        return False
+    went_down = [
+        t.previous_since for t in tunnels if t.previous is Health.DOWN and t.previous_since
+    ]
+    if not went_down:
+        return False
+    tunnels_down_since = min(went_down)
+    return all(p.since >= tunnels_down_since for p in peers if p.health is Health.DOWN)
+
+
 def _pinned_zones(gw: GatewayObserved) -> set[str]:
-    return {i.zones[0] for i in gw.instances if len(i.zones) == 1}
+    return {zone for i in gw.instances for zone in i.zones}
 
 
 def _material(o: Observation) -> object:

@@ -12,10 +12,10 @@ gateways did (and at least two: one gateway failing is that gateway's incident),
 zones of the region stay healthy: none of them meets the same threshold, and at least one gateway
 there is seen up. Without a healthy zone to compare with, the cause could as well be regional, so
 no zone is blamed. Gateways spanning zones do not count either way, but the incidents of those
-with an instance pinned to the failed zone that turned unhealthy with it (a zone-redundant
-active/standby gateway failing over, an active/active one losing an instance) become children
-too. Once open, the zonal gateways that become unhealthy in that zone are added as they fail; it
-resolves when every one of them is up again.
+spanning the failed zone that turned unhealthy with it (a zone-redundant active/standby gateway
+failing over, an active/active one losing an instance) become children too. Once open, the
+zonal gateways that become unhealthy in that zone are added as they fail; it resolves when
+every one of them is up again.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ class ZoneDetector:
 
     @staticmethod
     def _pinned(ctx: DetectorContext, region: str, zone: str, start: datetime) -> list[str]:
-        """Gateways spanning zones with an instance pinned to this one that became unhealthy
-        since the zone did (within the window): the zone took their instance too."""
+        """Gateways spanning zones, this one among them, that became unhealthy since the zone
+        did (within the window): the zone took their instance too."""
         window = ctx.settings.zone.window_seconds
         related = ctx.state.gateways_with_instance_in(region, zone)
         related -= ctx.state.zonal_gateways(region, zone)
