@@ -24,7 +24,7 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## system-deps: Debian packages the tests drive (headless Chromium for the status page)
+## system-deps: Debian packages the tests drive (Chromium, promtool, amtool, Alertmanager)
 system-deps:
 	@scripts/system-deps.sh
 

@@ -65,7 +65,7 @@ async def test_expected_families_after_a_fault_and_a_failover(estate: Fleet):
     assert len(down) == len(up) == 2
     assert {s.value for s in down} == {0.0} and {s.value for s in up} == {1.0}
     gw = estate.gateway("vgw-weu-01")
-    assert {s.labels["instance"] for s in up} == {i.name for i in gw.instances}
+    assert {s.labels["gateway_instance"] for s in up} == {i.name for i in gw.instances}
     assert {s.labels["gateway"] for s in up} == {"vgw-weu-01"}
 
     routes = _samples(families["vpnwatch_bgp_peer_routes_learned"], neighbor="172.16.10.254")
@@ -109,7 +109,7 @@ async def test_failover_interruption_is_recorded_when_the_failover_resolves(esta
 
 
 LABELS = {
-    "resource_group", "gateway", "connection", "tunnel", "instance", "region", "zone",
+    "resource_group", "gateway", "connection", "tunnel", "gateway_instance", "region", "zone",
     "local_address", "neighbor", "site", "circuit", "peering", "link", "kind", "health", "type",
     "severity", "collector", "operation", "code", "classification", "le",
 }  # fmt: skip

@@ -288,7 +288,7 @@ def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
             labels = {
                 "resource_group": gw.resource_group,
                 "gateway": gw.name,
-                "instance": inst.name,
+                "gateway_instance": inst.name,
                 "region": gw.region,
                 "zone": ",".join(inst.zones) or "none",
             }
@@ -304,7 +304,7 @@ def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
         up("vpnwatch_connection_up", key, base)
         for tunnel in conn.tunnels:
             instance = instance_of.get(tunnel.gateway_public_ip) or "unknown"
-            labels = {**base, "tunnel": tunnel.name, "instance": instance}
+            labels = {**base, "tunnel": tunnel.name, "gateway_instance": instance}
             up("vpnwatch_tunnel_up", tunnel_id(key, tunnel.name), labels)
     for key, status in state.bgp.items():
         gw = state.gateway(status.gateway_id)
