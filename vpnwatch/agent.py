@@ -272,6 +272,13 @@ class Agent:
             log.warning(
                 "incident opened: %s %s %s", incident.severity, incident.key, incident.title
             )
+        opened = {i.key for i in result.opened}
+        for incident in result.updated:
+            if incident.key not in opened:
+                log.info(
+                    "incident updated: %s %s %s (%s)",
+                    incident.severity, incident.key, incident.classification or "-", incident.title,
+                )
         for incident in result.resolved:
             log.info(
                 "incident resolved: %s (outage %s s)", incident.key, _fmt(incident.outage_seconds)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -85,6 +86,16 @@ def _logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _stop_on_sigterm() -> None:
+    """Take SIGTERM (`docker stop`, systemd, `timeout`) as Ctrl-C, so the cleanup a Ctrl-C runs
+    (the emulator's throwaway CA and key, the demo's state) also runs then."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from vpnwatch.config import check_config
 
@@ -128,9 +139,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     clock = ScaledClock(speed=args.speed)
-    state_dir = Path(tempfile.mkdtemp(prefix="vpnwatch-demo-"))
 
-    async def demo() -> None:
+    async def demo(state_dir: Path) -> None:
         async with Emulator(scenario, clock=clock, port=0, tls=False) as emu:
             store_path = str(state_dir / "demo.sqlite3")
             settings = emulator_settings(
@@ -145,8 +155,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
             await serve(settings, clock=clock)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(demo())
+    _stop_on_sigterm()
+    with (
+        tempfile.TemporaryDirectory(prefix="vpnwatch-demo-", ignore_cleanup_errors=True) as state,
+        contextlib.suppress(KeyboardInterrupt),
+    ):
+        asyncio.run(demo(Path(state)))
     return 0
 
 
@@ -159,6 +173,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    _stop_on_sigterm()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_forever(
