@@ -11,7 +11,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.mgmt.network import NetworkManagementClient
 from e2e_helpers import LOOPBACK, ProcessGroup, free_port, wait_for
 
-from vpnwatch.emulator.credentials import StaticTokenCredential
+from vpnwatch.collect.credentials import StaticTokenCredential
 
 SUBSCRIPTION = "6f1d3c2a-0000-4000-8000-00000000c001"
 RESOURCE_GROUP = "rg-core-weu"

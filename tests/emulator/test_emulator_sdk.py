@@ -23,8 +23,8 @@ from azure.mgmt.resource.subscriptions import SubscriptionClient as SyncSubscrip
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
 from vpnwatch.clock import ManualClock, ScaledClock, SystemClock
+from vpnwatch.collect.credentials import AsyncStaticTokenCredential, StaticTokenCredential
 from vpnwatch.emulator import Emulator, emu_thread, load_scenario, serve_forever
-from vpnwatch.emulator.credentials import AsyncStaticTokenCredential, StaticTokenCredential
 from vpnwatch.emulator.scenario import SCENARIO_DIR
 from vpnwatch.emulator.traffic import SCENARIO_RETRY_AFTER_HEADER
 

@@ -22,6 +22,7 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
+from vpnwatch.collect.credentials import AsyncStaticTokenCredential
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -49,8 +50,6 @@ def token_scope(settings: Settings) -> str:
 def build_credential(settings: Settings) -> AsyncTokenCredential:
     credential = settings.azure.credential
     if credential.kind is CredentialKind.STATIC_TOKEN:
-        from vpnwatch.emulator.credentials import AsyncStaticTokenCredential
-
         assert credential.token is not None  # enforced by CredentialSettings
         return AsyncStaticTokenCredential(credential.token.get_secret_value())
     from azure.identity.aio import DefaultAzureCredential
