@@ -1,6 +1,6 @@
 """JSON bodies in the Network RP's wire shape, built from the topology and its state at time t.
 
-Each body keeps every key of the matching verbatim example in /work/shared/azure-wire (the
+Each body keeps every key of the matching verbatim Azure example in tests/emulator/azure_wire (the
 contract tests check that), filled with values from the scenario instead of placeholders.
 """
 
