@@ -176,8 +176,7 @@ class ExpressRouteDetector:
         vpn_conns = [
             c
             for g in vpn_gateways
-            for c in state.connections_of_gateway(g.resource_id)
-            if state.connections[c].connection_type != EXPRESSROUTE
+            for c in state.vpn_connections(state.connections_of_gateway(g.resource_id))
         ]
         vpn_entities = [state.entities[c] for c in vpn_conns]
         vpn_health = [ctx.health(c) for c in vpn_conns]

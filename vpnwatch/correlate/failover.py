@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from vpnwatch.config import FailoverSettings, MaintenanceWindow
-from vpnwatch.correlate.entities import EXPRESSROUTE, SERVING, VPN, EntityKind, EntityState, Health
+from vpnwatch.correlate.entities import SERVING, VPN, EntityKind, EntityState, Health
 from vpnwatch.correlate.findings import (
     DetectorContext,
     Finding,
@@ -103,11 +103,7 @@ class FailoverDetector:
         key = incident_key(IncidentType.FAILOVER, gid)
         inc = ctx.open_incidents.get(key)
         gw = state.gateways.get(gid)
-        conns = [
-            c
-            for c in state.connections_of_gateway(gid)
-            if state.connections[c].connection_type != EXPRESSROUTE
-        ]
+        conns = state.vpn_connections(state.connections_of_gateway(gid))
         if gw is None or not conns:
             if inc is not None:
                 yield gone(key, ctx.now)

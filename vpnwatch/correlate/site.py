@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from vpnwatch.correlate.entities import EXPRESSROUTE, SERVING, EntityKind, Health
+from vpnwatch.correlate.entities import SERVING, EntityKind, Health
 from vpnwatch.correlate.findings import (
     DetectorContext,
     Finding,
@@ -52,11 +52,7 @@ class SiteDetector:
         key = incident_key(IncidentType.SITE_DOWN, sid)
         inc = ctx.open_incidents.get(key)
         site = state.sites.get(sid)
-        conns = [
-            c
-            for c in state.connections_of_peer(sid)
-            if state.connections[c].connection_type != EXPRESSROUTE
-        ]
+        conns = state.vpn_connections(state.connections_of_peer(sid))
         if site is None or not conns:
             if inc is not None:
                 yield gone(key, ctx.now)

@@ -39,6 +39,7 @@ from typing import Any
 
 from vpnwatch.config import StateSettings
 from vpnwatch.correlate.entities import (
+    EXPRESSROUTE,
     EntityKind,
     EntityState,
     Health,
@@ -193,6 +194,10 @@ class FleetState:
 
     def connections_of_gateway(self, gateway_id: str) -> list[str]:
         return sorted(self._gateway_connections.get(gateway_id.lower(), ()))
+
+    def vpn_connections(self, connection_ids: Iterable[str]) -> list[str]:
+        """The ones that are not ExpressRoute connections (those carry no tunnels)."""
+        return [c for c in connection_ids if self.connections[c].connection_type != EXPRESSROUTE]
 
     def connections_of_peer(self, peer_id: str) -> list[str]:
         """Connections whose `peer_id` is this site, gateway or circuit."""
