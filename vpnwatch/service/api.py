@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from vpnwatch.agent import Agent
+from vpnwatch.correlate import FleetState
 from vpnwatch.incidents import IncidentStatus, IncidentType, Severity
 from vpnwatch.observations import ConnectionObserved
 from vpnwatch.service.deps import AgentDep
@@ -46,10 +47,13 @@ RegionFilter = Annotated[
 HealthFilter = Annotated[EntityHealth | None, Query(description="Only this health.")]
 
 
-def _view(agent: Agent) -> FleetView | None:
+def _view(agent: Agent) -> FleetView:
+    """The fleet as the correlator sees it now; empty until the agent has opened."""
     if agent.correlator is None:
-        return None
-    return FleetView(agent.correlator.state, agent.clock.now())
+        state = FleetState(agent.settings.correlator.state)
+    else:
+        state = agent.correlator.state
+    return FleetView(state, agent.clock.now())
 
 
 def _next_url(request: Request, total: int, limit: int, offset: int) -> str | None:
@@ -94,8 +98,6 @@ async def list_gateways(
 ) -> GatewayPage:
     """VPN and ExpressRoute gateways with their instances, zones, SKU and health."""
     view = _view(agent)
-    if view is None:
-        return GatewayPage(items=[], total=0, limit=limit, offset=offset, next=None)
     items = [
         (k, g)
         for k, g in view.gateway_items()
@@ -120,8 +122,6 @@ async def list_connections(
     """Site-to-site, VNet-to-VNet and ExpressRoute connections, each with its tunnels (one per
     gateway instance) and the health of every tunnel."""
     view = _view(agent)
-    if view is None:
-        return ConnectionPage(items=[], total=0, limit=limit, offset=offset, next=None)
 
     def gateway_of(conn: ConnectionObserved) -> tuple[str, str]:
         gw = view.gateway(conn.gateway_id)
@@ -151,8 +151,6 @@ async def list_bgp_peers(
 ) -> BgpPeerPage:
     """One row per (gateway instance BGP address, neighbor), with routes learned."""
     view = _view(agent)
-    if view is None:
-        return BgpPeerPage(items=[], total=0, limit=limit, offset=offset, next=None)
     items = [
         r
         for r in view.bgp_items()
@@ -173,8 +171,6 @@ async def list_sites(
     offset: Offset = 0,
 ) -> SitePage:
     view = _view(agent)
-    if view is None:
-        return SitePage(items=[], total=0, limit=limit, offset=offset, next=None)
     items = [
         (k, s)
         for k, s in view.site_items()
@@ -195,8 +191,6 @@ async def list_circuits(
 ) -> CircuitPage:
     """Circuits with their peerings and the primary and secondary link of each."""
     view = _view(agent)
-    if view is None:
-        return CircuitPage(items=[], total=0, limit=limit, offset=offset, next=None)
     items = [
         (k, c)
         for k, c in view.circuit_items()
