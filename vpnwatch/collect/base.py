@@ -153,6 +153,15 @@ class ArmCollector:
 
         return await self.call(doing, run)
 
+    async def observe_each(
+        self, resources: Iterable[Any], what: str, observe: Callable[[Any], Awaitable[Observation]]
+    ) -> list[Observation]:
+        """Observe every listed resource concurrently; each failure is that resource's own
+        `ResourceUnknown`, never the whole pass's."""
+        return await _gather(
+            self.guarded(r.id, f"read {what} {r.id}", observe(r)) for r in resources
+        )
+
     async def guarded(
         self, resource_id: str, doing: str, observe: Awaitable[Observation]
     ) -> Observation:

@@ -7,7 +7,6 @@ so this collector lists gateways itself instead of depending on the inventory co
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from vpnwatch.collect.base import ArmCollector, GroupResult, RunMemo, Scope, name_of
@@ -26,17 +25,12 @@ class BgpCollector(ArmCollector):
             lambda: network.virtual_network_gateways.list(resource_group),
         )
         speakers = [gw for gw in gateways if _speaks_bgp(gw)]
-        observed = await asyncio.gather(
-            *(
-                self.guarded(
-                    gw.id,
-                    f"read BGP peer status of gateway {gw.id}",
-                    self._status(network, resource_group, gw),
-                )
-                for gw in speakers
-            )
+        observed = await self.observe_each(
+            speakers,
+            "BGP peer status of gateway",
+            lambda gw: self._status(network, resource_group, gw),
         )
-        return GroupResult(observations=list(observed), resource_ids=[gw.id for gw in speakers])
+        return GroupResult(observations=observed, resource_ids=[gw.id for gw in speakers])
 
     async def _status(self, network: Any, resource_group: str, gateway: Any) -> BgpStatusObserved:
         name = gateway.name or name_of(gateway.id)

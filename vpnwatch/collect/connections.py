@@ -8,7 +8,6 @@ at one request per resource group.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 from typing import Any
 
@@ -35,13 +34,10 @@ class ConnectionCollector(ArmCollector):
             f"list connections in resource group {resource_group}",
             lambda: network.virtual_network_gateway_connections.list(resource_group),
         )
-        observed = await asyncio.gather(
-            *(
-                self.guarded(c.id, f"read connection {c.id}", self._connection(scope, c))
-                for c in connections
-            )
+        observed = await self.observe_each(
+            connections, "connection", lambda c: self._connection(scope, c)
         )
-        return GroupResult(observations=list(observed), resource_ids=[c.id for c in connections])
+        return GroupResult(observations=observed, resource_ids=[c.id for c in connections])
 
     async def _connection(self, scope: Scope, connection: Any) -> ConnectionObserved:
         if connection.properties is None or connection.properties.connection_status is None:

@@ -9,7 +9,6 @@ circuit would look like a lost link.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from vpnwatch.collect.base import (
@@ -39,13 +38,8 @@ class ExpressRouteCollector(ArmCollector):
             f"list ExpressRoute circuits in resource group {resource_group}",
             lambda: network.express_route_circuits.list(resource_group),
         )
-        observed = await asyncio.gather(
-            *(
-                self.guarded(c.id, f"read circuit {c.id}", self._circuit(network, c))
-                for c in circuits
-            )
-        )
-        return GroupResult(observations=list(observed), resource_ids=[c.id for c in circuits])
+        observed = await self.observe_each(circuits, "circuit", lambda c: self._circuit(network, c))
+        return GroupResult(observations=observed, resource_ids=[c.id for c in circuits])
 
     async def _circuit(self, network: Any, circuit: Any) -> CircuitObserved:
         props = circuit.properties

@@ -9,7 +9,6 @@ unknown rather than half-described.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from vpnwatch.collect.base import (
@@ -49,12 +48,7 @@ class GatewayCollector(ArmCollector):
             ),
         )
         result = GroupResult()
-        observed = await asyncio.gather(
-            *(
-                self.guarded(gw.id, f"read gateway {gw.id}", self._gateway(gw, memo))
-                for gw in gateways
-            )
-        )
+        observed = await self.observe_each(gateways, "gateway", lambda gw: self._gateway(gw, memo))
         result.observations.extend(observed)
         result.resource_ids.extend(gw.id for gw in gateways)
         for local in local_gateways:
