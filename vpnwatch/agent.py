@@ -69,6 +69,7 @@ class Agent:
         self._next_due: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
+        self._discovery_lock = asyncio.Lock()  # collectors starting together discover once
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_seconds = tick_seconds
         self._first_cycle_done: set[str] = set()
@@ -217,6 +218,10 @@ class Agent:
         When rediscovery fails the last known scopes stay in use; with none known the failure is
         reported as a failed `discovery` run, which the blindness detector sees.
         """
+        async with self._discovery_lock:
+            return await self._discover_when_due()
+
+    async def _discover_when_due(self) -> tuple[list[Scope], CollectionRun | None]:
         now = self.clock.now()
         interval = self.settings.collectors.discovery_interval_seconds
         if self._scopes_at is not None and (now - self._scopes_at).total_seconds() < interval:
