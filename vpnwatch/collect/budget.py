@@ -5,7 +5,8 @@ reads 250, refilled at 25 per second; writes, which POST actions such as `getBgp
 200 refilled at 10 per second. Sovereign clouds still document the older hourly limits (12,000
 reads and 1,200 writes per hour). Every response carries what is left in
 `x-ms-ratelimit-remaining-subscription-reads` / `-writes`; an empty bucket answers 429 with
-`Retry-After`. (learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling)
+`Retry-After`. Source: learn.microsoft.com, "Understand how Azure Resource Manager throttles
+requests" (azure-resource-manager/management/request-limits-and-throttling).
 
 `RequestBudget` keeps one bucket per (subscription, kind) and lets vpnwatch spend only `share` of
 it (other tools read the same subscription): it refills at `share` of Azure's rate, and never

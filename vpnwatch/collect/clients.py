@@ -10,7 +10,6 @@ request telemetry.
 
 from __future__ import annotations
 
-import asyncio
 from types import TracebackType
 from typing import Any
 
