@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect import build_collectors
 from vpnwatch.collect.base import Collector, Scope
@@ -62,6 +63,7 @@ class Agent:
         self.store: Store | None = store
         self.correlator: Correlator | None = None
         self._clients: AzureClients | None = None
+        self._affordable: AffordableIntervals | None = None
         self._collectors: list[Collector] = []
         self._scopes: list[Scope] = []
         self._scopes_at: datetime | None = None
@@ -91,6 +93,7 @@ class Agent:
             )
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
+        self._affordable = AffordableIntervals(self.settings, self._clients)
         self._collectors = build_collectors(self.settings, self._clients, self.clock)
         now = self.clock.now()
         for collector in self._collectors:
@@ -152,6 +155,12 @@ class Agent:
     def collector_status(self) -> list[CollectorStatus]:
         return list(self._status.values())
 
+    def budgets(self) -> list[SubscriptionBudget]:
+        """Per subscription: the request budget and the connection interval it affords."""
+        if self._affordable is None:
+            return []
+        return self._affordable.snapshot(self.clock.now())
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
@@ -164,6 +173,7 @@ class Agent:
             result = self.correlator.process(list(observations), self.clock.now())
             await self._persist(result)
         self._announce(result)
+        self._heat_open_incidents()
         return result
 
     async def tick(self) -> CorrelationResult:
@@ -211,6 +221,8 @@ class Agent:
             observations.extend(await collector.collect(scope))
         await self.submit(observations)
         self._record_status(collector, observations)
+        if self._affordable is not None:
+            self._affordable.log_changes(self.clock.now())
 
     async def _current_scopes(self) -> tuple[list[Scope], CollectionRun | None]:
         """The subscriptions to poll, rediscovered every `discovery_interval_seconds`.
@@ -260,6 +272,14 @@ class Agent:
             if not runs:  # nothing to poll is a completed pass, not a failure of the agent
                 self._first_cycle_done.add(collector.name)
 
+    def _heat_open_incidents(self) -> None:
+        """The resources of open incidents are read every pass, not in rotation."""
+        if self._clients is None or self.correlator is None:
+            return
+        resources = {r for i in self.correlator.open_incidents() for r in i.resources}
+        if resources:
+            self._clients.planner.heat(resources)
+
     async def _persist(self, result: CorrelationResult) -> None:
         assert self.store is not None
         changed = [*result.opened, *result.updated, *result.resolved]
@@ -282,7 +302,10 @@ class Agent:
             if incident.key not in opened:
                 log.info(
                     "incident updated: %s %s %s (%s)",
-                    incident.severity, incident.key, incident.classification or "-", incident.title,
+                    incident.severity,
+                    incident.key,
+                    incident.classification or "-",
+                    incident.title,
                 )
         for incident in result.resolved:
             log.info(

@@ -25,6 +25,7 @@ This module is the planner's public interface for any collector: `plan()` for wh
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,6 +70,8 @@ class _Track:
     seen: dict[str, _Seen] = field(default_factory=dict)
     promise: float | None = None
     plan: Plan | None = None
+    interval: float = 0.0
+    gaps: deque[tuple[datetime, float]] = field(default_factory=deque)  # (read at, since last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,7 @@ class ReadPlanner:
         )
         track.plan = plan
         track.promise = plan.promise_seconds
+        track.interval = interval_seconds
         return plan
 
     def affordable_per_second(self, lane: str, subscription: str, cost: Cost = Cost()) -> float:
@@ -165,6 +169,11 @@ class ReadPlanner:
         if group:
             seen.group = group.lower()
         changed = seen.last_read is not None and seen.signature != signature
+        if seen.last_read is not None:
+            track.gaps.append((now, (now - seen.last_read).total_seconds()))
+            horizon = max(track.promise or 0.0, track.interval) * 2 + track.interval
+            while track.gaps and (now - track.gaps[0][0]).total_seconds() > horizon:
+                track.gaps.popleft()
         seen.last_read = now
         seen.signature = signature
         if changed:
@@ -199,6 +208,17 @@ class ReadPlanner:
     def plans(self) -> dict[tuple[str, str], Plan]:
         """The last plan per (lane, subscription)."""
         return {key: t.plan for key, t in self._tracks.items() if t.plan is not None}
+
+    def achieved(self, lane: str, subscription: str) -> float | None:
+        """The longest time between two reads of one resource over the last two rotations: the
+        interval the lane actually kept (None before any resource was read twice)."""
+        track = self._tracks.get((lane, subscription.lower()))
+        if track is None or not track.gaps:
+            return None
+        return max(gap for _, gap in track.gaps)
+
+    def subscriptions(self, lane: str) -> list[str]:
+        return sorted(sub for name, sub in self._tracks if name == lane)
 
     def oldest_read(self, lane: str, subscription: str) -> datetime | None:
         """When the least recently read resource was last read (None: one never was)."""

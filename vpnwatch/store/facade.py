@@ -127,4 +127,3 @@ class Store(Database):
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as db:
             meta.put(db, key, value)
-
