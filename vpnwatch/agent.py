@@ -282,7 +282,10 @@ class Agent:
             if incident.key not in opened:
                 log.info(
                     "incident updated: %s %s %s (%s)",
-                    incident.severity, incident.key, incident.classification or "-", incident.title,
+                    incident.severity,
+                    incident.key,
+                    incident.classification or "-",
+                    incident.title,
                 )
         for incident in result.resolved:
             log.info(
