@@ -38,14 +38,15 @@ class ConnectionCollector(ArmCollector):
             lambda: network.virtual_network_gateway_connections.list(resource_group),
         )
         with_status = [c for c in connections if _has_status(c)]
-        memo.later.extend(c for c in connections if not _has_status(c))
+        memo.later.extend(connections)
         observed = await self.observe_each(
             with_status, "connection", lambda c: self._connection(scope, c)
         )
         return GroupResult(observations=observed, resource_ids=[c.id for c in connections])
 
     async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
-        """GET the connections the planner picks for this pass."""
+        """GET the connections the planner picks for this pass (those listed with their status
+        were observed already and count as read)."""
         listed = {c.id.lower(): c for c in memo.later}
         candidates = [
             Candidate(c.id, _ref(c.properties and c.properties.virtual_network_gateway1) or "")
@@ -56,9 +57,13 @@ class ConnectionCollector(ArmCollector):
             scope.subscription_id,
             candidates,
             self.interval_seconds,
-            Cost(reads=1.0, fixed_reads=float(groups)),
+            # Listed with their status, connections cost nothing more: every pass reads them.
+            Cost(
+                reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
+                fixed_reads=float(groups),
+            ),
         )
-        chosen = [listed[rid.lower()] for rid in plan.read]
+        chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
         return await self.observe_each(chosen, "connection", lambda c: self._connection(scope, c))
 
     def promise(self, scope: Scope) -> float | None:

@@ -114,6 +114,8 @@ class ReadPlanner:
 
         rate = self.affordable_per_second(lane, subscription, cost)
         budget_per_pass = rate * interval_seconds * HEADROOM - cost.fixed_reads
+        if math.isinf(budget_per_pass):
+            budget_per_pass = float(len(candidates))
         per_pass = max(1, math.floor(budget_per_pass))
         hot_ids = [rid for rid in listed if self._is_hot(rid, track.seen[rid], now)]
         # Hot resources come first but never take the whole pass: the rotation keeps moving.
