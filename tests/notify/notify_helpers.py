@@ -54,7 +54,7 @@ class CaptureServer:
     def __init__(self, script: Script | None = None) -> None:
         self.script = script or always()
         self.requests: list[Captured] = []
-        self.answered: list[tuple[Captured, int]] = []
+        self.answered: list[tuple[Captured, int, float]] = []  # request, status, answered at
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -88,7 +88,7 @@ class CaptureServer:
         answer = self.script(captured, before)
         if answer.delay:
             await asyncio.sleep(answer.delay)
-        self.answered.append((captured, answer.status))
+        self.answered.append((captured, answer.status, loop.time()))
         return web.Response(
             status=answer.status,
             text=answer.body,
@@ -97,7 +97,7 @@ class CaptureServer:
         )
 
     def delivered(self) -> list[Captured]:
-        return [r for r, status in self.answered if 200 <= status < 300]
+        return [r for r, status, _ in self.answered if 200 <= status < 300]
 
 
 # --- the receivers' contracts -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from vpnwatch.incidents import Incident, Severity
+from vpnwatch.incidents import Incident, IncidentType, Severity
 from vpnwatch.notify.message import labels_of
 from vpnwatch.notify.settings import (
     CHAT,
@@ -56,6 +56,12 @@ class Router:
         """The receivers `incident` goes to, in config order; empty for a child incident."""
         if incident.parent_key is not None:
             return []
+        if incident.type is IncidentType.NOTIFICATION_FAILING:
+            # only the fallback: the failing receiver would not take it, and routes are for
+            # the estate
+            fallback = self.settings.delivery.fallback_receiver
+            failing = incident.attributes.get("receiver")
+            return [fallback] if fallback and fallback != failing else []
         if self.settings.routes is None:
             return [name for name, kind in self._kinds.items() if _default(kind, incident.severity)]
         labels = labels_of(incident)

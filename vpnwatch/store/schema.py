@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from vpnwatch.store import outbox, silences
 from vpnwatch.store.codec import ts
 from vpnwatch.store.errors import StoreError
 
@@ -78,6 +79,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value TEXT NOT NULL
         )""",
     ),
+    (*outbox.MIGRATION, *silences.MIGRATION),  # version 2: notification outbox, silences
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
