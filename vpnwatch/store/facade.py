@@ -12,10 +12,11 @@ from datetime import datetime
 from types import MappingProxyType
 
 from vpnwatch.incidents import Incident
-from vpnwatch.store import alerts, entities, meta
+from vpnwatch.store import alerts, entities, meta, watermarks
 from vpnwatch.store import incidents as incident_rows  # `incidents` is apply's argument
 from vpnwatch.store.alerts import FIRED, AlertKey, StoredAlert
 from vpnwatch.store.connection import Database
+from vpnwatch.store.watermarks import LogWatermark
 
 _NO_RECORDS: Mapping[str, dict] = MappingProxyType({})
 
@@ -94,6 +95,16 @@ class Store(Database):
                 limit=limit,
                 offset=offset,
             )
+
+    # --- diagnostic-log watermarks -------------------------------------------------------------
+
+    def load_log_watermark(self, source: str) -> LogWatermark | None:
+        with self._reading() as db:
+            return watermarks.load(db, source)
+
+    def save_log_watermark(self, watermark: LogWatermark, now: datetime) -> None:
+        with self._transaction() as db:
+            watermarks.save(db, watermark, now)
 
     # --- inbound alerts ----------------------------------------------------------------------
 
