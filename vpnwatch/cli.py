@@ -91,13 +91,19 @@ def _logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_signals() -> None:
     """Take SIGTERM (`docker stop`, systemd, `timeout`) as Ctrl-C, so the cleanup a Ctrl-C runs
-    (the emulator's throwaway CA and key, the demo's state) also runs then."""
+    (the emulator's throwaway CA and key, the demo's state) also runs then.
+
+    A process started in the background by a non-interactive shell (`make test &`) inherits
+    SIGINT *ignored*, and Python then leaves it ignored: Ctrl-C (or a test's SIGINT) would do
+    nothing. Installing Python's own handler again makes Ctrl-C stop the command everywhere.
+    """
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
 
 
@@ -160,7 +166,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
             await serve(settings, clock=clock)
 
-    _stop_on_sigterm()
+    _stop_on_signals()
     with (
         tempfile.TemporaryDirectory(prefix="vpnwatch-demo-", ignore_cleanup_errors=True) as state,
         contextlib.suppress(KeyboardInterrupt),
@@ -178,7 +184,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    _stop_on_sigterm()
+    _stop_on_signals()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_forever(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from vpnwatch import store as store_module
 from vpnwatch.incidents import (
     Evidence,
     Incident,
@@ -20,6 +19,7 @@ from vpnwatch.incidents import (
     incident_key,
 )
 from vpnwatch.store import SCHEMA_VERSION, Store, StoreError
+from vpnwatch.store import schema as store_schema
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RG = "/subscriptions/0000/resourceGroups/rg-hub/providers/Microsoft.Network"
@@ -365,8 +365,8 @@ def test_migrations_run_in_order_from_the_stored_version(
     with Store.open(path) as s:
         s.set_meta("kept", "yes")
     step = ("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",)
-    monkeypatch.setattr(store_module, "MIGRATIONS", (*store_module.MIGRATIONS, step))
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, step))
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Store.open(path) as s:
         assert s.schema_version == SCHEMA_VERSION + 1
         assert s.get_meta("kept") == "yes"

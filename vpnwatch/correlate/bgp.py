@@ -33,7 +33,7 @@ from vpnwatch.correlate.findings import (
     seen,
     spell_start,
 )
-from vpnwatch.correlate.state import bgp_predates_tunnels, tally
+from vpnwatch.correlate.health import bgp_predates_tunnels, tally
 from vpnwatch.incidents import Evidence, IncidentType, Severity, incident_key
 
 

@@ -45,8 +45,9 @@ from vpnwatch.correlate.findings import (
     seen,
     spell_start,
 )
+from vpnwatch.correlate.health import PRIVATE_PEERING
 from vpnwatch.correlate.keys import gateway_keys
-from vpnwatch.correlate.state import PRIVATE_PEERING, FleetState
+from vpnwatch.correlate.state import FleetState
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 
 _DOWN = IncidentType.EXPRESSROUTE_DOWN

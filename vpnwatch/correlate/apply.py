@@ -1,0 +1,298 @@
+"""How each kind of observation changes the fleet state: which entities it creates, updates or
+prunes, and which gateways and sites must be derived again at the end of the step.
+
+Rules, and why:
+- An observation older than the one already filed for its resource changes nothing.
+- A `ResourceUnknown` marks the resource's entities `unknown` (not `down`) until the next good
+  observation of it; the last known health and its `since` are kept underneath, so an outage that
+  spans a few unreadable polls is still measured from the first observation that saw it down. A
+  `not_found` one means the resource is gone: its record is removed.
+- A failed `CollectionRun` changes no health. A successful one that no longer lists a resource
+  it observed before removes it: deleted, not down.
+
+`ObservationRules` is the half of `FleetState` that reads observations; the bookkeeping it calls
+(`_claim`, `_entity`, `_observe`, `_prune`, ...) lives in `state.py`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vpnwatch.correlate.entities import (
+    EntityKind,
+    Health,
+    RunStreak,
+    bgp_peer_id,
+    instance_id,
+    link_id,
+    peering_id,
+    tunnel_id,
+)
+from vpnwatch.correlate.health import (
+    PRIVATE_PEERING,
+    circuit_health,
+    connection_health,
+    peering_health,
+)
+from vpnwatch.correlate.inventory import bgp_record_id
+from vpnwatch.observations import (
+    BgpPeerState,
+    BgpStatusObserved,
+    CircuitObserved,
+    CollectionRun,
+    ConnectionObserved,
+    FailureCause,
+    GatewayObserved,
+    LocalNetworkGatewayObserved,
+    Observation,
+    ResourceUnknown,
+)
+
+if TYPE_CHECKING:
+    from vpnwatch.correlate.state import FleetState
+
+BLINDING_CAUSES = frozenset(
+    {FailureCause.AUTH, FailureCause.THROTTLED, FailureCause.UNREACHABLE, FailureCause.TIMEOUT}
+)
+
+
+def run_record_id(collector: str, scope: str) -> str:
+    return f"run:{collector}|{scope}"
+
+
+def scope_prefix(scope: str) -> str:
+    """The resource-id prefix a collector's scope covers ("" for every subscription)."""
+    s = scope.strip().lower().rstrip("/")
+    if s in ("", "*"):
+        return ""
+    return f"{s}/" if s.startswith("/") else f"/subscriptions/{s}/"
+
+
+class ObservationRules:
+    """Applies observations to a `FleetState` (mixed into it)."""
+
+    def apply(self: FleetState, observation: Observation) -> None:
+        match observation:
+            case ConnectionObserved():
+                self._apply_connection(observation)
+            case BgpStatusObserved():
+                self._apply_bgp(observation)
+            case GatewayObserved():
+                self._apply_gateway(observation)
+            case LocalNetworkGatewayObserved():
+                self._apply_site(observation)
+            case CircuitObserved():
+                self._apply_circuit(observation)
+            case ResourceUnknown():
+                self._apply_unknown(observation)
+            case CollectionRun():
+                self._apply_run(observation)
+            case _:
+                pass  # alerts are evidence for incidents, not fleet state
+
+    def _apply_gateway(self: FleetState, o: GatewayObserved) -> None:
+        gid = self._claim(o.resource_id)
+        old = self.gateways.get(gid)
+        if old is not None and o.observed_at < old.observed_at:
+            return
+        self._store(gid, o)
+        e = self._entity(gid, EntityKind.GATEWAY, gid, o.observed_at)
+        e.attributes = {
+            "name": o.name,
+            "region": o.region,
+            "sku": o.sku,
+            "gateway_type": o.gateway_type,
+            "mode": "active-active" if o.active_active else "active-standby",
+            **({"zone": o.zonal_zone} if o.zonal_zone else {}),
+        }
+        self._known_again(e)
+        e.last_observed = max(e.last_observed or o.observed_at, o.observed_at)
+        keep = set()
+        for inst in o.instances:
+            iid = instance_id(gid, inst.name)
+            keep.add(iid)
+            ie = self._entity(iid, EntityKind.INSTANCE, gid, o.observed_at)
+            ie.attributes = {
+                "gateway": gid,
+                "public_ip_address": inst.public_ip_address or "",
+                "zones": ",".join(inst.zones),
+            }
+            self._known_again(ie)
+        self._prune(gid, EntityKind.INSTANCE, keep)
+        self._dirty_gateways[gid.lower()] = o.observed_at
+
+    def _apply_site(self: FleetState, o: LocalNetworkGatewayObserved) -> None:
+        sid = self._claim(o.resource_id)
+        old = self.sites.get(sid)
+        if old is not None and o.observed_at < old.observed_at:
+            return
+        self._store(sid, o)
+        e = self._entity(sid, EntityKind.SITE, sid, o.observed_at)
+        e.attributes = {"name": o.name, "region": o.region}
+        self._known_again(e)
+        e.last_observed = max(e.last_observed or o.observed_at, o.observed_at)
+        self._dirty_sites[sid.lower()] = o.observed_at
+
+    def _apply_connection(self: FleetState, o: ConnectionObserved) -> None:
+        cid = self._claim(o.resource_id)
+        old = self.connections.get(cid)
+        if old is not None and o.observed_at < old.observed_at:
+            return
+        self._store(cid, o)
+        at = o.observed_at
+        keep = set()
+        down_tunnels = 0
+        for t in o.tunnels:
+            tid = tunnel_id(cid, t.name)
+            keep.add(tid)
+            te = self._entity(tid, EntityKind.TUNNEL, cid, at)
+            health = connection_health(t.status)
+            down_tunnels += health is Health.DOWN
+            self._observe(te, health, at, f"tunnel {t.status}", f"Azure reports tunnel {t.status}")
+        self._prune(cid, EntityKind.TUNNEL, keep)
+        ce = self._entity(cid, EntityKind.CONNECTION, cid, at)
+        ce.attributes = {
+            "name": o.name,
+            "gateway": o.gateway_id,
+            "peer": o.peer_id or "",
+            "connection_type": o.connection_type,
+        }
+        health = connection_health(o.status)
+        evidence = f"connectionStatus {o.status}"
+        if health is Health.UP and down_tunnels:
+            health = Health.DEGRADED
+            evidence += f", {down_tunnels} of {len(o.tunnels)} tunnels down"
+        self._observe(ce, health, at, evidence, "Azure reports connectionStatus Unknown")
+        self.touched_connections.add(cid)
+        self._dirty_gateways[o.gateway_id.lower()] = at
+        if o.peer_id:
+            self._dirty_sites[o.peer_id.lower()] = at
+
+    def _apply_bgp(self: FleetState, o: BgpStatusObserved) -> None:
+        gkey = self._bgp_ids.get(o.gateway_id.lower())
+        if gkey is not None and gkey != o.gateway_id:
+            self.remove_record(bgp_record_id(gkey))
+        gkey = self._bgp_ids[o.gateway_id.lower()] = o.gateway_id
+        old = self.bgp.get(gkey)
+        if old is not None and o.observed_at < old.observed_at:
+            return
+        rid = bgp_record_id(gkey)
+        self._store(rid, o)
+        keep = set()
+        for p in o.peers:
+            pid = bgp_peer_id(gkey, p.local_address, p.neighbor)
+            keep.add(pid)
+            pe = self._entity(pid, EntityKind.BGP_PEER, rid, o.observed_at)
+            pe.attributes = {
+                "gateway": gkey,
+                "local_address": p.local_address,
+                "neighbor": p.neighbor,
+                "asn": "" if p.asn is None else str(p.asn),
+            }
+            connected = p.state is BgpPeerState.CONNECTED
+            history = list(pe.routes_history)
+            if connected:
+                pe.routes_history.append(p.routes_received)
+                del pe.routes_history[: -(self.route_samples + 1)]  # baseline + current
+            else:  # a new session learns its routes afresh: no baseline across a reset
+                pe.routes_history.clear()
+            if pe.routes_history != history:
+                self._records.touch(rid)
+            health = Health.UP if connected else Health.DOWN
+            evidence = f"BGP {p.state}, {p.routes_received} routes received"
+            self._observe(pe, health, o.observed_at, evidence, "")
+        self._prune(rid, EntityKind.BGP_PEER, keep)
+        self.touched_bgp.add(gkey)
+        self._dirty_gateways[o.gateway_id.lower()] = o.observed_at
+
+    def _apply_circuit(self: FleetState, o: CircuitObserved) -> None:
+        cid = self._claim(o.resource_id)
+        old = self.circuits.get(cid)
+        if old is not None and o.observed_at < old.observed_at:
+            return
+        self._store(cid, o)
+        at = o.observed_at
+        keep = set()
+        private: tuple[Health, str] | None = None
+        for p in o.peerings:
+            pid = peering_id(cid, p.name)
+            keep.add(pid)
+            for link in p.links:
+                lid = link_id(cid, p.name, link.device_path)
+                keep.add(lid)
+                le = self._entity(lid, EntityKind.LINK, cid, at)
+                le.attributes = {"circuit": cid, "peering": p.name, "device_path": link.device_path}
+                health = Health.UP if link.up else Health.DOWN
+                self._observe(le, health, at, f"{link.device_path} link BGP {link.state}", "")
+            pe = self._entity(pid, EntityKind.PEERING, cid, at)
+            pe.attributes = {"circuit": cid, "peering_type": p.peering_type}
+            health, evidence = peering_health(p)
+            self._observe(pe, health, at, evidence, "")
+            if p.name == PRIVATE_PEERING or p.peering_type == PRIVATE_PEERING:
+                private = (health, evidence)
+        self._prune(cid, EntityKind.PEERING, keep)
+        self._prune(cid, EntityKind.LINK, keep)
+        ce = self._entity(cid, EntityKind.CIRCUIT, cid, at)
+        ce.attributes = {"name": o.name, "region": o.region}
+        health, evidence = circuit_health(o, private)
+        self._observe(ce, health, at, evidence, "")
+
+    def _apply_unknown(self: FleetState, o: ResourceUnknown) -> None:
+        low = o.resource_id.lower()
+        if o.kind == "bgp":
+            gkey = self._bgp_ids.get(low)
+            rid = bgp_record_id(gkey) if gkey else None
+        else:
+            rid = self._ids.get(low)
+        if o.cause is FailureCause.NOT_FOUND:
+            if rid is not None:
+                self.remove_record(rid)
+            return
+        reason = f"unknown: {o.cause.value}: {o.reason}" if o.reason else f"unknown: {o.cause}"
+        if rid is None or not self._records.members.get(rid):
+            if o.kind == "bgp":
+                return  # no peers known yet: nothing to mark
+            rid = self._ids.setdefault(low, o.resource_id)
+            self._entity(rid, o.kind, rid, o.observed_at)
+            self._records.own(rid, o.source, o.resource_id)
+        for eid in self._records.members[rid]:
+            e = self.entities[eid]
+            e.unknown_reason = reason
+            self._note(e, reason, o.observed_at)
+        self._records.touch(rid)
+        conn = self.connections.get(rid)
+        if conn is not None:
+            self._dirty_gateways[conn.gateway_id.lower()] = o.observed_at
+        elif o.kind == "bgp":
+            self._dirty_gateways[low] = o.observed_at
+
+    def _apply_run(self: FleetState, o: CollectionRun) -> None:
+        key = (o.collector, o.scope)
+        previous = self.collector_runs.get(key)
+        if previous is not None and o.observed_at < previous.observed_at:
+            return
+        self.collector_runs[key] = o
+        streak = self.run_streaks.setdefault(key, RunStreak())
+        if o.ok:
+            streak.failed_runs = 0
+            streak.failing_since = None
+            streak.cause = None
+            streak.reason = ""
+            streak.last_ok_at = o.observed_at
+        elif o.cause in BLINDING_CAUSES:
+            if streak.failed_runs == 0:
+                streak.failing_since = o.observed_at
+            streak.failed_runs += 1
+            streak.cause = o.cause
+            streak.reason = o.reason
+        self._records.touch(run_record_id(o.collector, o.scope))
+        if o.ok:
+            self._remove_unlisted(o)
+
+    def _remove_unlisted(self: FleetState, run: CollectionRun) -> None:
+        listed = {r.lower() for r in run.resource_ids}
+        prefix = scope_prefix(run.scope)
+        for rid in sorted(self._records.by_source.get(run.collector, ())):
+            resource = self._records.resource[rid].lower()
+            if resource.startswith(prefix) and resource not in listed:
+                self.remove_record(rid)

@@ -1,0 +1,130 @@
+"""`Store`: the one boundary the rest of vpnwatch calls for anything durable.
+
+Each method takes the lock once, through a read or a write transaction, and hands the connection
+to the module that owns the tables (incidents, entities, alerts, meta). A PostgreSQL store for an
+HA pair can follow with the same methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+
+from vpnwatch.incidents import Incident
+from vpnwatch.store import alerts, entities, meta
+from vpnwatch.store import incidents as incident_rows  # `incidents` is apply's argument
+from vpnwatch.store.alerts import StoredAlert
+from vpnwatch.store.connection import Database
+
+_NO_RECORDS: Mapping[str, dict] = MappingProxyType({})
+
+
+class Store(Database):
+    """SQLite-backed persistence. Open with `Store.open(path)`; close with `close()` or `with`."""
+
+    # --- incidents and entity records --------------------------------------------------------
+
+    def apply(
+        self,
+        *,
+        incidents: Sequence[Incident] = (),
+        entity_records: Mapping[str, dict] = _NO_RECORDS,
+        removed_entities: Sequence[str] = (),
+    ) -> None:
+        """Write one correlation cycle atomically: all of it is committed, or none of it.
+
+        Incidents are upserted by `id` (every field replaced) and their timelines appended to:
+        evidence already stored is kept even if absent from `timeline`, and an entry equal on
+        (at, message, resource) to a stored one is not added twice. Entity records are replaced
+        whole; `removed_entities` are deleted last, so an id in both ends up removed.
+        """
+        with self._transaction() as db:
+            incident_rows.write(db, incidents)
+            entities.write_records(db, entity_records, removed_entities)
+
+    def load_open_incidents(self) -> list[Incident]:
+        """Every open incident with its full timeline, oldest first: what a restart resumes."""
+        with self._reading() as db:
+            return incident_rows.load_open(db)
+
+    def load_entity_records(self) -> dict[str, dict]:
+        with self._reading() as db:
+            return entities.load_records(db)
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        with self._reading() as db:
+            return incident_rows.get(db, incident_id)
+
+    def children(self, incident: Incident) -> list[Incident]:
+        """Incidents grouped under `incident` (their `parent_key` is its key), oldest first.
+
+        A key is reused once an incident resolves, so only children whose lifetime overlaps the
+        parent's count: opened before the parent resolved, and not resolved before it opened.
+        That includes children opened during the parent's lifetime, and those (typical for a
+        zone outage) that opened a little earlier and were still open when it was decided.
+        """
+        with self._reading() as db:
+            return incident_rows.children(db, incident)
+
+    def list_incidents(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        severity: str | None = None,
+        resource: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Incident], int]:
+        """One page of incidents, newest opened first, and how many match in all.
+
+        `resource` matches any of an incident's resources, exactly but ignoring case (Azure
+        resource ids are case-insensitive).
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        with self._reading() as db:
+            return incident_rows.page(
+                db,
+                status=status,
+                type=type,
+                severity=severity,
+                resource=resource,
+                limit=limit,
+                offset=offset,
+            )
+
+    # --- inbound alerts ----------------------------------------------------------------------
+
+    def record_alert(self, alert_id: str, received_at: datetime, payload: dict) -> bool:
+        """Persist an inbound alert before the webhook answers; False if `alert_id` is known.
+
+        Azure Monitor retries a webhook it thinks failed, so the same alert may arrive twice.
+        """
+        with self._transaction() as db:
+            return alerts.record(db, alert_id, received_at, payload)
+
+    def unprocessed_alerts(self) -> list[StoredAlert]:
+        """Alerts the correlator has not taken yet, in the order they were received."""
+        with self._reading() as db:
+            return alerts.unprocessed(db)
+
+    def mark_alerts_processed(self, alert_ids: Sequence[str]) -> None:
+        with self._transaction() as db:
+            alerts.mark_processed(db, alert_ids)
+
+    def get_alert(self, alert_id: str) -> StoredAlert | None:
+        with self._reading() as db:
+            return alerts.get(db, alert_id)
+
+    # --- metadata ----------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._reading() as db:
+            return meta.get(db, key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            meta.put(db, key, value)
+
