@@ -89,7 +89,7 @@ class Agent:
             log.info(
                 "resumed %d open incident(s) from %s", len(open_incidents), self.settings.store.path
             )
-        self._clients = AzureClients(self.settings, observer=self._observer)
+        self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
         self._collectors = build_collectors(self.settings, self._clients, self.clock)
         now = self.clock.now()
