@@ -167,6 +167,7 @@ async def test_the_sdk_meets_429_when_it_outruns_the_bucket(
             "get": 3,
             "post": 0,
             "lro_poll": 0,
+            "metrics": 0,
             "throttled": 3,
         }
 
@@ -181,7 +182,14 @@ async def test_counters_count_each_kind_per_subscription(
     await arm.raw("GET", f"{gateways}/no-such-gateway")  # a GET that found nothing
     await arm.get(f"{quiet.base_url}/subscriptions")  # a tenant-level list
     snapshot = quiet.counters
-    assert snapshot.of(SUB) == {"list": 1, "get": 2, "post": 1, "lro_poll": 2, "throttled": 0}
+    assert snapshot.of(SUB) == {
+        "list": 1,
+        "get": 2,
+        "post": 1,
+        "lro_poll": 2,
+        "metrics": 0,
+        "throttled": 0,
+    }
     assert snapshot.reads(SUB) == 5 and snapshot.writes(SUB) == 1
     assert snapshot.of("tenant")["list"] == 1
     # Out of process: the same numbers over HTTP, and reading them costs nothing.

@@ -1,8 +1,9 @@
 """What the emulator served, per subscription and kind of request, for tests and benchmarks.
 
 Kinds: `list` (a collection page), `get` (one resource, or a lookup that failed), `post` (a
-long-running action or a query), `lro_poll` (a status monitor or result URL), and `throttled`
-(answered 429, whatever it asked for). A throttled request counts only as `throttled`.
+long-running action or a query), `lro_poll` (a status monitor or result URL), `metrics` (an
+Azure Monitor metrics batch, which ARM's buckets do not charge), and `throttled` (answered 429,
+whatever it asked for). A throttled request counts only as `throttled`.
 
 In process, `Emulator.counters` returns a `CounterSnapshot`. Out of process (an emulator started
 by `vpnwatch emulator`), `GET {base_url}/_emulator/counters` returns the same as JSON; Azure has
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 
 COUNTERS_PATH = "/_emulator/counters"
-KINDS = ("list", "get", "post", "lro_poll", "throttled")
+KINDS = ("list", "get", "post", "lro_poll", "metrics", "throttled")
 TENANT = "tenant"  # requests without a subscription in the path
 
 

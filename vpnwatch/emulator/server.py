@@ -30,6 +30,7 @@ from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.certs import TlsFiles, make_tls_files
 from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
+from vpnwatch.emulator.monitor import MonitorApi
 from vpnwatch.emulator.render import Renderer
 from vpnwatch.emulator.scenario import Scenario, ThrottlingSpec, load_scenario
 from vpnwatch.emulator.traffic import Refusal, TrafficPolicy
@@ -93,6 +94,7 @@ class Emulator:
         self._tls_files: TlsFiles | None = None
         self._runner: web.AppRunner | None = None
         self._api: ArmApi | None = None
+        self._monitor: MonitorApi | None = None
         self._traffic: TrafficPolicy | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._counters = RequestCounters()
@@ -113,6 +115,7 @@ class Emulator:
         self.started_at = self.clock.now()
         renderer = Renderer(self.world, self.started_at)
         self._api = ArmApi(self.world, renderer, self.page_size, self.lro_retry_after_ms)
+        self._monitor = MonitorApi(self.world, self.started_at)
         noise = self.scenario.spec.noise
         self._traffic = TrafficPolicy(
             self.world.timeline.api_faults, noise.missed_polls, self.throttling, self.clock.speed
@@ -176,7 +179,8 @@ class Emulator:
         path = request.rel_url.path
         if path == COUNTERS_PATH and request.method == "GET":
             return web.json_response(self.counters.to_json())
-        reply = self._answer(request, path, t)
+        body = await request.read() if request.method == "POST" else b""
+        reply = self._answer(request, path, t, body)
         self._requests.append(RequestRecord(request.method, path, reply.status, t))
         kind = reply.kind or ("get" if request.method in ("GET", "HEAD") else "post")
         if kind != UNCOUNTED:
@@ -199,8 +203,9 @@ class Emulator:
             headers=headers,
         )
 
-    def _answer(self, request: web.Request, path: str, t: float) -> Reply:
+    def _answer(self, request: web.Request, path: str, t: float, body: bytes = b"") -> Reply:
         assert self._api is not None and self._traffic is not None
+        assert self._monitor is not None
         auth = request.headers.get("Authorization", "")
         if not auth:
             return _unserved(
@@ -215,6 +220,12 @@ class Emulator:
                 "AuthenticationFailed",
                 "Authentication failed. The access token is not valid for this server.",
             )
+        if self._monitor.serves(path):
+            reply = self._monitor.handle(
+                request.method, path, dict(request.query), body, t, self._traffic
+            )
+            reply.kind = "throttled" if reply.status == 429 else "metrics"
+            return reply
         if "api-version" not in request.query:
             return _unserved(
                 400,
