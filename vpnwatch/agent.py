@@ -104,7 +104,9 @@ class Agent:
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
         self._affordable = AffordableIntervals(self.settings, self._clients)
-        self._collectors = build_collectors(self.settings, self._clients, self.clock)
+        self._collectors = build_collectors(
+            self.settings, self._clients, self.clock, watermarks=self.store
+        )
         now = self.clock.now()
         for collector in self._collectors:
             self._status[collector.name] = CollectorStatus(
@@ -234,6 +236,9 @@ class Agent:
         for scope in scopes:
             observations.extend(await collector.collect(scope))
         await self.submit(observations)
+        commit = getattr(collector, "commit", None)
+        if commit is not None:  # a collector that reads incrementally moves on once persisted
+            await commit()
         self._record_status(collector, observations)
         if self._affordable is not None:
             self._affordable.log_changes(self.clock.now())
