@@ -26,6 +26,8 @@ from vpnwatch.collect.parse import as_int, connection_status, text, utc_timestam
 from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
+BGP_HEAT_SECONDS = 120.0
+
 
 class ConnectionCollector(ArmCollector):
     name = "arm.connections"
@@ -77,12 +79,14 @@ class ConnectionCollector(ArmCollector):
                 self.clients.planner.missed(self.name, connection.id)
                 raise
         observed = self._observed(connection)
-        self.clients.planner.record(
+        changed = self.clients.planner.record(
             self.name,
             observed.resource_id,
             (observed.status, tuple((t.name, t.status) for t in observed.tunnels)),
             group=observed.gateway_id,
         )
+        if changed and observed.gateway_id:  # read its gateway's BGP status next, too
+            self.clients.planner.heat([observed.gateway_id], seconds=BGP_HEAT_SECONDS)
         return observed
 
     def _observed(self, connection: Any) -> ConnectionObserved:
