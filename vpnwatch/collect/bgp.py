@@ -45,7 +45,7 @@ class BgpCollector(ArmCollector):
             self.name,
             scope.subscription_id,
             [Candidate(gw.id, gw.id) for _, gw in memo.later],
-            self.interval_seconds,
+            self.pass_seconds,
             Cost(reads=LRO_READS, writes=1.0, fixed_reads=float(groups)),
         )
         network = self.clients.network(scope.subscription_id)

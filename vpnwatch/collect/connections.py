@@ -58,7 +58,7 @@ class ConnectionCollector(ArmCollector):
             self.name,
             scope.subscription_id,
             candidates,
-            self.interval_seconds,
+            self.pass_seconds,
             # Listed with their status, connections cost nothing more: every pass reads them.
             Cost(
                 reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
