@@ -45,8 +45,9 @@ class BgpCollector(ArmCollector):
             self.name,
             scope.subscription_id,
             [Candidate(gw.id, gw.id) for _, gw in memo.later],
-            self.pass_seconds,
+            self.interval_seconds,
             Cost(reads=LRO_READS, writes=1.0, fixed_reads=float(groups)),
+            pass_seconds=self.pass_seconds,
         )
         network = self.clients.network(scope.subscription_id)
         chosen = [listed[rid.lower()] for rid in plan.read]

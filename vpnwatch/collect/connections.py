@@ -58,12 +58,13 @@ class ConnectionCollector(ArmCollector):
             self.name,
             scope.subscription_id,
             candidates,
-            self.pass_seconds,
+            self.interval_seconds,
             # Listed with their status, connections cost nothing more: every pass reads them.
             Cost(
                 reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
                 fixed_reads=float(groups),
             ),
+            pass_seconds=self.pass_seconds,
         )
         chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
         return await self.observe_each(chosen, "connection", lambda c: self._connection(scope, c))

@@ -102,8 +102,13 @@ class ReadPlanner:
         candidates: Sequence[Candidate],
         interval_seconds: float,
         cost: Cost = Cost(),
+        *,
+        pass_seconds: float | None = None,
     ) -> Plan:
-        """The resources to read in this pass, hot first, then the rotation's oldest groups."""
+        """The resources to read in this pass, hot first, then the rotation's oldest groups.
+
+        A pass reads what the budget affords in `interval_seconds`; when passes take longer
+        (`pass_seconds`, the last one's duration), the promise counts in those."""
         now = self.clock.now()
         track = self._track(lane, subscription)
         listed = {c.resource_id.lower(): c for c in candidates}
@@ -114,6 +119,7 @@ class ReadPlanner:
 
         rate = self.affordable_per_second(lane, subscription, cost)
         budget_per_pass = rate * interval_seconds * HEADROOM - cost.fixed_reads
+        cycle = max(interval_seconds, pass_seconds or 0.0)
         if math.isinf(budget_per_pass):
             budget_per_pass = float(len(candidates))
         per_pass = max(1, math.floor(budget_per_pass))
@@ -138,7 +144,7 @@ class ReadPlanner:
             hot=len(hot_ids),
             total=len(listed),
             per_pass=per_pass,
-            promise_seconds=passes * interval_seconds,
+            promise_seconds=passes * cycle,
             affordable_per_second=rate,
         )
         track.plan = plan
