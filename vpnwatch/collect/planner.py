@@ -71,6 +71,7 @@ class _Track:
     promise: float | None = None
     plan: Plan | None = None
     interval: float = 0.0
+    promises: deque[tuple[datetime, float]] = field(default_factory=deque)
     gaps: deque[tuple[datetime, float]] = field(default_factory=deque)  # (read at, since last)
 
 
@@ -148,7 +149,14 @@ class ReadPlanner:
             affordable_per_second=rate,
         )
         track.plan = plan
-        track.promise = plan.promise_seconds
+        # What was promised holds until a whole rotation under the new plan has passed: a
+        # resource read under a longer rotation must not turn stale early.
+        track.promises.append((now, plan.promise_seconds))
+        while track.promises and (now - track.promises[0][0]).total_seconds() > max(
+            p for _, p in track.promises
+        ):
+            track.promises.popleft()
+        track.promise = max(p for _, p in track.promises)
         track.interval = interval_seconds
         return plan
 
