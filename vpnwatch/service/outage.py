@@ -17,7 +17,8 @@ from vpnwatch.incidents import Incident
 from vpnwatch.service.links import Links, entity_label
 
 MAX_ROWS = 24
-LABEL_W = 300
+LABEL_W = 330
+LABEL_CHARS = 48
 PLOT_W = 640
 ROW_H = 22
 TOP = 34
@@ -94,7 +95,10 @@ def build_outage_picture(
 
     rows: list[Row] = []
     for n, eid in enumerate(involved(incident, children, state)):
-        row = Row(entity_label(eid), links.resource(eid), TOP + 26 + n * ROW_H)
+        label = entity_label(eid)
+        if len(label) > LABEL_CHARS:
+            label = label[: LABEL_CHARS - 1] + "…"
+        row = Row(label, links.resource(eid), TOP + 26 + n * ROW_H)
         entity = state.entities.get(eid)
         if entity is not None:
             spans: list[tuple[datetime, datetime, str]] = []
@@ -131,7 +135,7 @@ def build_outage_picture(
         over = outage - slo_seconds
         slo_text = f"outage {outage:.0f} s: {over:.0f} s over the {slo_seconds:.0f} s SLO"
     return OutagePicture(
-        width=LABEL_W + PLOT_W + 20,
+        width=LABEL_W + PLOT_W + 60,
         height=int(TOP + 40 + len(rows) * ROW_H),
         label_w=LABEL_W,
         rows=rows,

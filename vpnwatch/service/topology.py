@@ -226,9 +226,7 @@ def _connection_lines(
         drawn = True
     if not drawn:
         health = view.health(conn_key).value
-        topo.lines.append(
-            Line(x1, y1, place.box.x, place.box.y + NODE_H / 2, health, conn.name)
-        )
+        topo.lines.append(Line(x1, y1, place.box.x, place.box.y + NODE_H / 2, health, conn.name))
 
 
 def _vnet_to_vnet(
