@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect import build_collectors
@@ -65,6 +66,7 @@ class Agent:
         self._collectors: list[Collector] = []
         self._scopes: list[Scope] = []
         self._scopes_at: datetime | None = None
+        self._discovery_failed_at: datetime | None = None
         self._status: dict[str, CollectorStatus] = {}
         self._next_due: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
@@ -89,7 +91,7 @@ class Agent:
             log.info(
                 "resumed %d open incident(s) from %s", len(open_incidents), self.settings.store.path
             )
-        self._clients = AzureClients(self.settings, observer=self._observer)
+        self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
         self._collectors = build_collectors(self.settings, self._clients, self.clock)
         now = self.clock.now()
@@ -203,10 +205,10 @@ class Agent:
                 log.exception("correlator tick failed")
 
     async def _run_collector(self, collector: Collector) -> None:
-        scopes, discovery_failure = await self._current_scopes()
+        scopes, discovery_run = await self._current_scopes()
         observations: list[Observation] = []
-        if discovery_failure is not None:
-            observations.append(discovery_failure)
+        if discovery_run is not None:
+            observations.append(discovery_run)
         for scope in scopes:
             observations.extend(await collector.collect(scope))
         await self.submit(observations)
@@ -215,8 +217,10 @@ class Agent:
     async def _current_scopes(self) -> tuple[list[Scope], CollectionRun | None]:
         """The subscriptions to poll, rediscovered every `discovery_interval_seconds`.
 
-        When rediscovery fails the last known scopes stay in use; with none known the failure is
-        reported as a failed `discovery` run, which the blindness detector sees.
+        When rediscovery fails the last known scopes stay in use. Every attempt is reported as
+        one `discovery` run, failed or not, so the blindness detector sees discovery fail and
+        recover; collectors due at the same moment share that attempt (a failure is retried once
+        per shortest poll interval, not once per collector).
         """
         async with self._discovery_lock:
             return await self._discover_when_due()
@@ -226,23 +230,33 @@ class Agent:
         interval = self.settings.collectors.discovery_interval_seconds
         if self._scopes_at is not None and (now - self._scopes_at).total_seconds() < interval:
             return self._scopes, None
+        if (
+            self._discovery_failed_at is not None
+            and (now - self._discovery_failed_at).total_seconds() < self._discovery_retry_seconds()
+        ):
+            return self._scopes, None
         assert self._clients is not None
         try:
             self._scopes = await discover(self._clients, self.settings.targets)
         except DiscoveryError as exc:
             log.warning("discovery failed: %s", exc)
-            failure = CollectionRun(
-                observed_at=self.clock.now(),
-                source=DISCOVERY,
-                collector=DISCOVERY,
-                scope="*",
-                ok=False,
-                cause=exc.cause,
-                reason=str(exc),
-            )
-            return self._scopes, failure
+            self._discovery_failed_at = now
+            return self._scopes, self._discovery_run(ok=False, cause=exc.cause, reason=str(exc))
         self._scopes_at = now
-        return self._scopes, None
+        self._discovery_failed_at = None
+        return self._scopes, self._discovery_run(ok=True)
+
+    def _discovery_run(self, **outcome: Any) -> CollectionRun:
+        return CollectionRun(
+            observed_at=self.clock.now(),
+            source=DISCOVERY,
+            collector=DISCOVERY,
+            scope="*",
+            **outcome,
+        )
+
+    def _discovery_retry_seconds(self) -> float:
+        return min((c.interval_seconds for c in self._collectors), default=0.0)
 
     def _record_status(self, collector: Collector, observations: Sequence[Observation]) -> None:
         status = self._status[collector.name]
@@ -282,7 +296,10 @@ class Agent:
             if incident.key not in opened:
                 log.info(
                     "incident updated: %s %s %s (%s)",
-                    incident.severity, incident.key, incident.classification or "-", incident.title,
+                    incident.severity,
+                    incident.key,
+                    incident.classification or "-",
+                    incident.title,
                 )
         for incident in result.resolved:
             log.info(

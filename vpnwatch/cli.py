@@ -157,7 +157,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             logging.getLogger("vpnwatch.demo").info(
                 "scenario %r at %gx: emulator %s, API http://127.0.0.1:%d/ "
                 "(webhook token: demo-webhook-secret)",
-                scenario.name, args.speed, emu.base_url, args.port,
+                scenario.name,
+                args.speed,
+                emu.base_url,
+                args.port,
             )
             await serve(settings, clock=clock)
 
@@ -183,7 +186,11 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_forever(
-                scenario, host=args.host, port=args.port, tls=args.tls, speed=args.speed,
+                scenario,
+                host=args.host,
+                port=args.port,
+                tls=args.tls,
+                speed=args.speed,
                 token=args.token,
             )
         )

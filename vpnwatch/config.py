@@ -251,6 +251,19 @@ def _collector(interval: float) -> Any:
     return Field(default_factory=lambda: CollectorSettings(interval_seconds=interval))
 
 
+class BudgetSettings(_Section):
+    """How much of each subscription's ARM request budget vpnwatch may spend (`collect/budget.py`).
+
+    `model`: `bucket` is today's ARM token buckets (reads 250 at 25/s, writes 200 at 10/s),
+    `hourly` the older 12,000 reads / 1,200 writes per hour that sovereign clouds document, and
+    `auto` starts with buckets and switches when Azure's headers show the hourly allowance.
+    """
+
+    share: float = Field(0.5, gt=0, le=1)  # users run other tools against the same subscription
+    model: Literal["auto", "bucket", "hourly"] = "auto"
+    staleness_margin_seconds: float = Field(30.0, ge=0)  # beyond the refresh promised an entity
+
+
 class CollectorsSettings(_Section):
     gateways: CollectorSettings = _collector(300.0)  # inventory, SKU, zones: changes rarely
     connections: CollectorSettings = _collector(15.0)  # tunnel state: what failovers are timed by
@@ -261,7 +274,8 @@ class CollectorsSettings(_Section):
     retry_total: int = Field(3, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.8, ge=0)  # exponential backoff factor between retries
     lro_poll_interval_seconds: float = Field(2.0, ge=0)  # between polls of BGP / route-table LROs
-    max_concurrency: int = Field(8, ge=1, le=64)
+    max_concurrency: int = Field(8, ge=1, le=64)  # requests in flight per collector lane
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 # --- correlator ----------------------------------------------------------------------------------

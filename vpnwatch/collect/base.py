@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 from vpnwatch.clock import Clock
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import Failure, classify
+from vpnwatch.collect.lanes import in_lane
 from vpnwatch.collect.telemetry import RequestTally, tally_requests
 from vpnwatch.observations import CollectionRun, FailureCause, Observation, ResourceUnknown
 
@@ -124,8 +125,11 @@ class ArmCollector:
     # --- helpers for subclasses ---------------------------------------------------------------
 
     async def call(self, doing: str, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one SDK call under the shared concurrency limit; failures become `CallFailed`."""
-        async with self.clients.limit:
+        """Run one SDK call in this collector's lane; failures become `CallFailed`.
+
+        The lane's concurrency slot and the subscription's budget are taken per HTTP request by
+        the pipeline (`lanes.PacingPolicy`), not for the whole call."""
+        with in_lane(self.name):
             try:
                 return await make()
             except Exception as exc:
@@ -140,10 +144,12 @@ class ArmCollector:
         return await self.call(doing, drain)
 
     async def lro(self, doing: str, begin: Callable[[], Awaitable[Any]]) -> Any:
-        """Start a long-running POST and wait for its result, as one limited call.
+        """Start a long-running POST and wait for its result.
 
-        ARM polling has no deadline of its own, so a status monitor that never finishes would
-        hold this run forever; the whole operation gets `LRO_TIMEOUT_FACTOR` request timeouts.
+        Only the POST and each status poll hold a slot of the lane; the waits between polls hold
+        nothing. ARM polling has no deadline of its own, so a status monitor that never finishes
+        would hold this run forever; the whole operation gets `LRO_TIMEOUT_FACTOR` request
+        timeouts.
         """
         deadline = self.clients.settings.collectors.timeout_seconds * LRO_TIMEOUT_FACTOR
 

@@ -1,15 +1,15 @@
 """One set of async Azure SDK clients for the whole agent, configured once from `Settings`.
 
-Every collector shares these clients, so the credential fetches one token, connections are
-pooled in one aiohttp session, and one semaphore bounds how many ARM calls are in flight (ARM
-throttles per subscription, not per collector). The configuration covers what the SDK makes easy
-to get wrong: sovereign token scopes, plain-http emulators, fast LRO polling and per-attempt
+Every collector shares these clients, so the credential fetches one token and connections are
+pooled in one aiohttp session. Every request passes the `PacingPolicy`: it spends the
+subscription's request budget (ARM throttles per subscription, not per collector) and holds a slot
+of the calling collector's lane only while it is in flight. The configuration covers what the SDK
+makes easy to get wrong: sovereign token scopes, plain-http emulators, LRO polling and per-attempt
 request telemetry.
 """
 
 from __future__ import annotations
 
-import asyncio
 from types import TracebackType
 from typing import Any
 
@@ -22,7 +22,10 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
+from vpnwatch.clock import Clock, SystemClock
+from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
+from vpnwatch.collect.lanes import Lanes, PacingPolicy
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -60,13 +63,46 @@ def build_credential(settings: Settings) -> AsyncTokenCredential:
     return DefaultAzureCredential()
 
 
+def build_budget(settings: Settings, clock: Clock) -> RequestBudget:
+    """The request budget the settings ask for, with the collectors' lane weights."""
+    config = settings.collectors.budget
+    models = ARM_HOURLY if config.model == "hourly" else ARM_BUCKETS
+    return RequestBudget(
+        clock,
+        share=config.share,
+        models=dict(models),
+        weights=dict(LANE_WEIGHTS),
+        detect_hourly=config.model == "auto",
+    )
+
+
+# When collectors compete for one subscription's budget, tokens go in these proportions: tunnel
+# state first, inventory and ExpressRoute next, BGP status last (it is also the slowest signal).
+LANE_WEIGHTS = {
+    "arm.connections": 8.0,
+    "arm.gateways": 2.0,
+    "arm.expressroute": 2.0,
+    "arm.resourcehealth": 2.0,
+    "discovery": 2.0,
+    "arm.bgp": 1.0,
+}
+
+
 class AzureClients:
     """`async with AzureClients(settings, observer) as clients:` then `clients.network(sub)`."""
 
-    def __init__(self, settings: Settings, observer: RequestObserver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        observer: RequestObserver | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.observer = observer
-        self.limit = asyncio.Semaphore(settings.collectors.max_concurrency)
+        self.budget = build_budget(settings, clock or SystemClock())
+        self.lanes = Lanes(settings.collectors.max_concurrency)
+        self._pacing = PacingPolicy(self.budget, self.lanes)
         self._credential: AsyncTokenCredential | None = None
         self._session: aiohttp.ClientSession | None = None
         self._network: dict[str, NetworkManagementClient] = {}
@@ -155,7 +191,7 @@ class AzureClients:
             "credential_scopes": [token_scope(self.settings)],
             "transport": transport,
             "per_call_policies": [AllowHttpPolicy()] if azure.allow_http else [],
-            "per_retry_policies": [self._recording],
+            "per_retry_policies": [self._pacing, self._recording],
             "retry_total": collectors.retry_total,
             "retry_backoff_factor": collectors.retry_backoff_seconds,
             "polling_interval": collectors.lro_poll_interval_seconds,

@@ -52,7 +52,13 @@ if TYPE_CHECKING:
     from vpnwatch.correlate.state import FleetState
 
 BLINDING_CAUSES = frozenset(
-    {FailureCause.AUTH, FailureCause.THROTTLED, FailureCause.UNREACHABLE, FailureCause.TIMEOUT}
+    {
+        FailureCause.AUTH,
+        FailureCause.THROTTLED,
+        FailureCause.UNREACHABLE,
+        FailureCause.TIMEOUT,
+        FailureCause.SERVER_ERROR,
+    }
 )
 
 

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from vpnwatch.incidents import Incident
 from vpnwatch.store import alerts, entities, meta
 from vpnwatch.store import incidents as incident_rows  # `incidents` is apply's argument
-from vpnwatch.store.alerts import StoredAlert
+from vpnwatch.store.alerts import FIRED, AlertKey, StoredAlert
 from vpnwatch.store.connection import Database
 
 _NO_RECORDS: Mapping[str, dict] = MappingProxyType({})
@@ -97,26 +97,31 @@ class Store(Database):
 
     # --- inbound alerts ----------------------------------------------------------------------
 
-    def record_alert(self, alert_id: str, received_at: datetime, payload: dict) -> bool:
-        """Persist an inbound alert before the webhook answers; False if `alert_id` is known.
+    def record_alert(
+        self, alert_id: str, received_at: datetime, payload: dict, *, condition: str = FIRED
+    ) -> bool:
+        """Persist an inbound alert before the webhook answers; False if it is known already.
 
-        Azure Monitor retries a webhook it thinks failed, so the same alert may arrive twice.
+        Azure Monitor retries a webhook it thinks failed, so the same alert may arrive twice; it
+        also sends the Resolved notification under the Fired one's id, so an alert is known by
+        (`alert_id`, `condition`).
         """
         with self._transaction() as db:
-            return alerts.record(db, alert_id, received_at, payload)
+            return alerts.record(db, alert_id, condition, received_at, payload)
 
     def unprocessed_alerts(self) -> list[StoredAlert]:
         """Alerts the correlator has not taken yet, in the order they were received."""
         with self._reading() as db:
             return alerts.unprocessed(db)
 
-    def mark_alerts_processed(self, alert_ids: Sequence[str]) -> None:
+    def mark_alerts_processed(self, keys: Sequence[AlertKey]) -> None:
+        """Mark alerts, each given by its `StoredAlert.key` (alert id, condition), processed."""
         with self._transaction() as db:
-            alerts.mark_processed(db, alert_ids)
+            alerts.mark_processed(db, keys)
 
-    def get_alert(self, alert_id: str) -> StoredAlert | None:
+    def get_alert(self, alert_id: str, condition: str = FIRED) -> StoredAlert | None:
         with self._reading() as db:
-            return alerts.get(db, alert_id)
+            return alerts.get(db, alert_id, condition)
 
     # --- metadata ----------------------------------------------------------------------------
 
@@ -127,4 +132,3 @@ class Store(Database):
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as db:
             meta.put(db, key, value)
-

@@ -78,6 +78,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value TEXT NOT NULL
         )""",
     ),
+    (  # version 2: Azure Monitor reuses an alert's id when it resolves; key on both
+        """CREATE TABLE alerts_by_condition (
+            alert_id TEXT NOT NULL,
+            condition TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            processed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (alert_id, condition)
+        )""",
+        """INSERT INTO alerts_by_condition
+            SELECT alert_id,
+                COALESCE(json_extract(payload, '$.data.essentials.monitorCondition'), 'Fired'),
+                received_at, payload, processed
+            FROM alerts ORDER BY rowid""",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_by_condition RENAME TO alerts",
+        "CREATE INDEX alerts_unprocessed ON alerts (received_at) WHERE processed = 0",
+        "CREATE INDEX alerts_received ON alerts (received_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
