@@ -153,5 +153,5 @@ def test_api_conforms_to_its_openapi_document(
         assert set(statuses) == operations, "every operation is exercised"
         assert 202 in statuses[f"POST {WEBHOOK}"], "generated alerts are accepted"
     else:  # operations without parameters or body have no negative cases
-        assert len(statuses) >= 8, sorted(statuses)
+        assert len(statuses) >= 8, statuses
         assert 422 in statuses[f"POST {WEBHOOK}"], "invalid alerts are refused"
