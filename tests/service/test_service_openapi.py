@@ -39,7 +39,6 @@ async def test_every_operation_declares_its_responses(fleet: Fleet):
         ("GET", "/health"): {"200", "503"},
         ("GET", "/metrics"): {"200"},
         ("GET", "/"): {"200"},
-        ("GET", "/topology.svg"): {"200"},
         ("GET", "/api/v1/gateways"): {"200", "422"},
         ("GET", "/api/v1/connections"): {"200", "422"},
         ("GET", "/api/v1/bgp-peers"): {"200", "422"},
@@ -120,7 +119,7 @@ def live_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.mark.parametrize(
-    ("mode", "examples"), [(GenerationMode.POSITIVE, 300), (GenerationMode.NEGATIVE, 300)]
+    ("mode", "examples"), [(GenerationMode.POSITIVE, 300), (GenerationMode.NEGATIVE, 200)]
 )
 def test_api_conforms_to_its_openapi_document(
     live_service: str, mode: GenerationMode, examples: int
@@ -131,7 +130,7 @@ def test_api_conforms_to_its_openapi_document(
     operations = {
         f"{o.method.upper()} {o.path}" for o in (r.ok() for r in schema.get_all_operations())
     }
-    assert len(operations) == 14, operations
+    assert len(operations) == 13, operations
     statuses: dict[str, set[int]] = {}
 
     @given(case=schema.as_strategy(mode))
@@ -153,5 +152,5 @@ def test_api_conforms_to_its_openapi_document(
         assert set(statuses) == operations, "every operation is exercised"
         assert 202 in statuses[f"POST {WEBHOOK}"], "generated alerts are accepted"
     else:  # operations without parameters or body have no negative cases
-        assert len(statuses) >= 8, statuses
+        assert len(statuses) >= 8, sorted(statuses)
         assert 422 in statuses[f"POST {WEBHOOK}"], "invalid alerts are refused"

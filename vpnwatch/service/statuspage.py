@@ -194,7 +194,7 @@ async def status_page(request: Request, agent: AgentDep) -> HTMLResponse:
     "/topology.svg",
     summary="The estate as a picture (SVG), links coloured by health",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}, "description": "An SVG image"}},
+    include_in_schema=False,  # a picture for people, like the pages under /incidents, /resources
 )
 async def topology_svg(request: Request, agent: AgentDep) -> Response:
     correlator = agent.correlator
