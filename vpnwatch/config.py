@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vpnwatch.configfile import ConfigError, ConfigProblem, Loc, load_model, rule_error
+from vpnwatch.notify.settings import NotifySettings
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -251,6 +252,37 @@ def _collector(interval: float) -> Any:
     return Field(default_factory=lambda: CollectorSettings(interval_seconds=interval))
 
 
+class MetricsCollectorSettings(CollectorSettings):
+    """Azure Monitor platform metrics through the batch API: evidence and traffic, not the fast
+    path of detection. VPN tunnel metrics have a 5-minute grain and land minutes late, so each
+    pass reads a trailing window and keeps the newest grain that has data."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(60.0, gt=0)
+    window_minutes: float = Field(20.0, ge=5, le=180)  # trailing window read on every pass
+    batch_size: int = Field(50, ge=1, le=50)  # resource ids per metrics:getBatch call (max 50)
+
+
+class LogsCollectorSettings(CollectorSettings):
+    """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
+
+    Resource logs land minutes late, so every pass rereads `overlap_minutes` behind the newest
+    row taken; rows already taken are recognised and skipped, across restarts too."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(120.0, gt=0)
+    workspace_id: str | None = None  # the Log Analytics workspace (customer) id
+    overlap_minutes: float = Field(15.0, ge=1, le=240)
+    first_lookback_minutes: float = Field(60.0, ge=1, le=10080)  # how far back a first pass reads
+    max_rows: int = Field(5000, ge=10, le=500_000)
+
+    @model_validator(mode="after")
+    def _needs_workspace(self) -> LogsCollectorSettings:
+        if self.enabled and not self.workspace_id:
+            raise rule_error("workspace_id", "the logs collector needs a workspace_id")
+        return self
+
+
 class BudgetSettings(_Section):
     """How much of each subscription's ARM request budget vpnwatch may spend (`collect/budget.py`).
 
@@ -269,6 +301,8 @@ class CollectorsSettings(_Section):
     connections: CollectorSettings = _collector(15.0)  # tunnel state: what failovers are timed by
     bgp: CollectorSettings = _collector(30.0)
     expressroute: CollectorSettings = _collector(30.0)
+    metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
+    logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)
@@ -451,6 +485,7 @@ class Settings(BaseSettings):
     correlator: CorrelatorSettings = Field(default_factory=CorrelatorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")

@@ -6,7 +6,7 @@ it, and a test runs the agent against the emulator and holds every request it ma
 operation listed here. A collector that starts calling something new adds a line here.
 
 Action names are those of Azure's resource provider operations pages ("Azure permissions for
-Networking", for Microsoft.Network; "Azure permissions for Monitor" for Microsoft.Insights). Two
+Networking", for Microsoft.Network; "for Monitor" for Insights and OperationalInsights). Two
 of them are POST requests: `getBgpPeerStatus` needs `.../getBgpPeerStatus/action`, which the
 built-in Reader role (`*/read`) does not grant; ExpressRoute's `routeTablesSummary` POST is
 authorized as `.../peerings/routeTablesSummary/read`.
@@ -111,6 +111,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "Microsoft.Insights/metrics/read", "POST", _SUB + r"/metrics:getbatch",
         "metrics: gateway and circuit platform metrics (batch API)",
+    ),
+    Operation(
+        "Microsoft.OperationalInsights/workspaces/query/read", "POST",
+        r"/v1/workspaces/[^/]+/query",
+        "logs: gateway diagnostic logs from the Log Analytics workspace (when configured)",
     ),
 )  # fmt: skip
 

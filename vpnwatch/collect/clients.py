@@ -22,11 +22,13 @@ from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+from azure.monitor.query.aio import LogsQueryClient
+from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
-from vpnwatch.collect.lanes import Lanes, PacingPolicy
+from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -49,6 +51,39 @@ def token_scope(settings: Settings) -> str:
     endpoints = settings.azure.resolved_endpoints()
     audience = endpoints.token_audience or endpoints.resource_manager
     return audience.rstrip("/") + "/.default"
+
+
+def metrics_endpoint(settings: Settings, region: str) -> str:
+    """`https://<region>.metrics.monitor.azure.com` for a known cloud; a custom cloud's (or the
+    emulator's) endpoint as written, since it serves every region itself."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.metrics or endpoints.resource_manager).rstrip("/")
+    scheme, _, host = base.partition("://")
+    if host.startswith("metrics.monitor."):
+        return f"{scheme}://{region.lower()}.{host}"
+    return base
+
+
+def metrics_audience(settings: Settings) -> str:
+    """The metrics token audience. The client does not derive it from the endpoint: without it
+    a sovereign cloud would be asked for a public-cloud token."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.metrics or "https://metrics.monitor.azure.com").rstrip("/")
+    host = base.partition("://")[2]
+    if host.startswith("metrics.monitor."):
+        return base
+    return "https://metrics.monitor.azure.com"
+
+
+def logs_audience(settings: Settings) -> str:
+    """The Log Analytics token audience. The client derives it from the endpoint when not told,
+    which for an emulator or a private endpoint is not an audience Entra ID knows."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.log_analytics or "https://api.loganalytics.io").rstrip("/")
+    host = base.partition("://")[2]
+    if host.startswith("api.loganalytics."):
+        return base
+    return "https://api.loganalytics.io"
 
 
 def build_credential(settings: Settings) -> AsyncTokenCredential:
@@ -110,6 +145,8 @@ class AzureClients:
         self._resources: dict[str, ResourceManagementClient] = {}
         self._authorization: dict[str, AuthorizationManagementClient] = {}
         self._subscriptions: SubscriptionClient | None = None
+        self._metrics: dict[str, MetricsClient] = {}
+        self._logs: LogsQueryClient | None = None
         self._recording = RequestRecordingPolicy(observer)
 
     async def __aenter__(self) -> AzureClients:
@@ -131,12 +168,17 @@ class AzureClients:
         clients: list[Any] = [
             *self._network.values(),
             *self._resources.values(),
+            *self._metrics.values(),
             *self._authorization.values(),
         ]
+        if self._logs is not None:
+            clients.append(self._logs)
+            self._logs = None
         if self._subscriptions is not None:
             clients.append(self._subscriptions)
         self._network.clear()
         self._resources.clear()
+        self._metrics.clear()
         self._authorization.clear()
         self._subscriptions = None
         for client in clients:
@@ -167,6 +209,45 @@ class AzureClients:
             )
             self._resources[key] = client
         return client
+
+    def metrics(self, region: str) -> MetricsClient:
+        """The metrics batch client for one region (the batch API is regional)."""
+        endpoint = metrics_endpoint(self.settings, region)
+        client = self._metrics.get(endpoint)
+        if client is None:
+            options = self._client_options()
+            options.pop("base_url")
+            options.pop("credential_scopes")
+            options.pop("polling_interval")
+            # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
+            # none of the subscription's ARM read budget (its point is to spare that budget).
+            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            client = MetricsClient(
+                endpoint,
+                self._require_credential(),
+                audience=metrics_audience(self.settings),
+                **options,
+            )
+            self._metrics[endpoint] = client
+        return client
+
+    @property
+    def logs(self) -> LogsQueryClient:
+        """The Log Analytics query client (`{endpoint}/v1/workspaces/{id}/query`)."""
+        if self._logs is None:
+            endpoints = self.settings.azure.resolved_endpoints()
+            base = (endpoints.log_analytics or "https://api.loganalytics.io").rstrip("/")
+            options = self._client_options()
+            for key in ("base_url", "credential_scopes", "polling_interval"):
+                options.pop(key)
+            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            self._logs = LogsQueryClient(
+                self._require_credential(),
+                endpoint=f"{base}/v1",
+                audience=logs_audience(self.settings),
+                **options,
+            )
+        return self._logs
 
     def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
         """Only `check-config --probe` uses it: the caller's effective permissions."""
