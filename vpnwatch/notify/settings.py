@@ -223,6 +223,8 @@ class NotifySettings(_Section):
     silences: list[SilenceSettings] = Field(default_factory=list)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     link_base_url: str | None = None  # where incident links point, e.g. https://vpnwatch.corp
+    # bearer token of the silences API (`Authorization: Bearer ...`); unset: that API refuses
+    api_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _names(self) -> NotifySettings:
@@ -244,4 +246,7 @@ class NotifySettings(_Section):
         return next((r for r in self.receivers if r.name == name), None)
 
     def secrets(self) -> list[str]:
-        return [s for r in self.receivers for s in r.secrets()]
+        found = [s for r in self.receivers for s in r.secrets()]
+        if self.api_token is not None and self.api_token.get_secret_value():
+            found.append(self.api_token.get_secret_value())
+        return found
