@@ -54,7 +54,9 @@ class Notified:
 
 
 @asynccontextmanager
-async def notified(tmp_path: Path, scenario: str = "zone-outage") -> AsyncIterator[Notified]:
+async def notified(
+    tmp_path: Path, scenario: str = "zone-outage", routes: list | None = None
+) -> AsyncIterator[Notified]:
     loaded = load_scenario(scenario)
     clock = ManualClock(REPLAY_EPOCH)
     async with (
@@ -82,6 +84,7 @@ async def notified(tmp_path: Path, scenario: str = "zone-outage") -> AsyncIterat
                     "secret": WEBHOOK_SECRET,
                 },
             ],
+            routes=routes,
             api_token=API_TOKEN,
             link_base_url="http://127.0.0.1:8080",
         )
@@ -123,7 +126,8 @@ async def test_a_zone_outage_pages_once_and_resolves_once(tmp_path: Path) -> Non
 
 async def test_secrets_never_show(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with notified(tmp_path, "site-down") as n:
+    everything = [{"receivers": ["pd", "chat", "hook"]}]
+    async with notified(tmp_path, "site-down", routes=everything) as n:
         n.pager.script = lambda r, k: Answer(400, f'{{"message":"bad key {ROUTING_KEY}"}}')
         await n.play(until=300)
         async with n.client() as client:
@@ -141,7 +145,8 @@ async def test_secrets_never_show(tmp_path: Path, caplog: pytest.LogCaptureFixtu
             for incident in incidents:
                 shown.append(await client.get(f"/api/v1/incidents/{incident['id']}"))
                 shown.append(await client.get(f"/api/v1/incidents/{incident['id']}/notifications"))
-    assert n.pager.requests, "the scenario should have paged"
+    assert n.pager.requests and n.chat.requests, "the scenario should have paged and chatted"
+    assert "HTTP Request: POST" in caplog.text  # httpx logged the requests, with URLs hidden
     dead = shown[0].json()["items"]
     assert any(item["status"] == "dead" for item in dead)
     assert 'vpnwatch_notifications{receiver="pd",status="dead"}' in shown[3].text

@@ -222,6 +222,10 @@ class NotifySettings(_Section):
     routes: list[RouteSettings] | None = None  # None: the default routes (see routing.py)
     silences: list[SilenceSettings] = Field(default_factory=list)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    # a new incident waits this long before its first notification, so that one explained by
+    # a parent decided a poll later (a site's connections, a failover's tunnels) never pages on
+    # its own; Alertmanager's group_wait. Escalations and resolves never wait.
+    group_wait_seconds: float = Field(15.0, ge=0)
     link_base_url: str | None = None  # where incident links point, e.g. https://vpnwatch.corp
     # bearer token of the silences API (`Authorization: Bearer ...`); unset: that API refuses
     api_token: SecretStr | None = None
