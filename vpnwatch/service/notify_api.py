@@ -209,13 +209,13 @@ async def create_silence(body: SilenceIn, agent: Authorized) -> SilenceCreated:
 
 @router.delete(
     "/silences/{silence_id}",
-    status_code=204,
+    response_model=SilenceOut,
     responses={**UNAUTHORIZED, 404: {"model": ErrorResponse}},
-    summary="Expire a silence made through the API",
+    summary="Expire a silence made through the API; answers it, expired",
 )
 async def delete_silence(
     agent: Authorized, silence_id: Annotated[str, Path(max_length=64)]
-) -> None:
+) -> SilenceOut:
     notify = _notifications(agent)
     found = notify.silences.get(silence_id)
     if found is None:
@@ -224,6 +224,9 @@ async def delete_silence(
         raise HTTPException(409, "silences from the config file are changed in the file")
     await asyncio.to_thread(notify.store.expire_silence, silence_id, datetime.now(UTC).isoformat())
     notify.silences.expire(silence_id)
+    expired = notify.silences.get(silence_id)
+    assert expired is not None
+    return _silence_out(expired, agent.clock.now())
 
 
 @router.get(
