@@ -31,8 +31,8 @@ fleet on every poll and a restart finds nothing staler than that.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
-from datetime import datetime
+from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from vpnwatch.config import StateSettings
@@ -60,6 +60,7 @@ from vpnwatch.correlate.health import (
 from vpnwatch.correlate.inventory import BGP_SUFFIX, Inventory, bgp_record_id
 from vpnwatch.correlate.recordbook import RecordBook, material
 from vpnwatch.correlate.records import RecordError, decode_observation, encode_observation
+from vpnwatch.correlate.tally import HealthTally
 from vpnwatch.observations import (
     BgpStatusObserved,
     CollectionRun,
@@ -98,6 +99,8 @@ class FleetState(ObservationRules, Inventory):
         self.touched_bgp: set[str] = set()
         self._unhealthy: dict[str, set[str]] = defaultdict(set)
         self._records = RecordBook()
+        self._limit = timedelta(seconds=settings.staleness_seconds)
+        self._tally = HealthTally(self.entities, settings.staleness_seconds)
         # gateways and sites to derive again at the end of the step (lower-cased id -> time)
         self._dirty_gateways: dict[str, datetime] = {}
         self._dirty_sites: dict[str, datetime] = {}
@@ -111,13 +114,21 @@ class FleetState(ObservationRules, Inventory):
     def effective(self, entity: EntityState, now: datetime) -> Health:
         if entity.unknown_reason is not None or entity.last_observed is None:
             return Health.UNKNOWN
-        if (now - entity.last_observed).total_seconds() > self.settings.staleness_seconds:
+        if now - entity.last_observed > self._limit:
             return Health.UNKNOWN
         return entity.health
 
+    def counts(self, now: datetime) -> dict[tuple[str, Health], int]:
+        """Entities by (kind, effective health) at `now`, without zero buckets. Kept up to date
+        as entities change and grow stale, so it costs what changed since the last call."""
+        self._sync_tally()
+        return self._tally.counts(now)
+
     def summary(self, now: datetime) -> dict[Health, int]:
-        counts = Counter(self.effective(e, now) for e in self.entities.values())
-        return {h: counts.get(h, 0) for h in Health}
+        totals = dict.fromkeys(Health, 0)
+        for (_, health), n in self.counts(now).items():
+            totals[health] += n
+        return totals
 
     def is_flapping(self, entity_id: str, now: datetime) -> bool:
         entity = self.entities.get(entity_id)
@@ -163,6 +174,7 @@ class FleetState(ObservationRules, Inventory):
         members, resource = self._records.forget(rid)
         for eid in members:
             entity = self.entities.pop(eid, None)
+            self._tally.discard(eid)
             if entity is not None:
                 self._unhealthy[entity.kind].discard(eid)
         self._unindex(rid)
@@ -295,6 +307,7 @@ class FleetState(ObservationRules, Inventory):
             self._records.leave(rid, eid)
             self.entities.pop(eid)
             self._unhealthy[kind].discard(eid)
+            self._tally.discard(eid)
         if gone:
             self._records.touch(rid)
 
@@ -324,6 +337,7 @@ class FleetState(ObservationRules, Inventory):
 
     def take_record_changes(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """The records changed and removed since the last call, then forgets them."""
+        self._sync_tally()
         due, removed = self._records.take(self.settings.staleness_seconds)
         return {rid: self.record(rid) for rid in due}, removed
 
@@ -390,4 +404,15 @@ class FleetState(ObservationRules, Inventory):
         state._dirty_gateways.clear()
         state._dirty_sites.clear()
         state._records.settle()
+        state._records.changed.clear()
+        for entity in state.entities.values():
+            state._tally.update(entity)
         return state
+
+    def _sync_tally(self) -> None:
+        """Recount the entities of every record that changed since the last call."""
+        records, entities, tally = self._records, self.entities, self._tally
+        for rid in records.changed:
+            for eid in records.members.get(rid, ()):
+                tally.update(entities[eid])
+        records.changed.clear()
