@@ -1,5 +1,6 @@
-"""The entity counts behind /health and /metrics are kept up to date, not recounted: after any
-mix of observations, removals, unknowns, restarts and time passing they equal a full recount."""
+"""The entity and open-incident counts behind /health and /metrics are kept up to date, not
+recounted: after any mix of observations, removals, unknowns, restarts and time passing they
+equal a full recount."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def test_counts_equal_a_full_recount_through_changes_staleness_and_restarts() ->
         for gone in result.entity_ids_removed:
             stored.pop(gone, None)
         state = corr.state
+        opened = Counter((str(i.type), str(i.severity)) for i in corr.open_incidents())
+        assert corr.open_counts() == dict(opened)
         for later in (t, t + 1, t + STALENESS, t + STALENESS + 0.5):
             assert state.counts(at(later)) == recount(state, at(later)), (step, later)
             checked += 1

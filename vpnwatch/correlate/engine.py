@@ -178,6 +178,7 @@ class Correlator:
             if inc.is_open:
                 self._open[inc.key] = inc
         self._detectors = build_detectors(settings)
+        self._open_counts = self._count_open()
 
     @property
     def state(self) -> FleetState:
@@ -185,6 +186,18 @@ class Correlator:
 
     def open_incidents(self) -> list[Incident]:
         return sorted(self._open.values(), key=lambda i: (i.opened_at, i.key))
+
+    def open_counts(self) -> dict[tuple[str, str], int]:
+        """Open incidents by (type, severity), as of the last step: what /health and /metrics
+        read, without walking the open incidents on every request."""
+        return self._open_counts
+
+    def _count_open(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for inc in self._open.values():
+            key = (str(inc.type), str(inc.severity))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def tick(self, now: datetime) -> CorrelationResult:
         """Let time pass: staleness, resolution holds, SLO escalation, blindness timers."""
@@ -206,6 +219,7 @@ class Correlator:
         self._apply_resolutions(resolutions, changes)
         self._attach_alerts(alerts, changes)
         records, removed = state.take_record_changes()
+        self._open_counts = self._count_open()
         return changes.result(records, removed)
 
     # --- evaluation -----------------------------------------------------------------------------
