@@ -16,15 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vpnwatch demo --port $${PORT:-8080}
 
-## test: lint, then the whole test suite (installs the system tools the tests use)
+## test: lint, then the whole test suite (fetches the tools the tests drive; starts no service)
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(VENV)/debian/usr/bin:$$PATH" $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## system-deps: Debian packages the tests drive (Chromium, promtool, amtool, Alertmanager)
+## system-deps: Chromium (apt-get), and promtool, amtool, Alertmanager unpacked into .venv/debian
 system-deps:
 	@scripts/system-deps.sh
 

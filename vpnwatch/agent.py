@@ -14,7 +14,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect import build_collectors
 from vpnwatch.collect.base import Collector, Scope
@@ -24,6 +26,7 @@ from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.incidents import IncidentType
+from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import CollectionRun, Observation
 from vpnwatch.store import Store
 
@@ -61,10 +64,13 @@ class Agent:
         self._own_store = store is None
         self.store: Store | None = store
         self.correlator: Correlator | None = None
+        self.notifications: Notifications | None = None  # with notify.receivers configured
         self._clients: AzureClients | None = None
+        self._affordable: AffordableIntervals | None = None
         self._collectors: list[Collector] = []
         self._scopes: list[Scope] = []
         self._scopes_at: datetime | None = None
+        self._discovery_failed_at: datetime | None = None
         self._status: dict[str, CollectorStatus] = {}
         self._next_due: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
@@ -81,6 +87,12 @@ class Agent:
         if self.store is None:
             self.store = await asyncio.to_thread(Store.open, self.settings.store.path)
         open_incidents = await asyncio.to_thread(self.store.load_open_incidents)
+        if self.settings.notify.receivers:
+            self.notifications = Notifications(self.settings.notify, self.store, self.clock)
+            await asyncio.to_thread(self.notifications.resume, open_incidents)
+        open_incidents = [
+            i for i in open_incidents if i.type is not IncidentType.NOTIFICATION_FAILING
+        ]
         records = await asyncio.to_thread(self.store.load_entity_records)
         self.correlator = Correlator(
             self.settings.correlator, open_incidents=open_incidents, entity_records=records
@@ -89,9 +101,12 @@ class Agent:
             log.info(
                 "resumed %d open incident(s) from %s", len(open_incidents), self.settings.store.path
             )
-        self._clients = AzureClients(self.settings, observer=self._observer)
+        self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
-        self._collectors = build_collectors(self.settings, self._clients, self.clock)
+        self._affordable = AffordableIntervals(self.settings, self._clients)
+        self._collectors = build_collectors(
+            self.settings, self._clients, self.clock, watermarks=self.store
+        )
         now = self.clock.now()
         for collector in self._collectors:
             self._status[collector.name] = CollectorStatus(
@@ -107,6 +122,8 @@ class Agent:
             for c in self._collectors
         ]
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="correlator-tick"))
+        if self.notifications is not None:
+            await self.notifications.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -115,6 +132,8 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.notifications is not None:
+            await self.notifications.stop()
         if self._clients is not None:
             await self._clients.__aexit__(None, None, None)
             self._clients = None
@@ -150,6 +169,12 @@ class Agent:
     def collector_status(self) -> list[CollectorStatus]:
         return list(self._status.values())
 
+    def budgets(self) -> list[SubscriptionBudget]:
+        """Per subscription: the request budget and the connection interval it affords."""
+        if self._affordable is None:
+            return []
+        return self._affordable.snapshot(self.clock.now())
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
@@ -162,6 +187,7 @@ class Agent:
             result = self.correlator.process(list(observations), self.clock.now())
             await self._persist(result)
         self._announce(result)
+        self._heat_open_incidents()
         return result
 
     async def tick(self) -> CorrelationResult:
@@ -201,20 +227,27 @@ class Agent:
                 log.exception("correlator tick failed")
 
     async def _run_collector(self, collector: Collector) -> None:
-        scopes, discovery_failure = await self._current_scopes()
+        scopes, discovery_run = await self._current_scopes()
         observations: list[Observation] = []
-        if discovery_failure is not None:
-            observations.append(discovery_failure)
+        if discovery_run is not None:
+            observations.append(discovery_run)
         for scope in scopes:
             observations.extend(await collector.collect(scope))
         await self.submit(observations)
+        commit = getattr(collector, "commit", None)
+        if commit is not None:  # a collector that reads incrementally moves on once persisted
+            await commit()
         self._record_status(collector, observations)
+        if self._affordable is not None:
+            self._affordable.log_changes(self.clock.now())
 
     async def _current_scopes(self) -> tuple[list[Scope], CollectionRun | None]:
         """The subscriptions to poll, rediscovered every `discovery_interval_seconds`.
 
-        When rediscovery fails the last known scopes stay in use; with none known the failure is
-        reported as a failed `discovery` run, which the blindness detector sees.
+        When rediscovery fails the last known scopes stay in use. Every attempt is reported as
+        one `discovery` run, failed or not, so the blindness detector sees discovery fail and
+        recover; collectors due at the same moment share that attempt (a failure is retried once
+        per shortest poll interval, not once per collector).
         """
         async with self._discovery_lock:
             return await self._discover_when_due()
@@ -224,23 +257,33 @@ class Agent:
         interval = self.settings.collectors.discovery_interval_seconds
         if self._scopes_at is not None and (now - self._scopes_at).total_seconds() < interval:
             return self._scopes, None
+        if (
+            self._discovery_failed_at is not None
+            and (now - self._discovery_failed_at).total_seconds() < self._discovery_retry_seconds()
+        ):
+            return self._scopes, None
         assert self._clients is not None
         try:
             self._scopes = await discover(self._clients, self.settings.targets)
         except DiscoveryError as exc:
             log.warning("discovery failed: %s", exc)
-            failure = CollectionRun(
-                observed_at=self.clock.now(),
-                source=DISCOVERY,
-                collector=DISCOVERY,
-                scope="*",
-                ok=False,
-                cause=exc.cause,
-                reason=str(exc),
-            )
-            return self._scopes, failure
+            self._discovery_failed_at = now
+            return self._scopes, self._discovery_run(ok=False, cause=exc.cause, reason=str(exc))
         self._scopes_at = now
-        return self._scopes, None
+        self._discovery_failed_at = None
+        return self._scopes, self._discovery_run(ok=True)
+
+    def _discovery_run(self, **outcome: Any) -> CollectionRun:
+        return CollectionRun(
+            observed_at=self.clock.now(),
+            source=DISCOVERY,
+            collector=DISCOVERY,
+            scope="*",
+            **outcome,
+        )
+
+    def _discovery_retry_seconds(self) -> float:
+        return min((c.interval_seconds for c in self._collectors), default=0.0)
 
     def _record_status(self, collector: Collector, observations: Sequence[Observation]) -> None:
         status = self._status[collector.name]
@@ -258,17 +301,37 @@ class Agent:
             if not runs:  # nothing to poll is a completed pass, not a failure of the agent
                 self._first_cycle_done.add(collector.name)
 
+    def _heat_open_incidents(self) -> None:
+        """The resources of open incidents are read every pass, not in rotation."""
+        if self._clients is None or self.correlator is None:
+            return
+        resources = {r for i in self.correlator.open_incidents() for r in i.resources}
+        if resources:
+            self._clients.planner.heat(resources)
+
     async def _persist(self, result: CorrelationResult) -> None:
         assert self.store is not None
         changed = [*result.opened, *result.updated, *result.resolved]
-        if not changed and not result.entity_records_changed and not result.entity_ids_removed:
+        plan = None
+        if self.notifications is not None and self.correlator is not None:
+            plan = self.notifications.plan(changed, self.correlator.open_incidents())
+        if (
+            not changed
+            and not result.entity_records_changed
+            and not result.entity_ids_removed
+            and not plan
+        ):
             return
         await asyncio.to_thread(
             self.store.apply,
             incidents=changed,
             entity_records=result.entity_records_changed,
             removed_entities=result.entity_ids_removed,
+            notifications=plan.entries if plan else (),
+            notification_states=plan.states if plan else (),
         )
+        if plan and self.notifications is not None:
+            self.notifications.committed(plan)
 
     def _announce(self, result: CorrelationResult) -> None:
         for incident in result.opened:
@@ -280,7 +343,10 @@ class Agent:
             if incident.key not in opened:
                 log.info(
                     "incident updated: %s %s %s (%s)",
-                    incident.severity, incident.key, incident.classification or "-", incident.title,
+                    incident.severity,
+                    incident.key,
+                    incident.classification or "-",
+                    incident.title,
                 )
         for incident in result.resolved:
             log.info(

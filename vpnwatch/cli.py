@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
     emulator.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
     emulator.add_argument("--token", default="emulator-token", help="bearer token to accept")
+    emulator.add_argument(
+        "--throttling",
+        choices=["bucket", "hourly", "off"],
+        help="ARM's request limits (default: the scenario's, else today's token buckets)",
+    )
     emulator.set_defaults(func=_cmd_emulator)
 
     replay = sub.add_parser("replay", help="print the incidents a scenario would open")
@@ -86,13 +91,19 @@ def _logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_signals() -> None:
     """Take SIGTERM (`docker stop`, systemd, `timeout`) as Ctrl-C, so the cleanup a Ctrl-C runs
-    (the emulator's throwaway CA and key, the demo's state) also runs then."""
+    (the emulator's throwaway CA and key, the demo's state) also runs then.
+
+    A process started in the background by a non-interactive shell (`make test &`) inherits
+    SIGINT *ignored*, and Python then leaves it ignored: Ctrl-C (or a test's SIGINT) would do
+    nothing. Installing Python's own handler again makes Ctrl-C stop the command everywhere.
+    """
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
 
 
@@ -151,11 +162,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             logging.getLogger("vpnwatch.demo").info(
                 "scenario %r at %gx: emulator %s, API http://127.0.0.1:%d/ "
                 "(webhook token: demo-webhook-secret)",
-                scenario.name, args.speed, emu.base_url, args.port,
+                scenario.name,
+                args.speed,
+                emu.base_url,
+                args.port,
             )
             await serve(settings, clock=clock)
 
-    _stop_on_sigterm()
+    _stop_on_signals()
     with (
         tempfile.TemporaryDirectory(prefix="vpnwatch-demo-", ignore_cleanup_errors=True) as state,
         contextlib.suppress(KeyboardInterrupt),
@@ -173,12 +187,17 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    _stop_on_sigterm()
+    _stop_on_signals()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             serve_forever(
-                scenario, host=args.host, port=args.port, tls=args.tls, speed=args.speed,
+                scenario,
+                host=args.host,
+                port=args.port,
+                tls=args.tls,
+                speed=args.speed,
                 token=args.token,
+                throttling=args.throttling,
             )
         )
     return 0

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vpnwatch.configfile import ConfigError, ConfigProblem, Loc, load_model, rule_error
+from vpnwatch.notify.settings import NotifySettings
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -251,17 +252,63 @@ def _collector(interval: float) -> Any:
     return Field(default_factory=lambda: CollectorSettings(interval_seconds=interval))
 
 
+class MetricsCollectorSettings(CollectorSettings):
+    """Azure Monitor platform metrics through the batch API: evidence and traffic, not the fast
+    path of detection. VPN tunnel metrics have a 5-minute grain and land minutes late, so each
+    pass reads a trailing window and keeps the newest grain that has data."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(60.0, gt=0)
+    window_minutes: float = Field(20.0, ge=5, le=180)  # trailing window read on every pass
+    batch_size: int = Field(50, ge=1, le=50)  # resource ids per metrics:getBatch call (max 50)
+
+
+class LogsCollectorSettings(CollectorSettings):
+    """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
+
+    Resource logs land minutes late, so every pass rereads `overlap_minutes` behind the newest
+    row taken; rows already taken are recognised and skipped, across restarts too."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(120.0, gt=0)
+    workspace_id: str | None = None  # the Log Analytics workspace (customer) id
+    overlap_minutes: float = Field(15.0, ge=1, le=240)
+    first_lookback_minutes: float = Field(60.0, ge=1, le=10080)  # how far back a first pass reads
+    max_rows: int = Field(5000, ge=10, le=500_000)
+
+    @model_validator(mode="after")
+    def _needs_workspace(self) -> LogsCollectorSettings:
+        if self.enabled and not self.workspace_id:
+            raise rule_error("workspace_id", "the logs collector needs a workspace_id")
+        return self
+
+
+class BudgetSettings(_Section):
+    """How much of each subscription's ARM request budget vpnwatch may spend (`collect/budget.py`).
+
+    `model`: `bucket` is today's ARM token buckets (reads 250 at 25/s, writes 200 at 10/s),
+    `hourly` the older 12,000 reads / 1,200 writes per hour that sovereign clouds document, and
+    `auto` starts with buckets and switches when Azure's headers show the hourly allowance.
+    """
+
+    share: float = Field(0.5, gt=0, le=1)  # users run other tools against the same subscription
+    model: Literal["auto", "bucket", "hourly"] = "auto"
+
+
 class CollectorsSettings(_Section):
     gateways: CollectorSettings = _collector(300.0)  # inventory, SKU, zones: changes rarely
     connections: CollectorSettings = _collector(15.0)  # tunnel state: what failovers are timed by
     bgp: CollectorSettings = _collector(30.0)
     expressroute: CollectorSettings = _collector(30.0)
+    metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
+    logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.8, ge=0)  # exponential backoff factor between retries
     lro_poll_interval_seconds: float = Field(2.0, ge=0)  # between polls of BGP / route-table LROs
-    max_concurrency: int = Field(8, ge=1, le=64)
+    max_concurrency: int = Field(8, ge=1, le=64)  # requests in flight per collector lane
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
 
 # --- correlator ----------------------------------------------------------------------------------
@@ -317,6 +364,8 @@ class MaintenanceWindow(_Section):
 
 class StateSettings(_Section):
     staleness_seconds: float = Field(90.0, gt=0)  # older data makes an entity `unknown`
+    # ... or older than the refresh the read planner promised its collector, plus this margin
+    promise_margin_seconds: float = Field(30.0, ge=0)
     flap_window_seconds: float = Field(300.0, gt=0)
     flap_transitions: int = Field(4, ge=2)  # this many changes within the window = flapping
     clear_hold_seconds: float = Field(60.0, ge=0)  # stay clear this long before resolving
@@ -437,6 +486,7 @@ class Settings(BaseSettings):
     correlator: CorrelatorSettings = Field(default_factory=CorrelatorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")

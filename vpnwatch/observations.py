@@ -214,6 +214,67 @@ class CircuitObserved(Observation):
     secondary_bytes_out: int = 0
 
 
+# --- Azure Monitor -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricObserved(Observation):
+    """The newest grain with data of one Azure Monitor metric series.
+
+    `dimensions` are the split-by values as Azure returns them (names lower-cased), e.g.
+    `(("connectionname", "cn-a"), ("instance", "GatewayTenantWorker_IN_0"), ("remoteip", ...))`.
+    A grain Azure has not aggregated yet is never reported, so no-data never reads as zero;
+    `previous` is the grain before it when that one had data (to tell a climb from a level).
+    """
+
+    resource_id: str
+    metric: str  # the REST name, e.g. "TunnelAverageBandwidth"
+    unit: str
+    aggregation: str  # "average" | "total" | ...
+    grain_seconds: float
+    at: datetime  # start of the grain
+    value: float
+    previous: float | None = None
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    def dimension(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.dimensions if k == lowered), None)
+
+
+class LogEvent(StrEnum):
+    """What a VPN gateway diagnostic log row says happened."""
+
+    INSTANCE_SWITCH = "instance_switch"  # GatewayTenantPrimaryChanged
+    HOST_MAINTENANCE = "host_maintenance"  # HostMaintenanceEvent
+    TUNNEL_CONNECTED = "tunnel_connected"
+    TUNNEL_DISCONNECTED = "tunnel_disconnected"
+    BGP_CONNECTED = "bgp_connected"
+    BGP_DISCONNECTED = "bgp_disconnected"
+    ROUTE_UPDATE = "route_update"
+    CONFIGURATION = "configuration"
+    IKE = "ike"
+    P2S = "p2s"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosticLogObserved(Observation):
+    """One `AzureDiagnostics` row of a VPN gateway, read from Log Analytics minutes after it
+    happened: evidence that confirms and classifies, never the first sign of an outage."""
+
+    resource_id: str  # as the log writes it (upper-case)
+    at: datetime  # TimeGenerated
+    category: str  # "GatewayDiagnosticLog" | "TunnelDiagnosticLog" | ...
+    operation: str  # OperationName, e.g. "GatewayTenantPrimaryChanged"
+    event: LogEvent
+    message: str = ""
+    instance: str | None = None  # instance_s, e.g. "GatewayTenantWorker_IN_1"
+    remote_ip: str | None = None  # remoteIP_s
+    status: str | None = None  # status_s
+    reason: str | None = None  # stateChangeReason_s
+
+
 # --- inbound alerts --------------------------------------------------------------------------
 
 
@@ -252,6 +313,8 @@ class CollectionRun(Observation):
 
     `resource_ids` lists what the pass saw, so the fleet state can tell a deleted resource
     from a stale one. Freshness and the agent's own blindness are computed from these.
+    `promise_seconds` is how often the pass's plan reads every resource it listed (the budget
+    may not allow every pass to read all of them): the fleet state judges staleness by it.
     """
 
     collector: str
@@ -265,6 +328,7 @@ class CollectionRun(Observation):
     duration_seconds: float = 0.0
     remaining_reads: int | None = None  # x-ms-ratelimit-remaining-subscription-reads, last seen
     extra: dict[str, str] = field(default_factory=dict)
+    promise_seconds: float | None = None
 
 
 AnyObservation = (
@@ -274,6 +338,8 @@ AnyObservation = (
     | BgpStatusObserved
     | CircuitObserved
     | AzureAlertObserved
+    | MetricObserved
+    | DiagnosticLogObserved
     | ResourceUnknown
     | CollectionRun
 )

@@ -52,9 +52,7 @@ def emulator_settings(
     agent_block = dict(scenario.agent or {})
     for section in ("collectors", "correlator"):
         _merge(data.setdefault(section, {}), agent_block.get(section, {}))
-    windows = [
-        _absolute_window(w, epoch) for w in agent_block.get("maintenance_windows", [])
-    ]
+    windows = [_absolute_window(w, epoch) for w in agent_block.get("maintenance_windows", [])]
     if windows:
         data["correlator"].setdefault("maintenance_windows", []).extend(windows)
     if store_path is not None:

@@ -43,10 +43,29 @@ def test_opens_after_enough_runs_and_time_and_resolves_on_success() -> None:
     assert result.resolved == [inc] and inc.outage_seconds == 120.0
 
 
+def test_server_errors_count() -> None:
+    """Five minutes of 503s is as blind as five minutes of 401s."""
+    corr = correlator()
+    corr.process([failed(0, cause=FailureCause.SERVER_ERROR)], at(0))
+    corr.process([failed(30, cause=FailureCause.SERVER_ERROR)], at(30))
+    (inc,) = corr.tick(at(60)).opened
+    assert inc.key == BLIND and inc.classification == "server_error"
+    assert inc.attributes["fault_side"] == "azure"
+
+
+def test_the_incident_says_whose_fault_it_is() -> None:
+    corr = correlator()
+    corr.process([failed(0)], at(0))
+    corr.process([failed(30)], at(30))
+    (inc,) = corr.tick(at(60)).opened
+    assert inc.attributes["fault_side"] == "vpnwatch"
+    assert "credential" in inc.title and "arm.connections" in inc.title
+
+
 def test_other_causes_neither_count_nor_reset() -> None:
     corr = correlator()
     corr.process([failed(0)], at(0))
-    corr.process([failed(30, cause=FailureCause.SERVER_ERROR)], at(30))
+    corr.process([failed(30, cause=FailureCause.INVALID_RESPONSE)], at(30))
     assert corr.tick(at(90)).opened == []
     result = corr.process([failed(100)], at(100))
     assert [i.key for i in result.opened] == [BLIND]

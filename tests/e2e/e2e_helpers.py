@@ -162,7 +162,9 @@ class ProcessGroup:
     directory: Path
     started: list[VpnwatchProcess] = field(default_factory=list)
 
-    def start(self, name: str, *args: str) -> VpnwatchProcess:
+    def start(self, name: str, *args: str, sigint_ignored: bool = False) -> VpnwatchProcess:
+        """Start `vpnwatch *args`; with `sigint_ignored` it inherits SIGINT ignored, as every
+        child of a shell's background job (`make test &`) does."""
         n = len(self.started)
         stdout_path = self.directory / f"{n:02d}-{name}.stdout"
         stderr_path = self.directory / f"{n:02d}-{name}.stderr"
@@ -174,6 +176,7 @@ class ProcessGroup:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
+                preexec_fn=_ignore_sigint if sigint_ignored else None,
             )
         process = VpnwatchProcess(name, popen, stdout_path, stderr_path)
         self.started.append(process)
@@ -192,6 +195,10 @@ class ProcessGroup:
 
     def diagnostics(self) -> str:
         return "\n".join(p.describe() for p in self.started)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextmanager

@@ -18,14 +18,19 @@ RESOURCE_GROUP = "rg-core-weu"
 CA_LINE = re.compile(r"emulator CA certificate: (?P<path>\S+)")
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    ("stop_signal", "sigint_ignored"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["SIGINT", "SIGINT-inherited-ignored", "SIGTERM"],
+)
 def test_emulator_over_tls_serves_the_sync_sdk(
-    processes: ProcessGroup, stop_signal: signal.Signals
+    processes: ProcessGroup, stop_signal: signal.Signals, sigint_ignored: bool
 ) -> None:
     port = free_port()
     emulator = processes.start(
-        "emulator", "emulator", "--scenario", "unplanned-failover", "--port", str(port), "--tls"
-    )
+        "emulator", "emulator", "--scenario", "unplanned-failover", "--port", str(port), "--tls",
+        sigint_ignored=sigint_ignored,
+    )  # fmt: skip
 
     url = emulator.first_stdout_line(deadline_seconds=20)
     assert url == f"https://{LOOPBACK}:{port}"

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
-import pytest
+from browser import chromium, needs_chromium
 from service_helpers import (
     TUNNEL_FAULT_AT,
     WEBHOOK,
@@ -25,8 +25,6 @@ from service_helpers import (
 from vpnwatch.clock import SystemClock
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.service.app import create_app, running
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 async def test_create_app_starts_the_agent_and_becomes_ready_over_a_socket(tmp_path: Path):
@@ -128,26 +126,7 @@ class _Page(HTMLParser):
         return None, None
 
 
-async def _chromium(*args: str) -> tuple[int, bytes]:
-    process = await asyncio.create_subprocess_exec(
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    return process.returncode, out
-
-
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="chromium is not installed (apt-get install -y --no-install-recommends chromium)",
-)
+@needs_chromium
 async def test_status_page_in_headless_chromium(tmp_path: Path):
     async with open_fleet(
         load_scenario(str(Path(__file__).parent / "scenarios" / "service.yaml")), tmp_path
@@ -158,12 +137,10 @@ async def test_status_page_in_headless_chromium(tmp_path: Path):
         title = incidents[0].title
         async with running(estate.app) as base_url:
             profile = tmp_path / "chromium-profile"
-            code, dom = await _chromium(f"--user-data-dir={profile}", "--dump-dom", base_url + "/")
+            code, dom = await chromium(profile, "--dump-dom", base_url + "/")
             shot = tmp_path / "status.png"
-            await _chromium(
-                f"--user-data-dir={profile}", "--window-size=1280,1600",
-                f"--screenshot={shot}", base_url + "/",
-            )  # fmt: skip
+            size = "--window-size=1280,1600"
+            await chromium(profile, size, f"--screenshot={shot}", base_url + "/")
     assert code == 0
     page = _Page()
     page.feed(dom.decode())

@@ -69,7 +69,7 @@ async def test_the_sample_payload_is_accepted_verbatim(fleet: Fleet):
     assert response.status_code == 202
     parsed = CommonAlertPayload.model_validate(raw)
     assert parsed.data.essentials.monitor_condition == "Resolved"
-    assert fleet.agent.store.get_alert(parsed.alert_id) is not None
+    assert fleet.agent.store.get_alert(parsed.alert_id, "Resolved") is not None
 
 
 async def test_a_repeat_is_a_duplicate_and_correlated_once(fleet: Fleet):
@@ -222,3 +222,28 @@ async def test_alerts_recorded_but_not_processed_are_replayed_at_start(fleet: Fl
         assert [a.alert_id for a in seen] == [GATEWAY_ALERT + "crash"]
     assert store.unprocessed_alerts() == []
     assert store.get_alert(GATEWAY_ALERT + "crash").processed
+
+
+async def test_a_resolved_alert_reusing_the_fired_alert_id_is_accepted_and_correlated(
+    fleet: Fleet,
+):
+    """Azure Monitor sends Fired and Resolved with one alertId; only a repeat is a duplicate."""
+    alert_id = GATEWAY_ALERT + "fired-then-resolved"
+    fired = alert_payload("metric-static-threshold", alert_id=alert_id)
+    resolved = json.loads(json.dumps(fired))
+    resolved["data"]["essentials"].update(
+        monitorCondition="Resolved", resolvedDateTime="2026-03-01T12:10:00Z"
+    )
+    seen = _seen_alerts(fleet)
+    async with fleet.client() as client:
+        first = await client.post(WEBHOOK, json=fired, headers=auth())
+        second = await client.post(WEBHOOK, json=resolved, headers=auth())
+        repeat = await client.post(WEBHOOK, json=resolved, headers=auth())
+    assert first.json()["duplicate"] is False
+    assert second.status_code == 202 and second.json()["duplicate"] is False
+    assert repeat.json()["duplicate"] is True
+    assert [a.monitor_condition for a in seen] == ["Fired", "Resolved"]
+    store = fleet.agent.store
+    assert store.get_alert(alert_id, "Resolved").payload == resolved
+    assert store.get_alert(alert_id, "Fired").payload == fired
+    assert store.unprocessed_alerts() == []

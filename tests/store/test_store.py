@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -294,24 +295,56 @@ def test_unserialisable_entity_record_names_the_entity(store: Store) -> None:
         store.apply(entity_records={"gw1": {"at": T0}})
 
 
-def test_alerts_are_idempotent_on_alert_id(store: Store) -> None:
+def test_alerts_are_idempotent_on_alert_id_and_condition(store: Store) -> None:
     alert_id = "/subscriptions/0000/providers/Microsoft.AlertsManagement/alerts/aaaa"
     payload = {"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {"x": "é"}}}
     assert store.record_alert(alert_id, at(0), payload) is True
     assert store.record_alert(alert_id, at(5), {"other": True}) is False
     assert store.record_alert("second", at(1), {"n": 2}) is True
+    # Azure Monitor reuses the alertId when the alert resolves
+    assert store.record_alert(alert_id, at(6), {"resolved": 1}, condition="Resolved") is True
+    assert store.record_alert(alert_id, at(7), {"resolved": 2}, condition="Resolved") is False
 
     stored = store.get_alert(alert_id)
     assert stored is not None
     assert (stored.alert_id, stored.received_at, stored.payload) == (alert_id, at(0), payload)
-    assert stored.processed is False
-    assert [a.alert_id for a in store.unprocessed_alerts()] == [alert_id, "second"]
+    assert stored.condition == "Fired" and stored.processed is False
+    assert store.get_alert(alert_id, "Resolved").payload == {"resolved": 1}  # type: ignore[union-attr]
+    assert [a.key for a in store.unprocessed_alerts()] == [
+        (alert_id, "Fired"),
+        ("second", "Fired"),
+        (alert_id, "Resolved"),
+    ]
 
-    store.mark_alerts_processed([alert_id])
-    assert [a.alert_id for a in store.unprocessed_alerts()] == ["second"]
+    store.mark_alerts_processed([(alert_id, "Fired")])
+    assert [a.key for a in store.unprocessed_alerts()] == [
+        ("second", "Fired"),
+        (alert_id, "Resolved"),
+    ]
     assert store.get_alert(alert_id).processed is True  # type: ignore[union-attr]
+    assert store.get_alert(alert_id, "Resolved").processed is False  # type: ignore[union-attr]
     assert store.record_alert(alert_id, at(9), payload) is False  # processed is still known
     assert store.get_alert("unknown") is None
+
+
+def test_alerts_stored_before_the_condition_was_keyed_keep_theirs(tmp_path: Path) -> None:
+    """Migrating a version-1 store reads each alert's condition from its payload."""
+    path = tmp_path / "v1.sqlite3"
+    db = sqlite3.connect(path)
+    for statement in store_schema.MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    db.execute("INSERT INTO schema_version VALUES (1, '2026-01-01T00:00:00+00:00')")
+    resolved = {"data": {"essentials": {"monitorCondition": "Resolved"}}}
+    db.execute("INSERT INTO alerts VALUES ('a', ?, ?, 1)", (at(0).isoformat(), json.dumps({})))
+    db.execute(
+        "INSERT INTO alerts VALUES ('b', ?, ?, 0)", (at(1).isoformat(), json.dumps(resolved))
+    )
+    db.commit()
+    db.close()
+    with Store.open(path) as s:
+        assert s.get_alert("a").processed is True  # type: ignore[union-attr]
+        assert [a.key for a in s.unprocessed_alerts()] == [("b", "Resolved")]
 
 
 def test_meta(store: Store) -> None:
@@ -364,7 +397,7 @@ def test_migrations_run_in_order_from_the_stored_version(
     path = tmp_path / "vpnwatch.sqlite3"
     with Store.open(path) as s:
         s.set_meta("kept", "yes")
-    step = ("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",)
+    step = ("CREATE TABLE later_step (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",)
     monkeypatch.setattr(store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, step))
     monkeypatch.setattr(store_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Store.open(path) as s:
@@ -373,7 +406,7 @@ def test_migrations_run_in_order_from_the_stored_version(
         db: sqlite3.Connection = s._db  # type: ignore[assignment]
         versions = [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY 1")]
         assert versions == list(range(1, SCHEMA_VERSION + 2))
-        db.execute("INSERT INTO outbox (body) VALUES ('x')")
+        db.execute("INSERT INTO later_step (body) VALUES ('x')")
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:

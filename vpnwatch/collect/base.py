@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from vpnwatch.clock import Clock
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import Failure, classify
+from vpnwatch.collect.lanes import in_lane
 from vpnwatch.collect.telemetry import RequestTally, tally_requests
 from vpnwatch.observations import CollectionRun, FailureCause, Observation, ResourceUnknown
 
@@ -63,6 +64,7 @@ class RunMemo:
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[object]] = {}
+        self.later: list[Any] = []  # what the groups left for `ArmCollector.finish`
 
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         task = self._tasks.get(key.lower())
@@ -111,9 +113,9 @@ class ArmCollector:
                     continue
                 observations.extend(result.observations)
                 resource_ids.extend(result.resource_ids)
-        observations.append(
-            self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
-        )
+            observations.extend(await self.finish(scope, memo, len(groups)))
+        run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
+        observations.append(replace(run, promise_seconds=self.promise(scope)))
         return observations
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
@@ -121,11 +123,23 @@ class ArmCollector:
         per-resource failures become `ResourceUnknown` inside the result."""
         raise NotImplementedError
 
+    async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
+        """After every group: read what the groups left in `memo.later` for a planned pass over
+        the whole subscription (`groups` lists were read). Nothing by default."""
+        return []
+
+    def promise(self, scope: Scope) -> float | None:
+        """How often this collector's plan reads each resource of `scope` (None: every pass)."""
+        return None
+
     # --- helpers for subclasses ---------------------------------------------------------------
 
     async def call(self, doing: str, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one SDK call under the shared concurrency limit; failures become `CallFailed`."""
-        async with self.clients.limit:
+        """Run one SDK call in this collector's lane; failures become `CallFailed`.
+
+        The lane's concurrency slot and the subscription's budget are taken per HTTP request by
+        the pipeline (`lanes.PacingPolicy`), not for the whole call."""
+        with in_lane(self.name):
             try:
                 return await make()
             except Exception as exc:
@@ -140,10 +154,12 @@ class ArmCollector:
         return await self.call(doing, drain)
 
     async def lro(self, doing: str, begin: Callable[[], Awaitable[Any]]) -> Any:
-        """Start a long-running POST and wait for its result, as one limited call.
+        """Start a long-running POST and wait for its result.
 
-        ARM polling has no deadline of its own, so a status monitor that never finishes would
-        hold this run forever; the whole operation gets `LRO_TIMEOUT_FACTOR` request timeouts.
+        Only the POST and each status poll hold a slot of the lane; the waits between polls hold
+        nothing. ARM polling has no deadline of its own, so a status monitor that never finishes
+        would hold this run forever; the whole operation gets `LRO_TIMEOUT_FACTOR` request
+        timeouts.
         """
         deadline = self.clients.settings.collectors.timeout_seconds * LRO_TIMEOUT_FACTOR
 

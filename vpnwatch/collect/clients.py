@@ -1,15 +1,15 @@
 """One set of async Azure SDK clients for the whole agent, configured once from `Settings`.
 
-Every collector shares these clients, so the credential fetches one token, connections are
-pooled in one aiohttp session, and one semaphore bounds how many ARM calls are in flight (ARM
-throttles per subscription, not per collector). The configuration covers what the SDK makes easy
-to get wrong: sovereign token scopes, plain-http emulators, fast LRO polling and per-attempt
+Every collector shares these clients, so the credential fetches one token and connections are
+pooled in one aiohttp session. Every request passes the `PacingPolicy`: it spends the
+subscription's request budget (ARM throttles per subscription, not per collector) and holds a slot
+of the calling collector's lane only while it is in flight. The configuration covers what the SDK
+makes easy to get wrong: sovereign token scopes, plain-http emulators, LRO polling and per-attempt
 request telemetry.
 """
 
 from __future__ import annotations
 
-import asyncio
 from types import TracebackType
 from typing import Any
 
@@ -21,8 +21,14 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+from azure.monitor.query.aio import LogsQueryClient
+from azure.monitor.querymetrics.aio import MetricsClient
 
+from vpnwatch.clock import Clock, SystemClock
+from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
+from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
+from vpnwatch.collect.planner import ReadPlanner
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -47,6 +53,39 @@ def token_scope(settings: Settings) -> str:
     return audience.rstrip("/") + "/.default"
 
 
+def metrics_endpoint(settings: Settings, region: str) -> str:
+    """`https://<region>.metrics.monitor.azure.com` for a known cloud; a custom cloud's (or the
+    emulator's) endpoint as written, since it serves every region itself."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.metrics or endpoints.resource_manager).rstrip("/")
+    scheme, _, host = base.partition("://")
+    if host.startswith("metrics.monitor."):
+        return f"{scheme}://{region.lower()}.{host}"
+    return base
+
+
+def metrics_audience(settings: Settings) -> str:
+    """The metrics token audience. The client does not derive it from the endpoint: without it
+    a sovereign cloud would be asked for a public-cloud token."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.metrics or "https://metrics.monitor.azure.com").rstrip("/")
+    host = base.partition("://")[2]
+    if host.startswith("metrics.monitor."):
+        return base
+    return "https://metrics.monitor.azure.com"
+
+
+def logs_audience(settings: Settings) -> str:
+    """The Log Analytics token audience. The client derives it from the endpoint when not told,
+    which for an emulator or a private endpoint is not an audience Entra ID knows."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.log_analytics or "https://api.loganalytics.io").rstrip("/")
+    host = base.partition("://")[2]
+    if host.startswith("api.loganalytics."):
+        return base
+    return "https://api.loganalytics.io"
+
+
 def build_credential(settings: Settings) -> AsyncTokenCredential:
     credential = settings.azure.credential
     if credential.kind is CredentialKind.STATIC_TOKEN:
@@ -60,18 +99,54 @@ def build_credential(settings: Settings) -> AsyncTokenCredential:
     return DefaultAzureCredential()
 
 
+def build_budget(settings: Settings, clock: Clock) -> RequestBudget:
+    """The request budget the settings ask for, with the collectors' lane weights."""
+    config = settings.collectors.budget
+    models = ARM_HOURLY if config.model == "hourly" else ARM_BUCKETS
+    return RequestBudget(
+        clock,
+        share=config.share,
+        models=dict(models),
+        weights=dict(LANE_WEIGHTS),
+        detect_hourly=config.model == "auto",
+    )
+
+
+# When collectors compete for one subscription's budget, tokens go in these proportions: tunnel
+# state first, inventory and ExpressRoute next, BGP status last (it is also the slowest signal).
+LANE_WEIGHTS = {
+    "arm.connections": 8.0,
+    "arm.gateways": 2.0,
+    "arm.expressroute": 2.0,
+    "arm.resourcehealth": 2.0,
+    "discovery": 2.0,
+    "arm.bgp": 1.0,
+}
+
+
 class AzureClients:
     """`async with AzureClients(settings, observer) as clients:` then `clients.network(sub)`."""
 
-    def __init__(self, settings: Settings, observer: RequestObserver | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        observer: RequestObserver | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.observer = observer
-        self.limit = asyncio.Semaphore(settings.collectors.max_concurrency)
+        self.budget = build_budget(settings, clock or SystemClock())
+        self.lanes = Lanes(settings.collectors.max_concurrency)
+        self.planner = ReadPlanner(self.budget, clock or SystemClock())
+        self._pacing = PacingPolicy(self.budget, self.lanes)
         self._credential: AsyncTokenCredential | None = None
         self._session: aiohttp.ClientSession | None = None
         self._network: dict[str, NetworkManagementClient] = {}
         self._resources: dict[str, ResourceManagementClient] = {}
         self._subscriptions: SubscriptionClient | None = None
+        self._metrics: dict[str, MetricsClient] = {}
+        self._logs: LogsQueryClient | None = None
         self._recording = RequestRecordingPolicy(observer)
 
     async def __aenter__(self) -> AzureClients:
@@ -90,11 +165,19 @@ class AzureClients:
         await self.close()
 
     async def close(self) -> None:
-        clients: list[Any] = [*self._network.values(), *self._resources.values()]
+        clients: list[Any] = [
+            *self._network.values(),
+            *self._resources.values(),
+            *self._metrics.values(),
+        ]
+        if self._logs is not None:
+            clients.append(self._logs)
+            self._logs = None
         if self._subscriptions is not None:
             clients.append(self._subscriptions)
         self._network.clear()
         self._resources.clear()
+        self._metrics.clear()
         self._subscriptions = None
         for client in clients:
             await client.close()
@@ -124,6 +207,45 @@ class AzureClients:
             )
             self._resources[key] = client
         return client
+
+    def metrics(self, region: str) -> MetricsClient:
+        """The metrics batch client for one region (the batch API is regional)."""
+        endpoint = metrics_endpoint(self.settings, region)
+        client = self._metrics.get(endpoint)
+        if client is None:
+            options = self._client_options()
+            options.pop("base_url")
+            options.pop("credential_scopes")
+            options.pop("polling_interval")
+            # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
+            # none of the subscription's ARM read budget (its point is to spare that budget).
+            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            client = MetricsClient(
+                endpoint,
+                self._require_credential(),
+                audience=metrics_audience(self.settings),
+                **options,
+            )
+            self._metrics[endpoint] = client
+        return client
+
+    @property
+    def logs(self) -> LogsQueryClient:
+        """The Log Analytics query client (`{endpoint}/v1/workspaces/{id}/query`)."""
+        if self._logs is None:
+            endpoints = self.settings.azure.resolved_endpoints()
+            base = (endpoints.log_analytics or "https://api.loganalytics.io").rstrip("/")
+            options = self._client_options()
+            for key in ("base_url", "credential_scopes", "polling_interval"):
+                options.pop(key)
+            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            self._logs = LogsQueryClient(
+                self._require_credential(),
+                endpoint=f"{base}/v1",
+                audience=logs_audience(self.settings),
+                **options,
+            )
+        return self._logs
 
     @property
     def subscriptions(self) -> SubscriptionClient:
@@ -155,7 +277,7 @@ class AzureClients:
             "credential_scopes": [token_scope(self.settings)],
             "transport": transport,
             "per_call_policies": [AllowHttpPolicy()] if azure.allow_http else [],
-            "per_retry_policies": [self._recording],
+            "per_retry_policies": [self._pacing, self._recording],
             "retry_total": collectors.retry_total,
             "retry_backoff_factor": collectors.retry_backoff_seconds,
             "polling_interval": collectors.lro_poll_interval_seconds,

@@ -10,8 +10,11 @@ from __future__ import annotations
 from vpnwatch.collect.base import Scope
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import classify
+from vpnwatch.collect.lanes import in_lane
 from vpnwatch.config import TargetSettings
 from vpnwatch.observations import FailureCause
+
+DISCOVERY_LANE = "discovery"
 
 # Subscriptions in these states can still be read; "Disabled" and "Deleted" cannot.
 _READABLE_STATES = {"enabled", "warned", "pastdue"}
@@ -66,7 +69,7 @@ async def discover(clients: AzureClients, targets: TargetSettings) -> list[Scope
 
 async def _visible_subscriptions(clients: AzureClients) -> list[str]:
     try:
-        async with clients.limit:
+        with in_lane(DISCOVERY_LANE):
             found = [s async for s in clients.subscriptions.subscriptions.list()]
     except Exception as exc:
         failure = classify(exc, "list subscriptions visible to the credential")
@@ -80,7 +83,7 @@ async def _visible_subscriptions(clients: AzureClients) -> list[str]:
 
 async def _resource_groups(clients: AzureClients, subscription_id: str) -> list[str]:
     client = clients.resources(subscription_id)
-    async with clients.limit:
+    with in_lane(DISCOVERY_LANE):
         return [g.name async for g in client.resource_groups.list() if g.name]
 
 

@@ -24,6 +24,7 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy
 log = logging.getLogger(__name__)
 
 REMAINING_READS_HEADER = "x-ms-ratelimit-remaining-subscription-reads"
+REMAINING_WRITES_HEADER = "x-ms-ratelimit-remaining-subscription-writes"
 
 
 class RequestObserver(Protocol):

@@ -2,12 +2,16 @@
 
 Why: a monitor that silently stops seeing looks exactly like a healthy fleet. When the runs of a
 collector over one scope (a subscription; `*` for discovery) keep failing with `auth`,
-`throttled`, `unreachable` or `timeout` for at least `after_seconds` and `min_failed_runs`
-consecutive runs, that scope is blind: one critical incident per scope, naming the failing
-collectors, because an expired credential or a throttled subscription blinds every collector of
-it at once and is one thing to fix. A single failed run never opens it (transient errors are
-retried by the next poll); failures for other causes (a server error, an unreadable body) neither
+`throttled`, `server_error` (5xx), `unreachable` or `timeout` for at least `after_seconds` and
+`min_failed_runs` consecutive runs, that scope is blind: one critical incident per scope, naming
+the failing collectors, because an expired credential or a throttled subscription blinds every
+collector of it at once and is one thing to fix. A single failed run never opens it (transient
+errors are retried by the next poll); failures for other causes (an unreadable body) neither
 count nor reset the streak. It resolves with the next successful run of the failing collectors.
+
+The incident says whose side the fault is on (`fault_side`: `vpnwatch` for a refused
+credential, `azure` for throttling and server errors, `network` for timeouts and unreachable
+endpoints), because on-call fixes each in a different place.
 
 While blind, nothing else needs special-casing: the entities of the scope go stale and read
 `unknown`, and no detector resolves anything from data it cannot see.
@@ -27,6 +31,15 @@ from vpnwatch.correlate.findings import (
     spell_start,
 )
 from vpnwatch.incidents import Evidence, IncidentType, Severity, incident_key
+
+# whose side a failure is on, and what to say about it
+FAULT_SIDES: dict[str, tuple[str, str]] = {
+    "auth": ("vpnwatch", "Azure refuses vpnwatch's credential or role"),
+    "throttled": ("azure", "Azure Resource Manager throttles the subscription's reads"),
+    "server_error": ("azure", "Azure answers with server errors"),
+    "timeout": ("network", "Azure does not answer in time"),
+    "unreachable": ("network", "Azure cannot be reached from vpnwatch"),
+}
 
 
 class BlindDetector:
@@ -58,11 +71,12 @@ class BlindDetector:
             first = min(blind, key=lambda b: b[2])[1]
             cause = first.cause.value if first.cause else "unknown"
             collectors = ", ".join(c for c, _, _ in blind)
+            side, why = FAULT_SIDES.get(cause, ("unknown", cause))
             yield Finding(
                 key=key,
                 type=IncidentType.MONITORING_BLIND,
                 severity=Severity.CRITICAL,
-                title=f"vpnwatch cannot see {scope}: {collectors} failing ({cause})",
+                title=f"vpnwatch cannot see {scope}: {why} ({collectors} failing, {cause})",
                 resources=(scope,),
                 started_at=start,
                 classification=cause,
@@ -71,6 +85,7 @@ class BlindDetector:
                     "scope": scope,
                     "collectors": collectors,
                     "cause": cause,
+                    "fault_side": side,
                     "failed_runs": str(max(st.failed_runs for _, st, _ in blind)),
                     "reason": first.reason[:500],
                 },

@@ -73,9 +73,7 @@ def instance_health(tunnels: list[EntityState], peers: list[EntityState]) -> tup
     return health, f"{t_down} of {t_known} tunnels down, {p_down} of {p_known} BGP sessions down"
 
 
-def gateway_health(
-    connections: list[EntityState], instances_down: list[str]
-) -> tuple[Health, str]:
+def gateway_health(connections: list[EntityState], instances_down: list[str]) -> tuple[Health, str]:
     known, down = tally(connections)
     if known and down == known:
         return Health.DOWN, f"all {known} connections down"
@@ -104,9 +102,7 @@ def peering_health(p: PeeringObserved) -> tuple[Health, str]:
     return Health.UP, f"{len(p.links)} links up"
 
 
-def circuit_health(
-    o: CircuitObserved, private: tuple[Health, str] | None
-) -> tuple[Health, str]:
+def circuit_health(o: CircuitObserved, private: tuple[Health, str] | None) -> tuple[Health, str]:
     """A circuit is down when it is not enabled or not provisioned by its provider; otherwise it
     is as healthy as its private peering (`private`, when it has one)."""
     if o.circuit_provisioning_state != "Enabled":

@@ -14,7 +14,7 @@ observation older than the staleness limit); otherwise as its last health. This 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from vpnwatch.correlate.entities import EntityState, Health
@@ -23,26 +23,43 @@ Bucket = tuple[str, Health]  # (kind, effective health)
 
 
 class HealthTally:
-    def __init__(self, entities: Mapping[str, EntityState], staleness_seconds: float) -> None:
+    def __init__(
+        self, entities: Mapping[str, EntityState], stale_after: Callable[[str], float]
+    ) -> None:
+        """`stale_after(entity_id)`: seconds after its last observation an entity turns
+        unknown (`FleetState.stale_after`). Call `recount` when those limits change."""
         self._entities = entities
-        self._staleness = staleness_seconds
-        self._limit = timedelta(seconds=staleness_seconds)
+        self._stale_after = stale_after
         self._counts: dict[Bucket, int] = {}
         self._counted: dict[str, Bucket] = {}  # entity id -> the bucket it is counted in
         self._deadlines: list[tuple[datetime, str]] = []  # (goes stale after, entity id)
         self._scheduled: dict[str, datetime] = {}  # entity id -> its live entry on the heap
         self._now: datetime | None = None
+        self._recount = False
 
     def counts(self, now: datetime) -> dict[Bucket, int]:
         """Counts by (kind, effective health) as of `now` (a copy; zero buckets left out)."""
+        if self._recount:
+            self._rebuild(now)
         self.advance(now)
         return {bucket: n for bucket, n in self._counts.items() if n}
 
+    def recount(self) -> None:
+        """Staleness limits changed: count everything afresh (at the next `settle` or read)."""
+        self._recount = True
+
+    def settle(self) -> None:
+        """Do a pending recount now (at the end of a correlation step, not in a request)."""
+        if self._recount and self._now is not None:
+            self._rebuild(self._now)
+
     def update(self, e: EntityState) -> None:
         """Count `e` as it is now (after it was added or changed)."""
-        self._move(e.entity_id, self._bucket(e))
-        if e.last_observed is not None and e.unknown_reason is None:
-            deadline = e.last_observed + self._limit
+        if self._recount:
+            return  # counted afresh anyway
+        deadline = self._deadline(e)
+        self._move(e.entity_id, self._bucket(e, deadline))
+        if deadline is not None:
             if self._now is not None and deadline < self._now:
                 return  # stale already: nothing left to schedule
             scheduled = self._scheduled.get(e.entity_id)
@@ -72,6 +89,7 @@ class HealthTally:
                 self.update(entity)  # re-schedules it when it was observed since
 
     def _rebuild(self, now: datetime) -> None:
+        self._recount = False
         self._counts.clear()
         self._counted.clear()
         self._deadlines.clear()
@@ -80,12 +98,15 @@ class HealthTally:
         for entity in self._entities.values():
             self.update(entity)
 
-    def _bucket(self, e: EntityState) -> Bucket:
-        kind = str(e.kind)
+    def _deadline(self, e: EntityState) -> datetime | None:
+        """When `e` turns stale: it is unknown from the first moment after this."""
         if e.unknown_reason is not None or e.last_observed is None:
-            return kind, Health.UNKNOWN
-        now = self._now
-        if now is not None and (now - e.last_observed).total_seconds() > self._staleness:
+            return None
+        return e.last_observed + timedelta(seconds=self._stale_after(e.entity_id))
+
+    def _bucket(self, e: EntityState, deadline: datetime | None) -> Bucket:
+        kind = str(e.kind)
+        if deadline is None or (self._now is not None and self._now > deadline):
             return kind, Health.UNKNOWN
         return kind, e.health
 

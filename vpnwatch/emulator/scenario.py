@@ -138,6 +138,7 @@ class VpnGatewaySpec(_GatewaySpec):
     sku: str = "VpnGw2AZ"
     active_active: bool = False
     asn: int | None = Field(None, ge=1, le=4294967295)  # set: BGP enabled with this ASN
+    p2s_clients: int = Field(0, ge=0, le=100_000)  # connected point-to-site users when steady
 
 
 class ExpressRouteGatewaySpec(_GatewaySpec):
@@ -317,6 +318,24 @@ class AuthFailure(_Fault):
     kind: Literal["auth_failure"]
 
 
+class PacketDrops(_Fault):
+    """A tunnel stays Connected while it drops packets (Azure Monitor's
+    `Tunnel*PacketDropCount` climb; ARM's connection status does not change)."""
+
+    kind: Literal["packet_drops"]
+    connection: str
+    instance: Literal[0, 1] | None = None
+    per_second: float = Field(50.0, gt=0)
+
+
+class MetricsFailure(_Fault):
+    """The metrics batch API cannot read this gateway's metrics: its entries in a batch come
+    back with an `errorCode`, the other resources of the batch are unaffected."""
+
+    kind: Literal["metrics_failure"]
+    gateway: str
+
+
 class Recover(_Spec):
     kind: Literal["recover"]
     at: float = Field(ge=0)
@@ -337,6 +356,8 @@ Fault = Annotated[
     | Throttle
     | ApiUnavailable
     | AuthFailure
+    | PacketDrops
+    | MetricsFailure
     | Recover,
     Field(discriminator="kind"),
 ]
@@ -355,6 +376,8 @@ FAULT_KINDS = (
     "throttle",
     "api_unavailable",
     "auth_failure",
+    "packet_drops",
+    "metrics_failure",
     "recover",
 )
 
@@ -368,16 +391,9 @@ class MissedPoll(_Spec):
     count: int = Field(1, ge=1)
 
 
-class RateLimitSpec(_Spec):
-    capacity: int = Field(12000, ge=1)
-    refill_per_second: float = Field(20.0, ge=0)
-    enforce: bool = False  # answer 429 when the bucket is empty
-
-
 class NoiseSpec(_Spec):
     counter_jitter: float = Field(0.0, ge=0, le=0.9)  # relative; `true` means 0.1
     missed_polls: list[MissedPoll] = Field(default_factory=list)
-    rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
 
     @field_validator("counter_jitter", mode="before")
     @classmethod
@@ -389,6 +405,27 @@ class NoiseSpec(_Spec):
         return value
 
 
+# --- throttling ----------------------------------------------------------------------------
+
+
+class BucketSpec(_Spec):
+    capacity: int = Field(ge=1)
+    refill_per_second: float = Field(ge=0)
+
+
+class ThrottlingSpec(_Spec):
+    """ARM's per-subscription request limits (see `emulator/throttling.py` for the sources).
+
+    `bucket` is today's model (reads 250 refilled at 25/s, writes 200 at 10/s), `hourly` the
+    older one (12,000 reads and 1,200 writes per hour), `off` reports the bucket in the headers
+    but never answers 429. `reads` / `writes` replace the model's bucket.
+    """
+
+    model: Literal["bucket", "hourly", "off"] = "bucket"
+    reads: BucketSpec | None = None
+    writes: BucketSpec | None = None
+
+
 class ScenarioSpec(_Spec):
     name: str
     description: str = ""
@@ -397,6 +434,7 @@ class ScenarioSpec(_Spec):
     topology: TopologySpec
     timeline: list[Fault] = Field(default_factory=list)
     noise: NoiseSpec = Field(default_factory=NoiseSpec)
+    throttling: ThrottlingSpec = Field(default_factory=ThrottlingSpec)
     agent: dict[str, Any] = Field(default_factory=dict)
     expect: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -65,6 +65,15 @@ class CommonAlertPayload(BaseModel):
     def alert_id(self) -> str:
         return self.data.essentials.alert_id
 
+    @property
+    def condition(self) -> str:
+        return self.data.essentials.monitor_condition
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes one notification unique: Azure reuses `alertId` for Fired and Resolved."""
+        return (self.alert_id, self.condition)
+
     def to_observation(self, observed_at: datetime) -> AzureAlertObserved:
         essentials = self.data.essentials
         return AzureAlertObserved(

@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,7 +116,9 @@ def create_app(
                 await agent.stop()
             await asyncio.to_thread(metrics.shutdown)  # a final OTLP push may block
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN: a monitoring
+    # host often has no internet, and the API docs must still render there.
+    app = FastAPIOffline(
         title="vpnwatch",
         version=__version__,
         summary="Monitoring agent for Azure VPN gateways, ExpressRoute and BGP",

@@ -3,7 +3,9 @@
 The order matters: authenticate (nothing is read from an unauthenticated caller), bound the body,
 validate it, persist it, answer 202, then correlate. An alert is in the store before Azure hears
 "accepted", so a crash between persisting and correlating loses nothing: alerts recorded but not
-processed are replayed at start-up. `alertId` makes delivery idempotent, as Azure retries.
+processed are replayed at start-up. `alertId` with the monitor condition makes delivery
+idempotent, as Azure retries (and reuses the `alertId` for the Resolved notification of a Fired
+alert).
 """
 
 # No `from __future__ import annotations` here: FastAPI must evaluate the route's annotations,
@@ -92,7 +94,7 @@ async def process_alert(agent: Agent, payload: CommonAlertPayload, observed_at: 
     try:
         await agent.submit([payload.to_observation(observed_at)])
         assert agent.store is not None
-        await asyncio.to_thread(agent.store.mark_alerts_processed, [payload.alert_id])
+        await asyncio.to_thread(agent.store.mark_alerts_processed, [payload.key])
     except Exception:
         log.exception(
             "alert %s recorded but not correlated; replayed at next start", payload.alert_id
@@ -111,7 +113,7 @@ async def replay_unprocessed(agent: Agent) -> int:
             payload = CommonAlertPayload.model_validate(alert.payload)
         except ValidationError:
             log.warning("stored alert %s no longer validates; marking it processed", alert.alert_id)
-            await asyncio.to_thread(store.mark_alerts_processed, [alert.alert_id])
+            await asyncio.to_thread(store.mark_alerts_processed, [alert.key])
             continue
         await process_alert(agent, payload, alert.received_at)
         replayed += 1
@@ -168,7 +170,8 @@ def webhook_router(settings: WebhookSettings) -> APIRouter:
         query_token: Annotated[str | None, Security(query_scheme)] = None,
     ) -> AlertAccepted | JSONResponse:
         """Accepts metric, log, activity-log and Resource Health alerts; answers 202 once the alert
-        is persisted, with `duplicate: true` for an `alertId` received before."""
+        is persisted, with `duplicate: true` for an `alertId` received before with the same monitor
+        condition."""
         secret = settings.secret
         if secret is None or not secret.get_secret_value():
             return _error(
@@ -200,7 +203,7 @@ def webhook_router(settings: WebhookSettings) -> APIRouter:
         received_at = agent.clock.now()
         try:
             recorded = await asyncio.to_thread(
-                store.record_alert, payload.alert_id, received_at, raw
+                store.record_alert, payload.alert_id, received_at, raw, condition=payload.condition
             )
         except Exception as exc:
             log.exception("could not persist alert %s", payload.alert_id)

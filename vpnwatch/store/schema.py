@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from vpnwatch.store import outbox, silences, watermarks
 from vpnwatch.store.codec import ts
 from vpnwatch.store.errors import StoreError
 
@@ -78,6 +79,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             value TEXT NOT NULL
         )""",
     ),
+    (  # version 2: Azure Monitor reuses an alert's id when it resolves; key on both
+        """CREATE TABLE alerts_by_condition (
+            alert_id TEXT NOT NULL,
+            condition TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            processed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (alert_id, condition)
+        )""",
+        """INSERT INTO alerts_by_condition
+            SELECT alert_id,
+                COALESCE(json_extract(payload, '$.data.essentials.monitorCondition'), 'Fired'),
+                received_at, payload, processed
+            FROM alerts ORDER BY rowid""",
+        "DROP TABLE alerts",
+        "ALTER TABLE alerts_by_condition RENAME TO alerts",
+        "CREATE INDEX alerts_unprocessed ON alerts (received_at) WHERE processed = 0",
+        "CREATE INDEX alerts_received ON alerts (received_at)",
+    ),
+    (*outbox.MIGRATION, *silences.MIGRATION),  # version 3: notification outbox, silences
+    watermarks.MIGRATION,  # version 4: how far the diagnostic-log collector has read
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

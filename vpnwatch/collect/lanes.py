@@ -1,0 +1,196 @@
+"""Per-collector lanes, and the pipeline policy that makes every Azure request wait its turn.
+
+Each collector runs in its own lane: its own concurrency limit and its own weight in the request
+budget (`budget.py`). The lane travels with the collector's task in a context variable, so the
+`PacingPolicy` in the SDK pipeline finds it for every attempt the collector causes, including
+retries, next pages and the status polls of a long-running operation.
+
+The policy holds the lane's slot only while an HTTP request is in flight. The SDK's poller sleeps
+between the polls of a long-running POST (`getBgpPeerStatus`, route-table summaries) outside the
+policy, so an operation Azure keeps busy for a minute occupies no slot, and 1,000 BGP calls can
+no longer queue ahead of the tunnel poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+
+from vpnwatch.collect.budget import READS, WRITES, RequestBudget
+from vpnwatch.collect.telemetry import REMAINING_READS_HEADER, REMAINING_WRITES_HEADER
+
+DEFAULT_LANE = "default"
+
+
+@dataclass(slots=True)
+class Lane:
+    """A collector's own share of concurrency; requests outside any collector use `default`."""
+
+    name: str
+    concurrency: int
+    slots: asyncio.Semaphore = field(init=False)
+    in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.concurrency)
+
+
+class Lanes:
+    """The lanes of one agent, made on first use with the default concurrency."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self._lanes: dict[str, Lane] = {}
+
+    def get(self, name: str, concurrency: int | None = None) -> Lane:
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = Lane(name, concurrency or self.concurrency)
+            self._lanes[name] = lane
+        return lane
+
+    def all(self) -> list[Lane]:
+        return list(self._lanes.values())
+
+
+_current_lane: ContextVar[str] = ContextVar("vpnwatch_lane", default=DEFAULT_LANE)
+
+
+@contextmanager
+def in_lane(name: str) -> Iterator[None]:
+    """Requests made by this task (and the tasks it starts) go through lane `name`."""
+    token = _current_lane.set(name)
+    try:
+        yield
+    finally:
+        _current_lane.reset(token)
+
+
+def current_lane() -> str:
+    return _current_lane.get()
+
+
+def request_kind(method: str, url: str) -> tuple[str, str] | None:
+    """(subscription, READS | WRITES) for an ARM request charged to a subscription, else None.
+
+    ARM counts GET and HEAD as reads, and PUT, PATCH, DELETE and POST actions as writes; a
+    long-running operation's status polls are GETs, so reads.
+    """
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "subscriptions" not in lowered:
+        return None
+    index = lowered.index("subscriptions")
+    if index + 1 >= len(parts):
+        return None
+    subscription = parts[index + 1]
+    kind = READS if method.upper() in ("GET", "HEAD") else WRITES
+    return subscription, kind
+
+
+def _header_int(headers: object, name: str) -> int | None:
+    value = getattr(headers, "get", lambda _n: None)(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(headers: object, speed: float) -> float | None:
+    """The wait a 429 asks for, in clock seconds. `retry-after-ms` is wall time (an emulator on a
+    scaled clock sends it scaled), so it is converted with the clock's speed."""
+    get = getattr(headers, "get", lambda _n: None)
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = get(name)
+        if value is not None:
+            try:
+                wall = float(value) / 1000.0
+            except ValueError:
+                continue
+            return wall * speed if speed != float("inf") else wall
+    value = get("Retry-After")
+    if value is not None:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """Per-retry policy: waits for the subscription's budget and the lane's slot, sends, then
+    tells the budget what Azure said about what is left."""
+
+    def __init__(self, budget: RequestBudget, lanes: Lanes) -> None:
+        super().__init__()
+        self.budget = budget
+        self.lanes = lanes
+
+    async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+        http_request = request.http_request
+        charged = request_kind(http_request.method, http_request.url)
+        lane_name = current_lane()
+        if charged is not None:
+            await self.budget.acquire(charged[0], charged[1], lane_name)
+        lane = self.lanes.get(lane_name)
+        response: PipelineResponse | None = None  # type: ignore[type-arg]
+        try:
+            async with lane.slots:
+                lane.in_flight += 1
+                try:
+                    response = await self.next.send(request)
+                finally:
+                    lane.in_flight -= 1
+        finally:
+            if charged is not None:
+                self._observe(charged, response)
+        return response
+
+    def _observe(
+        self,
+        charged: tuple[str, str],
+        response: PipelineResponse | None,  # type: ignore[type-arg]
+    ) -> None:
+        subscription, kind = charged
+        if response is None:
+            self.budget.observe(subscription, kind)
+            return
+        headers = response.http_response.headers
+        status = response.http_response.status_code
+        header = REMAINING_READS_HEADER if kind == READS else REMAINING_WRITES_HEADER
+        self.budget.observe(
+            subscription,
+            kind,
+            remaining=_header_int(headers, header),
+            status=status,
+            retry_after=retry_after_seconds(headers, self.budget.clock.speed)
+            if status == 429
+            else None,
+        )
+
+
+class LaneSlotPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """Per-retry policy for APIs outside ARM's request budget (Azure Monitor's metrics batch and
+    Log Analytics): a request holds its lane's slot while in flight and charges no ARM budget."""
+
+    def __init__(self, lanes: Lanes) -> None:
+        super().__init__()
+        self.lanes = lanes
+
+    async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+        lane = self.lanes.get(current_lane())
+        async with lane.slots:
+            lane.in_flight += 1
+            try:
+                return await self.next.send(request)
+            finally:
+                lane.in_flight -= 1
