@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -29,7 +29,9 @@ from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.service import api, health, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
+from vpnwatch.service.auth import require_reader
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
+from vpnwatch.service.protocol import protocol_with_read_timeout
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
 
@@ -130,14 +132,16 @@ def create_app(
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
+    readers = [Depends(require_reader)]
     app.include_router(health.router, responses=UNAVAILABLE)
-    app.include_router(api.router, responses=UNAVAILABLE)
+    app.include_router(api.router, responses=UNAVAILABLE, dependencies=readers)
     app.include_router(webhook_router(settings.service.webhook))
-    app.include_router(statuspage.router, responses=UNAVAILABLE)
+    app.include_router(statuspage.router, responses=UNAVAILABLE, dependencies=readers)
 
     @app.get(
         "/metrics",
         tags=["metrics"],
+        dependencies=readers,
         summary="Prometheus metrics",
         response_class=Response,
         responses={
@@ -175,6 +179,7 @@ def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> u
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        http=protocol_with_read_timeout(settings.service.read_timeout_seconds),
     )
 
 
