@@ -251,6 +251,17 @@ def _collector(interval: float) -> Any:
     return Field(default_factory=lambda: CollectorSettings(interval_seconds=interval))
 
 
+class MetricsCollectorSettings(CollectorSettings):
+    """Azure Monitor platform metrics through the batch API: evidence and traffic, not the fast
+    path of detection. VPN tunnel metrics have a 5-minute grain and land minutes late, so each
+    pass reads a trailing window and keeps the newest grain that has data."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(60.0, gt=0)
+    window_minutes: float = Field(20.0, ge=5, le=180)  # trailing window read on every pass
+    batch_size: int = Field(50, ge=1, le=50)  # resource ids per metrics:getBatch call (max 50)
+
+
 class BudgetSettings(_Section):
     """How much of each subscription's ARM request budget vpnwatch may spend (`collect/budget.py`).
 
@@ -269,6 +280,7 @@ class CollectorsSettings(_Section):
     connections: CollectorSettings = _collector(15.0)  # tunnel state: what failovers are timed by
     bgp: CollectorSettings = _collector(30.0)
     expressroute: CollectorSettings = _collector(30.0)
+    metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)

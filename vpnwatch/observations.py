@@ -214,6 +214,34 @@ class CircuitObserved(Observation):
     secondary_bytes_out: int = 0
 
 
+# --- Azure Monitor -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricObserved(Observation):
+    """The newest grain with data of one Azure Monitor metric series.
+
+    `dimensions` are the split-by values as Azure returns them (names lower-cased), e.g.
+    `(("connectionname", "cn-a"), ("instance", "GatewayTenantWorker_IN_0"), ("remoteip", ...))`.
+    A grain Azure has not aggregated yet is never reported, so no-data never reads as zero;
+    `previous` is the grain before it when that one had data (to tell a climb from a level).
+    """
+
+    resource_id: str
+    metric: str  # the REST name, e.g. "TunnelAverageBandwidth"
+    unit: str
+    aggregation: str  # "average" | "total" | ...
+    grain_seconds: float
+    at: datetime  # start of the grain
+    value: float
+    previous: float | None = None
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    def dimension(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.dimensions if k == lowered), None)
+
+
 # --- inbound alerts --------------------------------------------------------------------------
 
 
@@ -274,6 +302,7 @@ AnyObservation = (
     | BgpStatusObserved
     | CircuitObserved
     | AzureAlertObserved
+    | MetricObserved
     | ResourceUnknown
     | CollectionRun
 )

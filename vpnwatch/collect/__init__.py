@@ -14,6 +14,7 @@ from vpnwatch.collect.connections import ConnectionCollector
 from vpnwatch.collect.discovery import DiscoveryError, discover
 from vpnwatch.collect.expressroute import ExpressRouteCollector
 from vpnwatch.collect.gateways import GatewayCollector
+from vpnwatch.collect.metrics import MetricsCollector
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 
@@ -25,6 +26,7 @@ __all__ = [
     "DiscoveryError",
     "ExpressRouteCollector",
     "GatewayCollector",
+    "MetricsCollector",
     "RequestObserver",
     "Scope",
     "build_collectors",
@@ -48,6 +50,10 @@ def build_collectors(settings: Settings, clients: AzureClients, clock: Clock) ->
         (
             config.expressroute.enabled,
             ExpressRouteCollector(clients, clock, config.expressroute.interval_seconds),
+        ),
+        (
+            config.metrics.enabled,
+            MetricsCollector(clients, clock, config.metrics.interval_seconds),
         ),
     ]
     return [collector for enabled, collector in candidates if enabled]

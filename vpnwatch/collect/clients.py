@@ -21,11 +21,12 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
-from vpnwatch.collect.lanes import Lanes, PacingPolicy
+from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -48,6 +49,28 @@ def token_scope(settings: Settings) -> str:
     endpoints = settings.azure.resolved_endpoints()
     audience = endpoints.token_audience or endpoints.resource_manager
     return audience.rstrip("/") + "/.default"
+
+
+def metrics_endpoint(settings: Settings, region: str) -> str:
+    """`https://<region>.metrics.monitor.azure.com` for a known cloud; a custom cloud's (or the
+    emulator's) endpoint as written, since it serves every region itself."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.metrics or endpoints.resource_manager).rstrip("/")
+    scheme, _, host = base.partition("://")
+    if host.startswith("metrics.monitor."):
+        return f"{scheme}://{region.lower()}.{host}"
+    return base
+
+
+def metrics_audience(settings: Settings) -> str:
+    """The metrics token audience. The client does not derive it from the endpoint: without it
+    a sovereign cloud would be asked for a public-cloud token."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.metrics or "https://metrics.monitor.azure.com").rstrip("/")
+    host = base.partition("://")[2]
+    if host.startswith("metrics.monitor."):
+        return base
+    return "https://metrics.monitor.azure.com"
 
 
 def build_credential(settings: Settings) -> AsyncTokenCredential:
@@ -108,6 +131,7 @@ class AzureClients:
         self._network: dict[str, NetworkManagementClient] = {}
         self._resources: dict[str, ResourceManagementClient] = {}
         self._subscriptions: SubscriptionClient | None = None
+        self._metrics: dict[str, MetricsClient] = {}
         self._recording = RequestRecordingPolicy(observer)
 
     async def __aenter__(self) -> AzureClients:
@@ -126,11 +150,16 @@ class AzureClients:
         await self.close()
 
     async def close(self) -> None:
-        clients: list[Any] = [*self._network.values(), *self._resources.values()]
+        clients: list[Any] = [
+            *self._network.values(),
+            *self._resources.values(),
+            *self._metrics.values(),
+        ]
         if self._subscriptions is not None:
             clients.append(self._subscriptions)
         self._network.clear()
         self._resources.clear()
+        self._metrics.clear()
         self._subscriptions = None
         for client in clients:
             await client.close()
@@ -159,6 +188,27 @@ class AzureClients:
                 self._require_credential(), subscription_id, **self._client_options()
             )
             self._resources[key] = client
+        return client
+
+    def metrics(self, region: str) -> MetricsClient:
+        """The metrics batch client for one region (the batch API is regional)."""
+        endpoint = metrics_endpoint(self.settings, region)
+        client = self._metrics.get(endpoint)
+        if client is None:
+            options = self._client_options()
+            options.pop("base_url")
+            options.pop("credential_scopes")
+            options.pop("polling_interval")
+            # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
+            # none of the subscription's ARM read budget (its point is to spare that budget).
+            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            client = MetricsClient(
+                endpoint,
+                self._require_credential(),
+                audience=metrics_audience(self.settings),
+                **options,
+            )
+            self._metrics[endpoint] = client
         return client
 
     @property

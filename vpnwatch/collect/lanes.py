@@ -176,3 +176,21 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             if status == 429
             else None,
         )
+
+
+class LaneSlotPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
+    """Per-retry policy for APIs outside ARM's request budget (Azure Monitor's metrics batch and
+    Log Analytics): a request holds its lane's slot while in flight and charges no ARM budget."""
+
+    def __init__(self, lanes: Lanes) -> None:
+        super().__init__()
+        self.lanes = lanes
+
+    async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
+        lane = self.lanes.get(current_lane())
+        async with lane.slots:
+            lane.in_flight += 1
+            try:
+                return await self.next.send(request)
+            finally:
+                lane.in_flight -= 1

@@ -138,6 +138,7 @@ class VpnGatewaySpec(_GatewaySpec):
     sku: str = "VpnGw2AZ"
     active_active: bool = False
     asn: int | None = Field(None, ge=1, le=4294967295)  # set: BGP enabled with this ASN
+    p2s_clients: int = Field(0, ge=0, le=100_000)  # connected point-to-site users when steady
 
 
 class ExpressRouteGatewaySpec(_GatewaySpec):
@@ -317,6 +318,24 @@ class AuthFailure(_Fault):
     kind: Literal["auth_failure"]
 
 
+class PacketDrops(_Fault):
+    """A tunnel stays Connected while it drops packets (Azure Monitor's
+    `Tunnel*PacketDropCount` climb; ARM's connection status does not change)."""
+
+    kind: Literal["packet_drops"]
+    connection: str
+    instance: Literal[0, 1] | None = None
+    per_second: float = Field(50.0, gt=0)
+
+
+class MetricsFailure(_Fault):
+    """The metrics batch API cannot read this gateway's metrics: its entries in a batch come
+    back with an `errorCode`, the other resources of the batch are unaffected."""
+
+    kind: Literal["metrics_failure"]
+    gateway: str
+
+
 class Recover(_Spec):
     kind: Literal["recover"]
     at: float = Field(ge=0)
@@ -337,6 +356,8 @@ Fault = Annotated[
     | Throttle
     | ApiUnavailable
     | AuthFailure
+    | PacketDrops
+    | MetricsFailure
     | Recover,
     Field(discriminator="kind"),
 ]
@@ -355,6 +376,8 @@ FAULT_KINDS = (
     "throttle",
     "api_unavailable",
     "auth_failure",
+    "packet_drops",
+    "metrics_failure",
     "recover",
 )
 

@@ -29,6 +29,7 @@ from aiohttp import web
 from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.certs import TlsFiles, make_tls_files
+from vpnwatch.emulator.monitor import MonitorApi
 from vpnwatch.emulator.render import Renderer
 from vpnwatch.emulator.scenario import Scenario, load_scenario
 from vpnwatch.emulator.traffic import TrafficPolicy
@@ -87,6 +88,7 @@ class Emulator:
         self._tls_files: TlsFiles | None = None
         self._runner: web.AppRunner | None = None
         self._api: ArmApi | None = None
+        self._monitor: MonitorApi | None = None
         self._traffic: TrafficPolicy | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
 
@@ -106,6 +108,7 @@ class Emulator:
         self.started_at = self.clock.now()
         renderer = Renderer(self.world, self.started_at)
         self._api = ArmApi(self.world, renderer, self.page_size, self.lro_retry_after_ms)
+        self._monitor = MonitorApi(self.world, self.started_at)
         noise = self.scenario.spec.noise
         self._traffic = TrafficPolicy(
             self.world.timeline.api_faults, noise.missed_polls, noise.rate_limit, self.clock.speed
@@ -162,7 +165,8 @@ class Emulator:
     async def _handle(self, request: web.Request) -> web.Response:
         t = self.elapsed()
         path = request.rel_url.path
-        reply = self._answer(request, path, t)
+        body = await request.read() if request.method == "POST" else b""
+        reply = self._answer(request, path, t, body)
         self._requests.append(RequestRecord(request.method, path, reply.status, t))
         headers = {
             "x-ms-request-id": str(uuid.uuid4()),
@@ -182,8 +186,9 @@ class Emulator:
             headers=headers,
         )
 
-    def _answer(self, request: web.Request, path: str, t: float) -> Reply:
+    def _answer(self, request: web.Request, path: str, t: float, body: bytes = b"") -> Reply:
         assert self._api is not None and self._traffic is not None
+        assert self._monitor is not None
         auth = request.headers.get("Authorization", "")
         if not auth:
             return error(
@@ -198,6 +203,9 @@ class Emulator:
                 "AuthenticationFailed",
                 "Authentication failed. The access token is not valid for this server.",
             )
+        if self._monitor.serves(path):
+            return self._monitor.handle(request.method, path, dict(request.query), body, t,
+                                        self._traffic)
         if "api-version" not in request.query:
             return error(
                 400,

@@ -21,6 +21,8 @@ from vpnwatch.emulator.scenario import (
     CircuitLinkDown,
     Flap,
     InstanceFailure,
+    MetricsFailure,
+    PacketDrops,
     PlannedMaintenance,
     Recover,
     RoutesWithdrawn,
@@ -74,6 +76,13 @@ class ApiFault:
         return self.start <= t < self.end
 
 
+@dataclass(frozen=True)
+class DropFault:
+    spans: Intervals
+    instance: int | None
+    per_second: float
+
+
 @dataclass
 class CompiledTimeline:
     instance_down: dict[tuple[str, int], Intervals] = field(default_factory=dict)
@@ -84,6 +93,16 @@ class CompiledTimeline:
     link_faults: dict[tuple[str, str], list[LinkFault]] = field(default_factory=dict)
     circuit_down: dict[str, Intervals] = field(default_factory=dict)
     api_faults: list[ApiFault] = field(default_factory=list)
+    packet_drops: dict[str, list[DropFault]] = field(default_factory=dict)
+    metrics_failures: dict[str, Intervals] = field(default_factory=dict)
+
+    def drops_per_second(self, connection: str, slot: int, t: float) -> float:
+        """Packets a tunnel drops per second at `t` while it reads Connected."""
+        return sum(
+            f.per_second
+            for f in self.packet_drops.get(connection.lower(), [])
+            if (f.instance is None or f.instance == slot) and f.spans.contains(t)
+        )
 
     def gateway_slot_down(self, gateway: str, slot: int) -> Intervals:
         """Spans when tunnel slot `slot` of the gateway has no instance to run on."""
@@ -194,6 +213,15 @@ def compile_timeline(scenario: Scenario, topo: Topology) -> CompiledTimeline:
             out.api_faults.append(ApiFault(fault.kind, start, end, fault.retry_after))
         elif isinstance(fault, AuthFailure):
             out.api_faults.append(ApiFault(fault.kind, start, end))
+        elif isinstance(fault, PacketDrops):
+            out.packet_drops.setdefault(fault.connection.lower(), []).append(
+                DropFault(Intervals([(start, end)]), fault.instance, fault.per_second)
+            )
+        elif isinstance(fault, MetricsFailure):
+            key = fault.gateway.lower()
+            out.metrics_failures[key] = out.metrics_failures.get(key, EMPTY).union(
+                Intervals([(start, end)])
+            )
 
     for key, spans in conn_spans.items():
         out.connection_down[key] = Intervals(spans)

@@ -124,6 +124,7 @@ class Gateway:
     instances: tuple[Instance, Instance]
     ip_configurations: list[IpConfiguration] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
+    p2s_clients: int = 0  # point-to-site users connected when nothing is failing
 
     @property
     def resource_id(self) -> str:
@@ -447,6 +448,7 @@ def _build_gateway(
         asn=asn,
         zones=tuple(spec.zones or ()),
         instances=instances,
+        p2s_clients=spec.p2s_clients if isinstance(spec, VpnGatewaySpec) else 0,
     )
     names = ["default", "activeActive"] if active_active else ["default"]
     for slot, ipconfig_name in enumerate(names):
