@@ -20,6 +20,15 @@ ALERTS = TESTS / "service" / "alerts"
 COPIES = [(path, path.relative_to(WIRE)) for path in sorted(WIRE.rglob("*.json"))] + [
     (path, Path("alerts") / path.name) for path in sorted(ALERTS.glob("*.json"))
 ]
+RECEIVER_ORIGINALS = Path(
+    os.environ.get(
+        "VPNWATCH_RECEIVER_CONTRACTS",
+        TESTS.parent.parent / "shared" / "receiver-contracts" / "specs",
+    )
+)
+RECEIVER_COPIES = sorted(
+    p for p in (TESTS / "notify" / "contracts").iterdir() if p.name != "README.md"
+)
 
 
 def test_there_are_copies_to_check() -> None:
@@ -31,4 +40,16 @@ def test_there_are_copies_to_check() -> None:
 def test_copy_equals_the_original(copy: Path, original: Path) -> None:
     source = ORIGINALS / original
     assert source.is_file(), f"{original} is not among the originals in {ORIGINALS}"
+    assert copy.read_bytes() == source.read_bytes(), f"{copy} differs from {source}"
+
+
+def test_there_are_receiver_contracts_to_check() -> None:
+    assert len(RECEIVER_COPIES) >= 7
+
+
+@pytest.mark.skipif(not RECEIVER_ORIGINALS.is_dir(), reason=f"no originals at {RECEIVER_ORIGINALS}")
+@pytest.mark.parametrize("copy", RECEIVER_COPIES, ids=[p.name for p in RECEIVER_COPIES])
+def test_receiver_contract_copy_equals_the_original(copy: Path) -> None:
+    source = RECEIVER_ORIGINALS / copy.name
+    assert source.is_file(), f"{copy.name} is not among the originals in {RECEIVER_ORIGINALS}"
     assert copy.read_bytes() == source.read_bytes(), f"{copy} differs from {source}"

@@ -25,6 +25,7 @@ from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.incidents import IncidentStatus, IncidentType
+from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import CollectionRun, Observation
 from vpnwatch.store import Store
 
@@ -62,6 +63,7 @@ class Agent:
         self._own_store = store is None
         self.store: Store | None = store
         self.correlator: Correlator | None = None
+        self.notifications: Notifications | None = None  # with notify.receivers configured
         self._clients: AzureClients | None = None
         self._collectors: list[Collector] = []
         self._scopes: list[Scope] = []
@@ -83,6 +85,12 @@ class Agent:
         if self.store is None:
             self.store = await asyncio.to_thread(Store.open, self.settings.store.path)
         open_incidents = await asyncio.to_thread(self.store.load_open_incidents)
+        if self.settings.notify.receivers:
+            self.notifications = Notifications(self.settings.notify, self.store, self.clock)
+            await asyncio.to_thread(self.notifications.resume, open_incidents)
+        open_incidents = [
+            i for i in open_incidents if i.type is not IncidentType.NOTIFICATION_FAILING
+        ]
         records = await asyncio.to_thread(self.store.load_entity_records)
         self.correlator = Correlator(
             self.settings.correlator, open_incidents=open_incidents, entity_records=records
@@ -109,6 +117,8 @@ class Agent:
             for c in self._collectors
         ]
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="correlator-tick"))
+        if self.notifications is not None:
+            await self.notifications.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -117,6 +127,8 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.notifications is not None:
+            await self.notifications.stop()
         if self._clients is not None:
             await self._clients.__aexit__(None, None, None)
             self._clients = None
@@ -277,14 +289,26 @@ class Agent:
     async def _persist(self, result: CorrelationResult) -> None:
         assert self.store is not None
         changed = [*result.opened, *result.updated, *result.resolved]
-        if not changed and not result.entity_records_changed and not result.entity_ids_removed:
+        plan = None
+        if self.notifications is not None and self.correlator is not None:
+            plan = self.notifications.plan(changed, self.correlator.open_incidents())
+        if (
+            not changed
+            and not result.entity_records_changed
+            and not result.entity_ids_removed
+            and not plan
+        ):
             return
         await asyncio.to_thread(
             self.store.apply,
             incidents=changed,
             entity_records=result.entity_records_changed,
             removed_entities=result.entity_ids_removed,
+            notifications=plan.entries if plan else (),
+            notification_states=plan.states if plan else (),
         )
+        if plan and self.notifications is not None:
+            self.notifications.committed(plan)
 
     def _announce(self, result: CorrelationResult) -> None:
         for incident in result.opened:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vpnwatch.configfile import ConfigError, ConfigProblem, Loc, load_model, rule_error
+from vpnwatch.notify.settings import NotifySettings
 
 __all__ = [
     "CONFIG_PATH_ENV",
@@ -474,6 +475,7 @@ class Settings(BaseSettings):
     correlator: CorrelatorSettings = Field(default_factory=CorrelatorSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")

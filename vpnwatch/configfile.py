@@ -96,7 +96,9 @@ def load_model(
     overrides, origins = _environment(environ, env_prefix, ignore_env, model, problems)
     if problems and path is not None and root is None:
         raise ConfigError(problems)  # nothing to validate: the file itself is the problem
-    _merge(data, overrides)
+    renamed: dict[Loc, Loc] = {}
+    _merge(data, overrides, model, (), renamed)
+    origins = {_renamed(loc, renamed): name for loc, name in origins.items()}
     locator = _Locator(model, label, root, origins)
     for key in [k for k in data if not isinstance(k, str) or k.startswith("_")]:
         problems.append(locator.problem((str(key),), _unknown_key(model, str(key))))
@@ -313,13 +315,73 @@ def _leaves(loc: Loc, value: Any) -> Iterable[Loc]:
         yield loc
 
 
-def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> None:
-    """Deep-merge `overrides` into `base`; the override wins at every leaf."""
+def _merge(
+    base: dict[str, Any],
+    overrides: Mapping[str, Any],
+    annotation: Any = None,
+    loc: Loc = (),
+    renamed: dict[Loc, Loc] | None = None,
+) -> None:
+    """Deep-merge `overrides` into `base`; the override wins at every leaf.
+
+    A list of sections whose items have a `name` (such as `notify.receivers`) takes variables
+    per item: `..._RECEIVERS__ONCALL__ROUTING_KEY` sets `routing_key` of the item named
+    `oncall` (case, `-` and `.` folded to `_`), adding that item when there is none, and
+    `..._RECEIVERS__0__URL` sets `url` of the first item.
+    """
+    renamed = {} if renamed is None else renamed
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+        below = None if annotation is None else _step(annotation, key)
+        if isinstance(value, dict) and _is_named_list(below):
+            items = base.get(key)
+            if not isinstance(items, list):
+                items = base[key] = []
+            _merge_items(items, value, _step(below, 0), (*loc, key), renamed)
+        elif isinstance(value, dict) and (
+            isinstance(base.get(key), dict) or (key not in base and _is_model(_unwrap(below)))
+        ):
+            _merge(base.setdefault(key, {}), value, below, (*loc, key), renamed)
         else:
             base[key] = value
+
+
+def _is_named_list(annotation: Any) -> bool:
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) is not list:
+        return False
+    item = _unwrap(typing.get_args(annotation)[0]) if typing.get_args(annotation) else None
+    return _is_model(item) and "name" in item.model_fields
+
+
+def _merge_items(
+    items: list[Any], overrides: Mapping[str, Any], item: Any, loc: Loc, renamed: dict[Loc, Loc]
+) -> None:
+    def folded(name: object) -> str:
+        return re.sub(r"[-.]", "_", str(name).lower())
+
+    for key, value in overrides.items():
+        if key.isdigit() and int(key) < len(items):
+            index = int(key)
+        else:
+            names = [folded(i.get("name")) if isinstance(i, dict) else None for i in items]
+            if folded(key) in names:
+                index = names.index(folded(key))
+            else:
+                items.append({"name": key})
+                index = len(items) - 1
+        renamed[(*loc, key)] = (*loc, index)
+        if isinstance(value, dict) and isinstance(items[index], dict):
+            _merge(items[index], value, item, (*loc, index), renamed)
+        else:
+            items[index] = value
+
+
+def _renamed(loc: Loc, renamed: Mapping[Loc, Loc]) -> Loc:
+    for n in range(len(loc), 0, -1):
+        target = renamed.get(loc[:n])
+        if target is not None:
+            return _renamed((*target, *loc[n:]), {k: v for k, v in renamed.items() if k != loc[:n]})
+    return loc
 
 
 # --- walking the model -------------------------------------------------------------------------
@@ -425,7 +487,7 @@ class _Locator:
                 loc = (*loc[:-1], str(loc[-1]))
             ctx = error.get("ctx") or {}
             if error_type == RULE_ERROR and ctx.get("at"):
-                loc = (*loc, *str(ctx["at"]).split("."))
+                loc = (*loc, *(int(p) if p.isdigit() else p for p in str(ctx["at"]).split(".")))
             problems.append(self.problem(loc, self._message(error_type, error["msg"], loc)))
         return problems
 

@@ -32,6 +32,7 @@ class IncidentType(StrEnum):
     ZONE_OUTAGE = "zone_outage"
     SITE_DOWN = "site_down"
     MONITORING_BLIND = "monitoring_blind"
+    NOTIFICATION_FAILING = "notification_failing"  # opened by notify/, not by a detector
 
 
 class IncidentStatus(StrEnum):

@@ -62,9 +62,9 @@ def test_unknown_nested_key_names_key_line_and_a_suggestion(tmp_path: Path) -> N
 
 
 def test_unknown_top_level_section(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL + "\nnotifiers:\n  pagerduty: {}\n")
+    path = write(tmp_path, MINIMAL + "\npaging:\n  pagerduty: {}\n")
     problem = only(problems_of(path))
-    assert (problem.key, problem.line, problem.message) == ("notifiers", 4, "unknown key")
+    assert (problem.key, problem.line, problem.message) == ("paging", 4, "unknown key")
 
 
 def test_wrong_type(tmp_path: Path) -> None:

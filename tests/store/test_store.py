@@ -397,7 +397,7 @@ def test_migrations_run_in_order_from_the_stored_version(
     path = tmp_path / "vpnwatch.sqlite3"
     with Store.open(path) as s:
         s.set_meta("kept", "yes")
-    step = ("CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",)
+    step = ("CREATE TABLE later_step (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",)
     monkeypatch.setattr(store_schema, "MIGRATIONS", (*store_schema.MIGRATIONS, step))
     monkeypatch.setattr(store_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Store.open(path) as s:
@@ -406,7 +406,7 @@ def test_migrations_run_in_order_from_the_stored_version(
         db: sqlite3.Connection = s._db  # type: ignore[assignment]
         versions = [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY 1")]
         assert versions == list(range(1, SCHEMA_VERSION + 2))
-        db.execute("INSERT INTO outbox (body) VALUES ('x')")
+        db.execute("INSERT INTO later_step (body) VALUES ('x')")
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:

@@ -12,10 +12,12 @@ from datetime import datetime
 from types import MappingProxyType
 
 from vpnwatch.incidents import Incident
-from vpnwatch.store import alerts, entities, meta
+from vpnwatch.store import alerts, entities, meta, outbox, silences
 from vpnwatch.store import incidents as incident_rows  # `incidents` is apply's argument
 from vpnwatch.store.alerts import FIRED, AlertKey, StoredAlert
 from vpnwatch.store.connection import Database
+from vpnwatch.store.outbox import NotificationState, OutboxEntry, OutboxRow
+from vpnwatch.store.silences import StoredSilence
 
 _NO_RECORDS: Mapping[str, dict] = MappingProxyType({})
 
@@ -31,17 +33,21 @@ class Store(Database):
         incidents: Sequence[Incident] = (),
         entity_records: Mapping[str, dict] = _NO_RECORDS,
         removed_entities: Sequence[str] = (),
+        notifications: Sequence[OutboxEntry] = (),
+        notification_states: Sequence[NotificationState] = (),
     ) -> None:
         """Write one correlation cycle atomically: all of it is committed, or none of it.
 
         Incidents are upserted by `id` (every field replaced) and their timelines appended to:
         evidence already stored is kept even if absent from `timeline`, and an entry equal on
         (at, message, resource) to a stored one is not added twice. Entity records are replaced
-        whole; `removed_entities` are deleted last, so an id in both ends up removed.
+        whole; `removed_entities` are deleted last, so an id in both ends up removed. The
+        notifications the change causes go to the outbox in the same transaction.
         """
         with self._transaction() as db:
             incident_rows.write(db, incidents)
             entities.write_records(db, entity_records, removed_entities)
+            outbox.write(db, notifications, notification_states)
 
     def load_open_incidents(self) -> list[Incident]:
         """Every open incident with its full timeline, oldest first: what a restart resumes."""
@@ -132,3 +138,67 @@ class Store(Database):
     def set_meta(self, key: str, value: str) -> None:
         with self._transaction() as db:
             meta.put(db, key, value)
+
+    # --- the notification outbox -------------------------------------------------------------
+
+    def load_notification_states(self, incident_ids: Sequence[str]) -> list[NotificationState]:
+        with self._reading() as db:
+            return outbox.load_states(db, incident_ids)
+
+    def due_notifications(self, receiver: str, now: float, limit: int) -> list[OutboxRow]:
+        """The next notifications to send to `receiver`: per incident, only its oldest."""
+        with self._reading() as db:
+            return outbox.due(db, receiver, now, limit)
+
+    def next_notification_due(self, receiver: str) -> float | None:
+        with self._reading() as db:
+            return outbox.next_due(db, receiver)
+
+    def notification_delivered(self, seq: int, answer: str, at: float) -> None:
+        with self._transaction() as db:
+            outbox.delivered(db, seq, answer, at)
+
+    def notification_retry(self, seq: int, error: str, at: float, next_at: float) -> None:
+        with self._transaction() as db:
+            outbox.retry(db, seq, error, at, next_at)
+
+    def notification_dead(
+        self, seq: int, error: str, at: float, *, incidents: Sequence[Incident] = (),
+        notifications: Sequence[OutboxEntry] = (),
+        notification_states: Sequence[NotificationState] = (),
+    ) -> None:
+        """A dead letter, and (same transaction) the incident and notifications it causes."""
+        with self._transaction() as db:
+            outbox.dead(db, seq, error, at)
+            incident_rows.write(db, incidents)
+            outbox.write(db, notifications, notification_states)
+
+    def list_notifications(
+        self, *, status: str | None = None, receiver: str | None = None, limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[OutboxRow], int]:
+        """One page of the outbox, newest first, and how many match in all."""
+        with self._reading() as db:
+            return outbox.page(db, status=status, receiver=receiver, limit=limit, offset=offset)
+
+    def notification_counts(self) -> dict[tuple[str, str], int]:
+        with self._reading() as db:
+            return outbox.counts(db)
+
+    def prune_outbox(self, keep: int) -> int:
+        with self._transaction() as db:
+            return outbox.prune(db, keep)
+
+    # --- silences made through the API -------------------------------------------------------
+
+    def add_silence(self, silence: StoredSilence) -> None:
+        with self._transaction() as db:
+            silences.add(db, silence)
+
+    def expire_silence(self, silence_id: str, at: str) -> bool:
+        with self._transaction() as db:
+            return silences.expire(db, silence_id, at)
+
+    def list_silences(self) -> list[StoredSilence]:
+        with self._reading() as db:
+            return silences.all_(db)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
+from vpnwatch.store import outbox, silences
 from vpnwatch.store.codec import ts
 from vpnwatch.store.errors import StoreError
 
@@ -97,6 +98,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX alerts_unprocessed ON alerts (received_at) WHERE processed = 0",
         "CREATE INDEX alerts_received ON alerts (received_at)",
     ),
+    (*outbox.MIGRATION, *silences.MIGRATION),  # version 3: notification outbox, silences
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
