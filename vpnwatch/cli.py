@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
     emulator.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
     emulator.add_argument("--token", default="emulator-token", help="bearer token to accept")
+    emulator.add_argument(
+        "--throttling",
+        choices=["bucket", "hourly", "off"],
+        help="ARM's request limits (default: the scenario's, else today's token buckets)",
+    )
     emulator.set_defaults(func=_cmd_emulator)
 
     replay = sub.add_parser("replay", help="print the incidents a scenario would open")
@@ -192,6 +197,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
                 tls=args.tls,
                 speed=args.speed,
                 token=args.token,
+                throttling=args.throttling,
             )
         )
     return 0

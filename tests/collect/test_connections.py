@@ -63,17 +63,26 @@ async def test_one_tunnel_per_gateway_instance(
     assert run.ok and set(run.resource_ids) == {c.resource_id for c in connections.values()}
 
 
-async def test_status_from_the_list_needs_no_get_per_connection(
+async def test_a_list_without_status_costs_one_get_per_connection(
     emulator: Emulator, clients: AzureClients, clock: ManualClock
 ) -> None:
+    # Azure's connection list carries no status (as the emulator's does not): every tunnel
+    # is still reported, through one GET by name per connection.
     observations = await ConnectionCollector(clients, clock, 15).collect(
         Scope(HUB, ("rg-hub-weu",))
     )
 
-    assert len(of_type(observations, ConnectionObserved)) == 4
+    connections = of_type(observations, ConnectionObserved)
+    assert len(connections) == 4
+    assert all(c.status is ConnectionStatus.CONNECTED for c in connections.values())
+    vpn = [c for c in connections.values() if c.connection_type != "ExpressRoute"]
+    assert vpn and all(c.tunnels for c in vpn)
     paths = [r.path for r in emulator.requests]
-    assert paths == [f"{NETWORK}/connections"] * 2  # the list and its second page, nothing else
-    assert run_of(observations).requests == 2
+    assert paths[:2] == [f"{NETWORK}/connections"] * 2  # the list and its second page
+    assert sorted(paths[2:]) == sorted(f"{NETWORK}/connections/{name}" for name in connections)
+    assert run_of(observations).requests == 6
+    counts = emulator.counters.of(HUB)
+    assert (counts["list"], counts["get"]) == (2, 4)
 
 
 async def test_instance_failure_and_zone_outage_change_the_tunnels(

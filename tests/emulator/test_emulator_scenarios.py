@@ -9,9 +9,8 @@ import pytest
 import yaml
 
 from vpnwatch.emulator import ScenarioError, load_scenario, shipped_scenarios
-from vpnwatch.emulator.scenario import SCENARIO_DIR, RateLimitSpec, Recover, parse_scenario
+from vpnwatch.emulator.scenario import SCENARIO_DIR, Recover, parse_scenario
 from vpnwatch.emulator.timeline import InstanceOutage, active_standby_outages
-from vpnwatch.emulator.traffic import ReadQuota
 from vpnwatch.emulator.world import World, format_timespan
 
 SHIPPED = {
@@ -188,14 +187,6 @@ def test_the_documented_example_is_valid() -> None:
     assert world.connection_state(conn, 200).status == "Connected"
     assert world.connection_state(conn, 389).status == "NotConnected"
     assert world.connection_state(conn, 390).status == "Connected"
-
-
-def test_read_quota_drains_and_refills() -> None:
-    quota = ReadQuota(RateLimitSpec(capacity=3, refill_per_second=1, enforce=True))
-    assert [quota.take("sub", 0)[0] for _ in range(3)] == [2, 1, 0]
-    assert quota.take("sub", 0) == (0, 1.0)  # empty: one read possible in a second
-    assert quota.take("sub", 2)[0] == 1
-    assert quota.take("other", 2)[0] == 2  # per subscription
 
 
 def test_timespan_format() -> None:

@@ -47,6 +47,7 @@ class Reply:
     status: int
     body: Body | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    kind: str | None = None  # what it counts as (`counters.py`); None: `get` or `post` by method
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -217,7 +218,7 @@ class ArmApi:
             )
         if count:
             body["count"] = {"type": "Total", "value": len(items)}
-        return Reply(200, body)
+        return Reply(200, body, kind="list")
 
     def _not_found(self, rg: ResourceGroup, kind: str, name: str) -> Reply:
         return error(
@@ -227,11 +228,11 @@ class ArmApi:
             f"resource group '{rg.name}' was not found. {NOT_FOUND_HINT}",
         )
 
-    def _render_any(self, kind: str, item: Any, t: float) -> Body:
+    def _render_any(self, kind: str, item: Any, t: float, *, listed: bool = False) -> Body:
         if kind == "virtualnetworkgateways":
             return self.render.gateway(item)
         if kind == "connections":
-            return self.render.connection(item, t)
+            return self.render.connection(item, t, listed=listed)
         if kind == "localnetworkgateways":
             return self.render.site(item)
         if kind == "publicipaddresses":
@@ -249,7 +250,7 @@ class ArmApi:
             kind = low[0]
             items = self.inventory.in_subscription(sub, kind)
             return self._only(call, "GET") or self._page(
-                call, items, lambda item: self._render_any(kind, item, call.t)
+                call, items, lambda item: self._render_any(kind, item, call.t, listed=True)
             )
         if len(low) == 4 and low[0] == "locations" and low[2] in ("operations", "operationresults"):
             refused = self._only(call, "GET")
@@ -291,7 +292,7 @@ class ArmApi:
         if len(low) == 5:
             items = self.inventory.by_group[key]
             return self._only(call, "GET") or self._page(
-                call, items, lambda item: self._render_any(kind, item, call.t)
+                call, items, lambda item: self._render_any(kind, item, call.t, listed=True)
             )
         item = self.inventory.by_name.get((*key, low[5]))
         if item is None:
@@ -310,7 +311,7 @@ class ArmApi:
     ) -> Reply:
         if low == ["connections"]:
             return self._only(call, "GET") or self._page(
-                call, gw.connections, lambda c: self.render.connection(c, call.t)
+                call, gw.connections, lambda c: self.render.connection(c, call.t, listed=True)
             )
         if len(low) == 1 and low[0] in GATEWAY_ACTIONS:
             refused = self._only(call, "POST")
@@ -414,7 +415,7 @@ class ArmApi:
             location_only=location_only,
         )
         self.operations.add(op)
-        return Reply(202, None, self._lro_headers(call, op))
+        return Reply(202, None, self._lro_headers(call, op), kind="post")
 
     def _poll(self, call: Call, op: Operation, *, status_monitor: bool) -> Reply:
         running = op.polls_left > 0
@@ -429,7 +430,7 @@ class ArmApi:
             headers = {}
             if self.lro_retry_after_ms is not None and running:
                 headers["retry-after-ms"] = str(self.lro_retry_after_ms)
-            return Reply(200, body, headers)
+            return Reply(200, body, headers, kind="lro_poll")
         if running:
-            return Reply(202, None, self._lro_headers(call, op))
-        return Reply(200, op.result)
+            return Reply(202, None, self._lro_headers(call, op), kind="lro_poll")
+        return Reply(200, op.result, kind="lro_poll")

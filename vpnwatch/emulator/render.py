@@ -243,8 +243,13 @@ class Renderer:
             "properties": properties,
         }
 
-    def connection(self, conn: Connection, t: float) -> Body:
-        state = self.world.connection_state(conn, t)
+    def connection(self, conn: Connection, t: float, *, listed: bool = False) -> Body:
+        """A connection as GET by name returns it. `listed`: as a list returns it, without
+        `connectionStatus` and `tunnelConnectionStatus` and with zero byte counters, like
+        Azure's own list example (VirtualNetworkGatewayConnectionsList.json) and what users
+        of Azure's tools report (Azure/azure-powershell#2581, Azure/azure-cli#2061): only a
+        GET by name carries a connection's status. docs/read-budget.md has the details."""
+        state = None if listed else self.world.connection_state(conn, t)
         properties: Body = {
             "provisioningState": "Succeeded",
             "resourceGuid": self._guid(conn.resource_id),
@@ -266,12 +271,13 @@ class Renderer:
                 "usePolicyBasedTrafficSelectors": False,
                 "ipsecPolicies": [],
                 "trafficSelectorPolicies": [],
-                "connectionStatus": state.status,
-                "ingressBytesTransferred": state.ingress_bytes,
-                "egressBytesTransferred": state.egress_bytes,
+                "ingressBytesTransferred": state.ingress_bytes if state else 0,
+                "egressBytesTransferred": state.egress_bytes if state else 0,
                 "connectionMode": "Default",
             }
         )
+        if state is not None:
+            properties["connectionStatus"] = state.status
         if conn.circuit is None:
             properties.update(
                 {
@@ -284,20 +290,21 @@ class Renderer:
                         "inboundAuthCertificateSubjectName": "",
                     },
                     "tunnelProperties": [],
-                    "tunnelConnectionStatus": [
-                        {
-                            "tunnel": tunnel.name,
-                            "connectionStatus": "Connected" if tunnel.connected else "NotConnected",
-                            "ingressBytesTransferred": tunnel.ingress_bytes,
-                            "egressBytesTransferred": tunnel.egress_bytes,
-                            "lastConnectionEstablishedUtcTime": self._utc(
-                                tunnel.established_at
-                            ).strftime("%m/%d/%Y %H:%M:%S"),
-                        }
-                        for tunnel in state.tunnels
-                    ],
                 }
             )
+            if state is not None:
+                properties["tunnelConnectionStatus"] = [
+                    {
+                        "tunnel": tunnel.name,
+                        "connectionStatus": "Connected" if tunnel.connected else "NotConnected",
+                        "ingressBytesTransferred": tunnel.ingress_bytes,
+                        "egressBytesTransferred": tunnel.egress_bytes,
+                        "lastConnectionEstablishedUtcTime": self._utc(
+                            tunnel.established_at
+                        ).strftime("%m/%d/%Y %H:%M:%S"),
+                    }
+                    for tunnel in state.tunnels
+                ]
         else:
             properties["expressRouteGatewayBypass"] = False
             properties["enablePrivateLinkFastPath"] = False

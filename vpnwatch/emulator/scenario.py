@@ -391,16 +391,9 @@ class MissedPoll(_Spec):
     count: int = Field(1, ge=1)
 
 
-class RateLimitSpec(_Spec):
-    capacity: int = Field(12000, ge=1)
-    refill_per_second: float = Field(20.0, ge=0)
-    enforce: bool = False  # answer 429 when the bucket is empty
-
-
 class NoiseSpec(_Spec):
     counter_jitter: float = Field(0.0, ge=0, le=0.9)  # relative; `true` means 0.1
     missed_polls: list[MissedPoll] = Field(default_factory=list)
-    rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
 
     @field_validator("counter_jitter", mode="before")
     @classmethod
@@ -412,6 +405,27 @@ class NoiseSpec(_Spec):
         return value
 
 
+# --- throttling ----------------------------------------------------------------------------
+
+
+class BucketSpec(_Spec):
+    capacity: int = Field(ge=1)
+    refill_per_second: float = Field(ge=0)
+
+
+class ThrottlingSpec(_Spec):
+    """ARM's per-subscription request limits (see `emulator/throttling.py` for the sources).
+
+    `bucket` is today's model (reads 250 refilled at 25/s, writes 200 at 10/s), `hourly` the
+    older one (12,000 reads and 1,200 writes per hour), `off` reports the bucket in the headers
+    but never answers 429. `reads` / `writes` replace the model's bucket.
+    """
+
+    model: Literal["bucket", "hourly", "off"] = "bucket"
+    reads: BucketSpec | None = None
+    writes: BucketSpec | None = None
+
+
 class ScenarioSpec(_Spec):
     name: str
     description: str = ""
@@ -420,6 +434,7 @@ class ScenarioSpec(_Spec):
     topology: TopologySpec
     timeline: list[Fault] = Field(default_factory=list)
     noise: NoiseSpec = Field(default_factory=NoiseSpec)
+    throttling: ThrottlingSpec = Field(default_factory=ThrottlingSpec)
     agent: dict[str, Any] = Field(default_factory=dict)
     expect: list[dict[str, Any]] = Field(default_factory=list)
 

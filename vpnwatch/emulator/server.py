@@ -29,14 +29,16 @@ from aiohttp import web
 from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.certs import TlsFiles, make_tls_files
+from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
 from vpnwatch.emulator.monitor import MonitorApi
 from vpnwatch.emulator.render import Renderer
-from vpnwatch.emulator.scenario import Scenario, load_scenario
-from vpnwatch.emulator.traffic import TrafficPolicy
+from vpnwatch.emulator.scenario import Scenario, ThrottlingSpec, load_scenario
+from vpnwatch.emulator.traffic import Refusal, TrafficPolicy
 from vpnwatch.emulator.world import World
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 REQUEST_LOG_LIMIT = 200_000
+UNCOUNTED = "uncounted"  # refused before reaching a resource (auth, outage): not served
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +74,13 @@ class Emulator:
         token: str = "emulator-token",
         page_size: int = 50,
         lro_retry_after_ms: int | None = None,
+        throttling: ThrottlingSpec | str | None = None,
     ) -> None:
         _require_loopback(host)
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if isinstance(throttling, str):
+            throttling = ThrottlingSpec(model=throttling)  # type: ignore[arg-type]
+        self.throttling = throttling or self.scenario.spec.throttling
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.host = host
         self.port = port
@@ -91,6 +97,7 @@ class Emulator:
         self._monitor: MonitorApi | None = None
         self._traffic: TrafficPolicy | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
+        self._counters = RequestCounters()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -111,7 +118,7 @@ class Emulator:
         self._monitor = MonitorApi(self.world, self.started_at)
         noise = self.scenario.spec.noise
         self._traffic = TrafficPolicy(
-            self.world.timeline.api_faults, noise.missed_polls, noise.rate_limit, self.clock.speed
+            self.world.timeline.api_faults, noise.missed_polls, self.throttling, self.clock.speed
         )
         ssl_context = None
         if self.tls:
@@ -160,14 +167,24 @@ class Emulator:
     def requests(self) -> list[RequestRecord]:
         return list(self._requests)
 
+    @property
+    def counters(self) -> CounterSnapshot:
+        """What was served so far, per subscription and kind (see `counters.py`)."""
+        return self._counters.snapshot(self.elapsed())
+
     # --- request handling ----------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
         t = self.elapsed()
         path = request.rel_url.path
+        if path == COUNTERS_PATH and request.method == "GET":
+            return web.json_response(self.counters.to_json())
         body = await request.read() if request.method == "POST" else b""
         reply = self._answer(request, path, t, body)
         self._requests.append(RequestRecord(request.method, path, reply.status, t))
+        kind = reply.kind or ("get" if request.method in ("GET", "HEAD") else "post")
+        if kind != UNCOUNTED:
+            self._counters.count(self._subscription_of(path), kind)
         headers = {
             "x-ms-request-id": str(uuid.uuid4()),
             "x-ms-correlation-request-id": request.headers.get(
@@ -191,23 +208,26 @@ class Emulator:
         assert self._monitor is not None
         auth = request.headers.get("Authorization", "")
         if not auth:
-            return error(
+            return _unserved(
                 401,
                 "AuthenticationFailed",
                 "Authentication failed. The 'Authorization' header is missing.",
             )
         scheme, _, credential = auth.partition(" ")
         if scheme.lower() != "bearer" or credential.strip() != self.token:
-            return error(
+            return _unserved(
                 401,
                 "AuthenticationFailed",
                 "Authentication failed. The access token is not valid for this server.",
             )
         if self._monitor.serves(path):
-            return self._monitor.handle(request.method, path, dict(request.query), body, t,
-                                        self._traffic)
+            reply = self._monitor.handle(
+                request.method, path, dict(request.query), body, t, self._traffic
+            )
+            reply.kind = "throttled" if reply.status == 429 else "metrics"
+            return reply
         if "api-version" not in request.query:
-            return error(
+            return _unserved(
                 400,
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
@@ -215,18 +235,11 @@ class Emulator:
         subscription = self._subscription_of(path)
         refusal = self._traffic.refuse(request.method, path, subscription, t)
         if refusal is not None:
-            return error(refusal.status, refusal.code, refusal.message, refusal.headers)
-        quota_headers: dict[str, str] = {}
-        if request.method == "GET":
-            remaining, throttled = self._traffic.read_quota(subscription, t)
-            quota_headers["x-ms-ratelimit-remaining-subscription-reads"] = str(remaining)
-            if throttled is not None:
-                return error(
-                    throttled.status,
-                    throttled.code,
-                    throttled.message,
-                    {**throttled.headers, **quota_headers},
-                )
+            return _refused(refusal)
+        charge, throttled = self._traffic.charge(request.method, subscription, t)
+        quota_headers = {charge.header: str(charge.remaining)}
+        if throttled is not None:
+            return _refused(throttled, quota_headers)
         call = Call(request.method, path, dict(request.query), t, self.base_url)
         reply = self._api.handle(call)
         reply.headers.update(quota_headers)
@@ -238,6 +251,20 @@ class Emulator:
         if len(parts) >= 2 and parts[0].lower() == "subscriptions":
             return parts[1]
         return None
+
+
+def _unserved(status: int, code: str, message: str) -> Reply:
+    reply = error(status, code, message)
+    reply.kind = UNCOUNTED
+    return reply
+
+
+def _refused(refusal: Refusal, headers: dict[str, str] | None = None) -> Reply:
+    reply = error(
+        refusal.status, refusal.code, refusal.message, {**refusal.headers, **(headers or {})}
+    )
+    reply.kind = "throttled" if refusal.status == 429 else UNCOUNTED
+    return reply
 
 
 # --- running it --------------------------------------------------------------------------
@@ -278,11 +305,19 @@ async def serve_forever(
     speed: float = 1.0,
     token: str = "emulator-token",
     page_size: int = 50,
+    throttling: ThrottlingSpec | str | None = None,
 ) -> None:
     """Serve until cancelled; prints the URL on stdout and a status line on stderr."""
     clock = clock_for_speed(speed)
     async with Emulator(
-        scenario, clock=clock, host=host, port=port, tls=tls, token=token, page_size=page_size
+        scenario,
+        clock=clock,
+        host=host,
+        port=port,
+        tls=tls,
+        token=token,
+        page_size=page_size,
+        throttling=throttling,
     ) as emu:
         print(
             f"emulator listening on {emu.base_url} (scenario {emu.scenario.name}, speed {speed:g})",

@@ -1,9 +1,10 @@
 """What happens to a request before it reaches a resource: API-wide faults and rate limits.
 
-Throttling, outages and auth failures come from the timeline; missed polls and the read quota
-from `noise`. Waits are announced in scenario seconds and converted to wall milliseconds with
-the clock's speed (`retry-after-ms`), so a client on an accelerated or manual clock retries
-promptly while the scenario still "waits" the announced time.
+Throttling bursts, outages and auth failures come from the timeline, missed polls from `noise`,
+and the per-subscription read and write buckets from `throttling` (`throttling.py`). Waits are
+announced in scenario seconds and converted to wall milliseconds with the clock's speed
+(`retry-after-ms`), so a client on an accelerated or manual clock retries promptly while the
+scenario still "waits" the announced time.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from vpnwatch.emulator.scenario import MissedPoll, RateLimitSpec
+from vpnwatch.emulator.scenario import MissedPoll, ThrottlingSpec
+from vpnwatch.emulator.throttling import Charge, Throttling
 from vpnwatch.emulator.timeline import ApiFault
 
 SCENARIO_RETRY_AFTER_HEADER = "x-vpnwatch-scenario-retry-after"
@@ -51,40 +53,17 @@ class _MissedPollState:
         self.remaining = spec.count
 
 
-class ReadQuota:
-    """`x-ms-ratelimit-remaining-subscription-reads`: a token bucket per subscription that one
-    read drains and scenario time refills."""
-
-    def __init__(self, spec: RateLimitSpec) -> None:
-        self.spec = spec
-        self._level: dict[str, tuple[float, float]] = {}
-
-    def take(self, scope: str, t: float) -> tuple[int, float | None]:
-        """Take one read; returns (remaining, seconds until a read is possible when empty)."""
-        level, at = self._level.get(scope, (float(self.spec.capacity), t))
-        refill = max(0.0, t - at) * self.spec.refill_per_second
-        level = min(float(self.spec.capacity), level + refill)
-        if level >= 1:
-            level -= 1
-            self._level[scope] = (level, t)
-            return int(level), None
-        self._level[scope] = (level, t)
-        rate = self.spec.refill_per_second
-        wait = (1 - level) / rate if rate > 0 else 3600.0
-        return 0, wait
-
-
 class TrafficPolicy:
     def __init__(
         self,
         api_faults: list[ApiFault],
         missed_polls: list[MissedPoll],
-        rate_limit: RateLimitSpec,
+        throttling: ThrottlingSpec,
         speed: float,
     ) -> None:
         self.api_faults = sorted(api_faults, key=lambda f: f.start)
         self.missed_polls = [_MissedPollState(m) for m in sorted(missed_polls, key=lambda m: m.at)]
-        self.quota = ReadQuota(rate_limit)
+        self.throttling = Throttling(throttling)
         self.speed = speed
 
     def refuse(self, method: str, path: str, subscription: str | None, t: float) -> Refusal | None:
@@ -120,19 +99,24 @@ class TrafficPolicy:
                 )
         return None
 
-    def _throttled(self, subscription: str | None, retry_after: float) -> Refusal:
+    def _throttled(
+        self, subscription: str | None, retry_after: float, charge: str = "reads"
+    ) -> Refusal:
         who = subscription or "tenant"
         seconds = max(1, math.ceil(retry_after))
         return Refusal(
             429,
             "SubscriptionRequestsThrottled",
-            f"Number of 'read' requests for subscription '{who}' actor 'vpnwatch' exceeded. "
-            f"Please try again after '{seconds}' seconds after the last request.",
+            f"Number of '{charge[:-1]}' requests for subscription '{who}' actor 'vpnwatch' "
+            f"exceeded. Please try again after '{seconds}' seconds after the last request.",
             retry_headers(retry_after, self.speed),
         )
 
-    def read_quota(self, subscription: str | None, t: float) -> tuple[int, Refusal | None]:
-        remaining, wait = self.quota.take((subscription or "tenant").lower(), t)
-        if wait is not None and self.quota.spec.enforce:
-            return remaining, self._throttled(subscription, wait)
-        return remaining, None
+    def charge(
+        self, method: str, subscription: str | None, t: float
+    ) -> tuple[Charge, Refusal | None]:
+        """Draw one token from the request's bucket; a refusal when the bucket is empty."""
+        charge = self.throttling.take(subscription, method, t)
+        if charge.wait is None:
+            return charge, None
+        return charge, self._throttled(subscription, charge.wait, charge.charge)
