@@ -33,9 +33,7 @@ class AlertEssentials(BaseModel):
     monitor_condition: Literal["Fired", "Resolved"] = Field(alias="monitorCondition")
     monitoring_service: str = Field(alias="monitoringService", max_length=256, pattern=PRINTABLE)
     alert_target_ids: list[PrintableId] = Field(default_factory=list, alias="alertTargetIDs")
-    configuration_items: list[PrintableId] = Field(
-        default_factory=list, alias="configurationItems"
-    )
+    configuration_items: list[PrintableId] = Field(default_factory=list, alias="configurationItems")
     origin_alert_id: str | None = Field(None, alias="originAlertId", pattern=PRINTABLE)
     fired_date_time: datetime | None = Field(None, alias="firedDateTime")
     resolved_date_time: datetime | None = Field(None, alias="resolvedDateTime")
