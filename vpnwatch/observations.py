@@ -242,6 +242,39 @@ class MetricObserved(Observation):
         return next((v for k, v in self.dimensions if k == lowered), None)
 
 
+class LogEvent(StrEnum):
+    """What a VPN gateway diagnostic log row says happened."""
+
+    INSTANCE_SWITCH = "instance_switch"  # GatewayTenantPrimaryChanged
+    HOST_MAINTENANCE = "host_maintenance"  # HostMaintenanceEvent
+    TUNNEL_CONNECTED = "tunnel_connected"
+    TUNNEL_DISCONNECTED = "tunnel_disconnected"
+    BGP_CONNECTED = "bgp_connected"
+    BGP_DISCONNECTED = "bgp_disconnected"
+    ROUTE_UPDATE = "route_update"
+    CONFIGURATION = "configuration"
+    IKE = "ike"
+    P2S = "p2s"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosticLogObserved(Observation):
+    """One `AzureDiagnostics` row of a VPN gateway, read from Log Analytics minutes after it
+    happened: evidence that confirms and classifies, never the first sign of an outage."""
+
+    resource_id: str  # as the log writes it (upper-case)
+    at: datetime  # TimeGenerated
+    category: str  # "GatewayDiagnosticLog" | "TunnelDiagnosticLog" | ...
+    operation: str  # OperationName, e.g. "GatewayTenantPrimaryChanged"
+    event: LogEvent
+    message: str = ""
+    instance: str | None = None  # instance_s, e.g. "GatewayTenantWorker_IN_1"
+    remote_ip: str | None = None  # remoteIP_s
+    status: str | None = None  # status_s
+    reason: str | None = None  # stateChangeReason_s
+
+
 # --- inbound alerts --------------------------------------------------------------------------
 
 
@@ -280,6 +313,8 @@ class CollectionRun(Observation):
 
     `resource_ids` lists what the pass saw, so the fleet state can tell a deleted resource
     from a stale one. Freshness and the agent's own blindness are computed from these.
+    `promise_seconds` is how often the pass's plan reads every resource it listed (the budget
+    may not allow every pass to read all of them): the fleet state judges staleness by it.
     """
 
     collector: str
@@ -293,6 +328,7 @@ class CollectionRun(Observation):
     duration_seconds: float = 0.0
     remaining_reads: int | None = None  # x-ms-ratelimit-remaining-subscription-reads, last seen
     extra: dict[str, str] = field(default_factory=dict)
+    promise_seconds: float | None = None
 
 
 AnyObservation = (
@@ -303,6 +339,7 @@ AnyObservation = (
     | CircuitObserved
     | AzureAlertObserved
     | MetricObserved
+    | DiagnosticLogObserved
     | ResourceUnknown
     | CollectionRun
 )
