@@ -128,3 +128,14 @@ async def test_a_trusted_user_header_from_an_authenticating_proxy(fleet: Fleet):
         assert empty.status_code == 401
         named = await client.get("/api/v1/incidents", headers={"X-Forwarded-User": "alice"})
         assert named.status_code == 200
+
+
+async def test_a_body_that_is_not_even_text_is_422_like_any_other_non_json(fleet: Fleet):
+    async with fleet.client() as client:
+        response = await client.post(
+            "/api/v1/silences",
+            content=b"\xff\x0e",
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_json"
