@@ -138,4 +138,4 @@ async def test_a_body_that_is_not_even_text_is_422_like_any_other_non_json(fleet
             headers={"Content-Type": "application/json"},
         )
     assert response.status_code == 422, response.text
-    assert response.json()["error"] == "invalid_json"
+    assert response.json()["detail"][0]["type"] == "json_invalid"

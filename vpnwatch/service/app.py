@@ -16,6 +16,8 @@ from typing import Any
 
 import uvicorn
 from fastapi import Depends, FastAPI
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -86,9 +88,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == _UNPARSABLE:
         # FastAPI answers 400 for a body that is not even text (bad UTF-8), but 422 for one that
-        # is not JSON; both are the same mistake, and every JSON route documents 422.
-        body = ErrorResponse(error="invalid_json", detail="the body is not UTF-8 JSON")
-        return JSONResponse(body.model_dump(), status_code=422)
+        # is not JSON; both are the same mistake, and every JSON route documents its 422.
+        error = {"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 JSON"}
+        return await request_validation_exception_handler(
+            request, RequestValidationError([{**error, "input": None}])
+        )
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     body = ErrorResponse(error=code, detail=str(exc.detail))
     return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
