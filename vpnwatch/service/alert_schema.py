@@ -43,9 +43,10 @@ class AlertEssentials(BaseModel):
 
     @field_validator("fired_date_time", "resolved_date_time", mode="before")
     @classmethod
-    def _text_dates(cls, value: Any) -> Any:
-        """Azure sends ISO 8601 text; a number would be read as a Unix time, and is refused."""
-        if value is not None and not isinstance(value, str):
+    def _text_only(cls, value: Any) -> Any:
+        """The schema says an ISO 8601 string; pydantic alone would take a number as epoch
+        seconds, so a malformed alert would be accepted with a made-up time."""
+        if value is not None and not isinstance(value, str | datetime):
             raise ValueError("must be an ISO 8601 date-time string")
         return value
 

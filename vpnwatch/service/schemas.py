@@ -165,6 +165,9 @@ class GatewayOut(_Out):
     health: EntityHealth
     health_since: datetime | None
     last_known: LastKnown | None = None
+    health_reason: str | None = Field(
+        None, description="Why the gateway has this health, in words (when it is not up)."
+    )
     observed_at: datetime
 
 
