@@ -101,7 +101,9 @@ class Agent:
             )
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
-        self._collectors = build_collectors(self.settings, self._clients, self.clock)
+        self._collectors = build_collectors(
+            self.settings, self._clients, self.clock, watermarks=self.store
+        )
         now = self.clock.now()
         for collector in self._collectors:
             self._status[collector.name] = CollectorStatus(
@@ -224,6 +226,9 @@ class Agent:
         for scope in scopes:
             observations.extend(await collector.collect(scope))
         await self.submit(observations)
+        commit = getattr(collector, "commit", None)
+        if commit is not None:  # a collector that reads incrementally moves on once persisted
+            await commit()
         self._record_status(collector, observations)
 
     async def _current_scopes(self) -> tuple[list[Scope], CollectionRun | None]:

@@ -263,6 +263,26 @@ class MetricsCollectorSettings(CollectorSettings):
     batch_size: int = Field(50, ge=1, le=50)  # resource ids per metrics:getBatch call (max 50)
 
 
+class LogsCollectorSettings(CollectorSettings):
+    """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
+
+    Resource logs land minutes late, so every pass rereads `overlap_minutes` behind the newest
+    row taken; rows already taken are recognised and skipped, across restarts too."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(120.0, gt=0)
+    workspace_id: str | None = None  # the Log Analytics workspace (customer) id
+    overlap_minutes: float = Field(15.0, ge=1, le=240)
+    first_lookback_minutes: float = Field(60.0, ge=1, le=10080)  # how far back a first pass reads
+    max_rows: int = Field(5000, ge=10, le=500_000)
+
+    @model_validator(mode="after")
+    def _needs_workspace(self) -> LogsCollectorSettings:
+        if self.enabled and not self.workspace_id:
+            raise rule_error("workspace_id", "the logs collector needs a workspace_id")
+        return self
+
+
 class BudgetSettings(_Section):
     """How much of each subscription's ARM request budget vpnwatch may spend (`collect/budget.py`).
 
@@ -282,6 +302,7 @@ class CollectorsSettings(_Section):
     bgp: CollectorSettings = _collector(30.0)
     expressroute: CollectorSettings = _collector(30.0)
     metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
+    logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)

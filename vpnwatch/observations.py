@@ -242,6 +242,39 @@ class MetricObserved(Observation):
         return next((v for k, v in self.dimensions if k == lowered), None)
 
 
+class LogEvent(StrEnum):
+    """What a VPN gateway diagnostic log row says happened."""
+
+    INSTANCE_SWITCH = "instance_switch"  # GatewayTenantPrimaryChanged
+    HOST_MAINTENANCE = "host_maintenance"  # HostMaintenanceEvent
+    TUNNEL_CONNECTED = "tunnel_connected"
+    TUNNEL_DISCONNECTED = "tunnel_disconnected"
+    BGP_CONNECTED = "bgp_connected"
+    BGP_DISCONNECTED = "bgp_disconnected"
+    ROUTE_UPDATE = "route_update"
+    CONFIGURATION = "configuration"
+    IKE = "ike"
+    P2S = "p2s"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiagnosticLogObserved(Observation):
+    """One `AzureDiagnostics` row of a VPN gateway, read from Log Analytics minutes after it
+    happened: evidence that confirms and classifies, never the first sign of an outage."""
+
+    resource_id: str  # as the log writes it (upper-case)
+    at: datetime  # TimeGenerated
+    category: str  # "GatewayDiagnosticLog" | "TunnelDiagnosticLog" | ...
+    operation: str  # OperationName, e.g. "GatewayTenantPrimaryChanged"
+    event: LogEvent
+    message: str = ""
+    instance: str | None = None  # instance_s, e.g. "GatewayTenantWorker_IN_1"
+    remote_ip: str | None = None  # remoteIP_s
+    status: str | None = None  # status_s
+    reason: str | None = None  # stateChangeReason_s
+
+
 # --- inbound alerts --------------------------------------------------------------------------
 
 
@@ -303,6 +336,7 @@ AnyObservation = (
     | CircuitObserved
     | AzureAlertObserved
     | MetricObserved
+    | DiagnosticLogObserved
     | ResourceUnknown
     | CollectionRun
 )

@@ -14,6 +14,7 @@ from vpnwatch.collect.connections import ConnectionCollector
 from vpnwatch.collect.discovery import DiscoveryError, discover
 from vpnwatch.collect.expressroute import ExpressRouteCollector
 from vpnwatch.collect.gateways import GatewayCollector
+from vpnwatch.collect.logs import DiagnosticLogCollector, WatermarkStore
 from vpnwatch.collect.metrics import MetricsCollector
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
@@ -23,6 +24,7 @@ __all__ = [
     "BgpCollector",
     "Collector",
     "ConnectionCollector",
+    "DiagnosticLogCollector",
     "DiscoveryError",
     "ExpressRouteCollector",
     "GatewayCollector",
@@ -34,8 +36,14 @@ __all__ = [
 ]
 
 
-def build_collectors(settings: Settings, clients: AzureClients, clock: Clock) -> list[Collector]:
-    """The enabled collectors, each with its configured interval."""
+def build_collectors(
+    settings: Settings,
+    clients: AzureClients,
+    clock: Clock,
+    watermarks: WatermarkStore | None = None,
+) -> list[Collector]:
+    """The enabled collectors, each with its configured interval. `watermarks` keeps how far
+    the diagnostic-log collector has read (the store; in memory only without it)."""
     config = settings.collectors
     candidates: list[tuple[bool, Collector]] = [
         (
@@ -54,6 +62,10 @@ def build_collectors(settings: Settings, clients: AzureClients, clock: Clock) ->
         (
             config.metrics.enabled,
             MetricsCollector(clients, clock, config.metrics.interval_seconds),
+        ),
+        (
+            config.logs.enabled,
+            DiagnosticLogCollector(clients, clock, config.logs.interval_seconds, watermarks),
         ),
     ]
     return [collector for enabled, collector in candidates if enabled]

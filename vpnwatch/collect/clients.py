@@ -21,6 +21,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
@@ -71,6 +72,17 @@ def metrics_audience(settings: Settings) -> str:
     if host.startswith("metrics.monitor."):
         return base
     return "https://metrics.monitor.azure.com"
+
+
+def logs_audience(settings: Settings) -> str:
+    """The Log Analytics token audience. The client derives it from the endpoint when not told,
+    which for an emulator or a private endpoint is not an audience Entra ID knows."""
+    endpoints = settings.azure.resolved_endpoints()
+    base = (endpoints.log_analytics or "https://api.loganalytics.io").rstrip("/")
+    host = base.partition("://")[2]
+    if host.startswith("api.loganalytics."):
+        return base
+    return "https://api.loganalytics.io"
 
 
 def build_credential(settings: Settings) -> AsyncTokenCredential:
@@ -132,6 +144,7 @@ class AzureClients:
         self._resources: dict[str, ResourceManagementClient] = {}
         self._subscriptions: SubscriptionClient | None = None
         self._metrics: dict[str, MetricsClient] = {}
+        self._logs: LogsQueryClient | None = None
         self._recording = RequestRecordingPolicy(observer)
 
     async def __aenter__(self) -> AzureClients:
@@ -155,6 +168,9 @@ class AzureClients:
             *self._resources.values(),
             *self._metrics.values(),
         ]
+        if self._logs is not None:
+            clients.append(self._logs)
+            self._logs = None
         if self._subscriptions is not None:
             clients.append(self._subscriptions)
         self._network.clear()
@@ -210,6 +226,24 @@ class AzureClients:
             )
             self._metrics[endpoint] = client
         return client
+
+    @property
+    def logs(self) -> LogsQueryClient:
+        """The Log Analytics query client (`{endpoint}/v1/workspaces/{id}/query`)."""
+        if self._logs is None:
+            endpoints = self.settings.azure.resolved_endpoints()
+            base = (endpoints.log_analytics or "https://api.loganalytics.io").rstrip("/")
+            options = self._client_options()
+            for key in ("base_url", "credential_scopes", "polling_interval"):
+                options.pop(key)
+            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            self._logs = LogsQueryClient(
+                self._require_credential(),
+                endpoint=f"{base}/v1",
+                audience=logs_audience(self.settings),
+                **options,
+            )
+        return self._logs
 
     @property
     def subscriptions(self) -> SubscriptionClient:

@@ -12,17 +12,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from vpnwatch.emulator.arm import Reply, error
+from vpnwatch.emulator.loganalytics import LogAnalyticsApi
 from vpnwatch.emulator.metrics import MetricsApi, is_metrics_batch
 from vpnwatch.emulator.traffic import TrafficPolicy
 from vpnwatch.emulator.world import World
 
 
 class MonitorApi:
-    def __init__(self, world: World, started_at: datetime) -> None:
+    def __init__(self, world: World, started_at: datetime, speed: float = 1.0) -> None:
         self.metrics = MetricsApi(world, started_at)
+        self.logs = LogAnalyticsApi(world, started_at, speed)
 
     def serves(self, path: str) -> bool:
-        return is_metrics_batch(path)
+        return is_metrics_batch(path) or self.logs.serves(path)
 
     def handle(
         self,
@@ -37,6 +39,8 @@ class MonitorApi:
         refusal = traffic.refuse("GET", path, subscription, t)
         if refusal is not None:
             return error(refusal.status, refusal.code, refusal.message, refusal.headers)
+        if self.logs.serves(path):
+            return self.logs.handle(method, path, body, t)  # Log Analytics has no api-version
         if "api-version" not in query:
             return error(
                 400, "MissingApiVersionParameter", "The api-version parameter is required."

@@ -115,7 +115,7 @@ class Emulator:
         self.started_at = self.clock.now()
         renderer = Renderer(self.world, self.started_at)
         self._api = ArmApi(self.world, renderer, self.page_size, self.lro_retry_after_ms)
-        self._monitor = MonitorApi(self.world, self.started_at)
+        self._monitor = MonitorApi(self.world, self.started_at, self.clock.speed)
         noise = self.scenario.spec.noise
         self._traffic = TrafficPolicy(
             self.world.timeline.api_faults, noise.missed_polls, self.throttling, self.clock.speed

@@ -12,12 +12,13 @@ from datetime import datetime
 from types import MappingProxyType
 
 from vpnwatch.incidents import Incident
-from vpnwatch.store import alerts, entities, meta, outbox, silences
+from vpnwatch.store import alerts, entities, meta, outbox, silences, watermarks
 from vpnwatch.store import incidents as incident_rows  # `incidents` is apply's argument
 from vpnwatch.store.alerts import FIRED, AlertKey, StoredAlert
 from vpnwatch.store.connection import Database
 from vpnwatch.store.outbox import NotificationState, OutboxEntry, OutboxRow
 from vpnwatch.store.silences import StoredSilence
+from vpnwatch.store.watermarks import LogWatermark
 
 _NO_RECORDS: Mapping[str, dict] = MappingProxyType({})
 
@@ -100,6 +101,16 @@ class Store(Database):
                 limit=limit,
                 offset=offset,
             )
+
+    # --- diagnostic-log watermarks -------------------------------------------------------------
+
+    def load_log_watermark(self, source: str) -> LogWatermark | None:
+        with self._reading() as db:
+            return watermarks.load(db, source)
+
+    def save_log_watermark(self, watermark: LogWatermark, now: datetime) -> None:
+        with self._transaction() as db:
+            watermarks.save(db, watermark, now)
 
     # --- inbound alerts ----------------------------------------------------------------------
 

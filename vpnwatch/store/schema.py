@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from vpnwatch.store import outbox, silences
+from vpnwatch.store import outbox, silences, watermarks
 from vpnwatch.store.codec import ts
 from vpnwatch.store.errors import StoreError
 
@@ -99,6 +99,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX alerts_received ON alerts (received_at)",
     ),
     (*outbox.MIGRATION, *silences.MIGRATION),  # version 3: notification outbox, silences
+    watermarks.MIGRATION,  # version 4: how far the diagnostic-log collector has read
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
