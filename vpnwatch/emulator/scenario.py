@@ -428,6 +428,7 @@ class MissedPoll(_Spec):
 class NoiseSpec(_Spec):
     counter_jitter: float = Field(0.0, ge=0, le=0.9)  # relative; `true` means 0.1
     missed_polls: list[MissedPoll] = Field(default_factory=list)
+    resource_health_delay: float = Field(60.0, ge=0)  # scenario seconds Resource Health lags
 
     @field_validator("counter_jitter", mode="before")
     @classmethod
@@ -447,6 +448,13 @@ class BucketSpec(_Spec):
     refill_per_second: float = Field(ge=0)
 
 
+class GraphQuotaSpec(_Spec):
+    """Azure Resource Graph's per-caller quota: `queries` per `window_seconds` window."""
+
+    queries: int = Field(15, ge=1)
+    window_seconds: float = Field(5.0, gt=0)
+
+
 class ThrottlingSpec(_Spec):
     """ARM's per-subscription request limits (see `emulator/throttling.py` for the sources).
 
@@ -458,6 +466,7 @@ class ThrottlingSpec(_Spec):
     model: Literal["bucket", "hourly", "off"] = "bucket"
     reads: BucketSpec | None = None
     writes: BucketSpec | None = None
+    resource_graph: GraphQuotaSpec = Field(default_factory=GraphQuotaSpec)
 
 
 class ScenarioSpec(_Spec):
