@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect import build_collectors
 from vpnwatch.collect.base import Collector, Scope
@@ -65,6 +66,7 @@ class Agent:
         self.correlator: Correlator | None = None
         self.notifications: Notifications | None = None  # with notify.receivers configured
         self._clients: AzureClients | None = None
+        self._affordable: AffordableIntervals | None = None
         self._collectors: list[Collector] = []
         self._scopes: list[Scope] = []
         self._scopes_at: datetime | None = None
@@ -101,6 +103,7 @@ class Agent:
             )
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
+        self._affordable = AffordableIntervals(self.settings, self._clients)
         self._collectors = build_collectors(
             self.settings, self._clients, self.clock, watermarks=self.store
         )
@@ -168,6 +171,12 @@ class Agent:
     def collector_status(self) -> list[CollectorStatus]:
         return list(self._status.values())
 
+    def budgets(self) -> list[SubscriptionBudget]:
+        """Per subscription: the request budget and the connection interval it affords."""
+        if self._affordable is None:
+            return []
+        return self._affordable.snapshot(self.clock.now())
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
@@ -180,6 +189,7 @@ class Agent:
             result = self.correlator.process(list(observations), self.clock.now())
             await self._persist(result)
         self._announce(result)
+        self._heat_open_incidents()
         return result
 
     async def tick(self) -> CorrelationResult:
@@ -230,6 +240,8 @@ class Agent:
         if commit is not None:  # a collector that reads incrementally moves on once persisted
             await commit()
         self._record_status(collector, observations)
+        if self._affordable is not None:
+            self._affordable.log_changes(self.clock.now())
 
     async def _current_scopes(self) -> tuple[list[Scope], CollectionRun | None]:
         """The subscriptions to poll, rediscovered every `discovery_interval_seconds`.
@@ -290,6 +302,14 @@ class Agent:
             status.last_error = "; ".join(f"{r.scope}: {r.reason}" for r in failed) or "no scope"
             if not runs:  # nothing to poll is a completed pass, not a failure of the agent
                 self._first_cycle_done.add(collector.name)
+
+    def _heat_open_incidents(self) -> None:
+        """The resources of open incidents are read every pass, not in rotation."""
+        if self._clients is None or self.correlator is None:
+            return
+        resources = {r for i in self.correlator.open_incidents() for r in i.resources}
+        if resources:
+            self._clients.planner.heat(resources)
 
     async def _persist(self, result: CorrelationResult) -> None:
         assert self.store is not None

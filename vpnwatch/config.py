@@ -293,7 +293,6 @@ class BudgetSettings(_Section):
 
     share: float = Field(0.5, gt=0, le=1)  # users run other tools against the same subscription
     model: Literal["auto", "bucket", "hourly"] = "auto"
-    staleness_margin_seconds: float = Field(30.0, ge=0)  # beyond the refresh promised an entity
 
 
 class CollectorsSettings(_Section):
@@ -365,6 +364,8 @@ class MaintenanceWindow(_Section):
 
 class StateSettings(_Section):
     staleness_seconds: float = Field(90.0, gt=0)  # older data makes an entity `unknown`
+    # ... or older than the refresh the read planner promised its collector, plus this margin
+    promise_margin_seconds: float = Field(30.0, ge=0)
     flap_window_seconds: float = Field(300.0, gt=0)
     flap_transitions: int = Field(4, ge=2)  # this many changes within the window = flapping
     clear_hold_seconds: float = Field(60.0, ge=0)  # stay clear this long before resolving

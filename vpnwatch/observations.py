@@ -313,6 +313,8 @@ class CollectionRun(Observation):
 
     `resource_ids` lists what the pass saw, so the fleet state can tell a deleted resource
     from a stale one. Freshness and the agent's own blindness are computed from these.
+    `promise_seconds` is how often the pass's plan reads every resource it listed (the budget
+    may not allow every pass to read all of them): the fleet state judges staleness by it.
     """
 
     collector: str
@@ -326,6 +328,7 @@ class CollectionRun(Observation):
     duration_seconds: float = 0.0
     remaining_reads: int | None = None  # x-ms-ratelimit-remaining-subscription-reads, last seen
     extra: dict[str, str] = field(default_factory=dict)
+    promise_seconds: float | None = None
 
 
 AnyObservation = (

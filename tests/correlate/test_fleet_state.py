@@ -72,6 +72,23 @@ def test_data_older_than_staleness_is_unknown_never_up() -> None:
     assert corr.state.entities[conn].health is Health.UP
 
 
+def test_staleness_follows_the_refresh_the_planner_promised() -> None:
+    # The budget affords reading every connection of this subscription only every 300 s: data
+    # stays valid for that promise plus the margin, then turns unknown, never a stale up.
+    corr = Correlator(settings(state={"staleness_seconds": 60, "promise_margin_seconds": 30}))
+    conn = rid("connections", "c1")
+    promised = replace(run("arm.connections", resource_ids=[conn]), promise_seconds=300.0)
+    corr.process([GW, connection("c1", GW), promised], at(0))
+    assert corr.state.stale_after(conn) == 330
+    assert corr.state.health_of(conn, at(329)) is Health.UP
+    assert corr.state.health_of(f"{conn}/tunnels/c1_20.0.1.1", at(329)) is Health.UP
+    assert corr.state.health_of(GW.resource_id, at(329)) is Health.UP  # fed by its connections
+    assert corr.state.health_of(conn, at(331)) is Health.UNKNOWN
+    # A promise shorter than `staleness_seconds` does not shorten it.
+    corr.process([replace(promised, observed_at=at(400), promise_seconds=15.0)], at(400))
+    assert corr.state.stale_after(conn) == 60
+
+
 def test_resource_unknown_makes_the_entity_unknown_not_down_and_keeps_since() -> None:
     corr = Correlator(settings())
     conn = rid("connections", "c1")

@@ -111,7 +111,8 @@ async def test_failover_interruption_is_recorded_when_the_failover_resolves(esta
 LABELS = {
     "resource_group", "gateway", "connection", "tunnel", "gateway_instance", "region", "zone",
     "local_address", "neighbor", "site", "circuit", "peering", "link", "kind", "health", "type",
-    "severity", "collector", "operation", "code", "classification", "le",
+    "severity", "collector", "operation", "code", "classification", "le", "subscription",
+    "interval",
 }  # fmt: skip
 
 

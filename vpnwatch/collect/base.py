@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from vpnwatch.clock import Clock
@@ -64,6 +64,7 @@ class RunMemo:
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[object]] = {}
+        self.later: list[Any] = []  # what the groups left for `ArmCollector.finish`
 
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         task = self._tasks.get(key.lower())
@@ -112,15 +113,24 @@ class ArmCollector:
                     continue
                 observations.extend(result.observations)
                 resource_ids.extend(result.resource_ids)
-        observations.append(
-            self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
-        )
+            observations.extend(await self.finish(scope, memo, len(groups)))
+        run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
+        observations.append(replace(run, promise_seconds=self.promise(scope)))
         return observations
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         """Observe one resource group. Raise `CallFailed` only when the group cannot be listed;
         per-resource failures become `ResourceUnknown` inside the result."""
         raise NotImplementedError
+
+    async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
+        """After every group: read what the groups left in `memo.later` for a planned pass over
+        the whole subscription (`groups` lists were read). Nothing by default."""
+        return []
+
+    def promise(self, scope: Scope) -> float | None:
+        """How often this collector's plan reads each resource of `scope` (None: every pass)."""
+        return None
 
     # --- helpers for subclasses ---------------------------------------------------------------
 

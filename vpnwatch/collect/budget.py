@@ -47,6 +47,7 @@ READS = "reads"
 WRITES = "writes"
 
 HOUR = 3600.0
+RECENT_WINDOW = 120.0  # what "the other lanes spent recently" looks back over
 _ANSWER_WAIT = 30.0  # wall seconds; a lost answer must not stop a bucket for good
 
 
@@ -93,6 +94,7 @@ class Bucket:
     pump: asyncio.Task[None] | None = None
     history: deque[float] = field(default_factory=deque)  # clock seconds of recent spends
     created: float = 0.0
+    recent: dict[str, deque[float]] = field(default_factory=dict)  # lane -> recent spends
     outstanding: int = 0  # granted, response not yet observed
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -130,6 +132,10 @@ class Bucket:
         self.outstanding += 1
         self.spent_by_lane[lane] = self.spent_by_lane.get(lane, 0) + 1
         self.history.append(t)
+        recent = self.recent.setdefault(lane, deque())
+        recent.append(t)
+        while recent and recent[0] < t - RECENT_WINDOW:
+            recent.popleft()
 
     def per_hour(self, t: float) -> float:
         """Requests spent in the last hour, extrapolated while less than an hour has passed."""
@@ -277,6 +283,24 @@ class RequestBudget:
         """`lane`'s guaranteed fraction of a bucket when all of `lanes` compete."""
         total = sum(self._weights.get(name, 1.0) for name in {*lanes, lane})
         return self._weights.get(lane, 1.0) / total
+
+    def recent_rate(self, key: str, kind: str, *, exclude: str | None = None) -> float:
+        """Requests per second spent over the last `RECENT_WINDOW` by every lane but `exclude`."""
+        bucket = self.bucket(key, kind)
+        t = self._seconds()
+        window = min(RECENT_WINDOW, max(t - bucket.created, 1.0))
+        count = 0
+        for lane, spends in bucket.recent.items():
+            if lane == exclude:
+                continue
+            while spends and spends[0] < t - RECENT_WINDOW:
+                spends.popleft()
+            count += sum(1 for s in spends if s >= t - window)
+        return count / window
+
+    def lanes_of(self, key: str, kind: str) -> list[str]:
+        """The lanes that have spent from this bucket."""
+        return list(self.bucket(key, kind).lanes)
 
     def keys(self) -> list[str]:
         return sorted({b.key for b in self._buckets.values()}, key=str.lower)

@@ -28,6 +28,7 @@ from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
 from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
+from vpnwatch.collect.planner import ReadPlanner
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -137,6 +138,7 @@ class AzureClients:
         self.observer = observer
         self.budget = build_budget(settings, clock or SystemClock())
         self.lanes = Lanes(settings.collectors.max_concurrency)
+        self.planner = ReadPlanner(self.budget, clock or SystemClock())
         self._pacing = PacingPolicy(self.budget, self.lanes)
         self._credential: AsyncTokenCredential | None = None
         self._session: aiohttp.ClientSession | None = None

@@ -1,9 +1,11 @@
 """Connections and their tunnels: the signal failovers are timed by.
 
-One list call per resource group carries every connection with its `connectionStatus` and
-`tunnelConnectionStatus`. Azure may leave those read-only fields out of list responses; for
-exactly those connections the collector falls back to one GET each, so the common case stays
-at one request per resource group.
+Azure's list of connections leaves `connectionStatus` and `tunnelConnectionStatus` out (its own
+example, `VirtualNetworkGatewayConnectionsList.json`, has neither); only a GET by name returns
+them. So a pass lists every resource group (which also tells deleted connections from stale
+ones), then GETs the connections the read planner picks within the subscription's budget: hot
+ones every pass, the rest in rotation, a gateway's connections together. A connection whose list
+entry does carry its status costs no GET. Why no cheaper read exists: `docs/read-budget.md`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from vpnwatch.collect.base import (
     subscription_of,
 )
 from vpnwatch.collect.parse import as_int, connection_status, text, utc_timestamp
-from vpnwatch.observations import ConnectionObserved, TunnelObserved
+from vpnwatch.collect.planner import Candidate, Cost
+from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
 
 class ConnectionCollector(ArmCollector):
@@ -34,14 +37,55 @@ class ConnectionCollector(ArmCollector):
             f"list connections in resource group {resource_group}",
             lambda: network.virtual_network_gateway_connections.list(resource_group),
         )
+        with_status = [c for c in connections if _has_status(c)]
+        memo.later.extend(connections)
         observed = await self.observe_each(
-            connections, "connection", lambda c: self._connection(scope, c)
+            with_status, "connection", lambda c: self._connection(scope, c)
         )
         return GroupResult(observations=observed, resource_ids=[c.id for c in connections])
 
+    async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
+        """GET the connections the planner picks for this pass (those listed with their status
+        were observed already and count as read)."""
+        listed = {c.id.lower(): c for c in memo.later}
+        candidates = [
+            Candidate(c.id, _ref(c.properties and c.properties.virtual_network_gateway1) or "")
+            for c in memo.later
+        ]
+        plan = self.clients.planner.plan(
+            self.name,
+            scope.subscription_id,
+            candidates,
+            self.interval_seconds,
+            # Listed with their status, connections cost nothing more: every pass reads them.
+            Cost(
+                reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
+                fixed_reads=float(groups),
+            ),
+        )
+        chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
+        return await self.observe_each(chosen, "connection", lambda c: self._connection(scope, c))
+
+    def promise(self, scope: Scope) -> float | None:
+        return self.clients.planner.promise(self.name, scope.subscription_id)
+
     async def _connection(self, scope: Scope, connection: Any) -> ConnectionObserved:
-        if connection.properties is None or connection.properties.connection_status is None:
-            connection = await self._get(scope, connection)
+        if not _has_status(connection):
+            try:
+                connection = await self._get(scope, connection)
+            except Exception:
+                self.clients.planner.missed(self.name, connection.id)
+                raise
+        observed = self._observed(connection)
+        self.clients.planner.record(
+            self.name,
+            observed.resource_id,
+            (observed.status, tuple((t.name, t.status) for t in observed.tunnels)),
+            group=observed.gateway_id,
+        )
+        return observed
+
+    def _observed(self, connection: Any) -> ConnectionObserved:
         props = connection.properties
         if props is None:
             raise ValueError(f"connection {connection.id} has no properties")
@@ -74,6 +118,10 @@ class ConnectionCollector(ArmCollector):
                 resource_group_of(connection.id), connection.name or name_of(connection.id)
             ),
         )
+
+
+def _has_status(connection: Any) -> bool:
+    return connection.properties is not None and connection.properties.connection_status is not None
 
 
 def _ref(reference: Any) -> str | None:

@@ -278,6 +278,7 @@ class ObservationRules:
         if previous is not None and o.observed_at < previous.observed_at:
             return
         self.collector_runs[key] = o
+        self.note_promise(o)
         streak = self.run_streaks.setdefault(key, RunStreak())
         if o.ok:
             streak.failed_runs = 0

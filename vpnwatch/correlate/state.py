@@ -82,6 +82,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Gateways and sites take their freshness from the connections that feed them.
+PROMISE_FEEDERS = {"arm.gateways": ("arm.gateways", "arm.connections")}
+
+
+def _subscription_prefix(resource_id: str) -> str:
+    parts = resource_id.lower().split("/")
+    if len(parts) > 2 and parts[1] == "subscriptions":
+        return f"/subscriptions/{parts[2]}/"
+    return ""
+
 
 class FleetState(ObservationRules, Inventory):
     """The fleet as the correlator knows it. Mutated only through `apply` and `refresh`."""
@@ -101,6 +111,9 @@ class FleetState(ObservationRules, Inventory):
         # gateways and sites to derive again at the end of the step (lower-cased id -> time)
         self._dirty_gateways: dict[str, datetime] = {}
         self._dirty_sites: dict[str, datetime] = {}
+        # (collector, "/subscriptions/<id>/" lower-cased) -> refresh its last plan promised
+        self._promises: dict[tuple[str, str], float] = {}
+        self._scope_of: dict[str, str] = {}  # record id -> its subscription prefix
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -111,9 +124,33 @@ class FleetState(ObservationRules, Inventory):
     def effective(self, entity: EntityState, now: datetime) -> Health:
         if entity.unknown_reason is not None or entity.last_observed is None:
             return Health.UNKNOWN
-        if (now - entity.last_observed).total_seconds() > self.settings.staleness_seconds:
+        if (now - entity.last_observed).total_seconds() > self.stale_after(entity.entity_id):
             return Health.UNKNOWN
         return entity.health
+
+    def stale_after(self, entity_id: str) -> float:
+        """Seconds after its last observation an entity turns `unknown`: `staleness_seconds`, or
+        the refresh the read planner promised the collectors that feed it plus a margin, if
+        longer. A budget-limited agent keeps its fleet known, and still never shows `up` from
+        data older than it promised."""
+        limit = self.settings.staleness_seconds
+        rid = self._records.record_of.get(entity_id)
+        if rid is None or not self._promises:
+            return limit
+        scope = self._scope_of.get(rid)
+        if scope is None:
+            resource = self._records.resource.get(rid, rid)
+            scope = self._scope_of[rid] = _subscription_prefix(resource)
+        source = self._records.source.get(rid)
+        for feeder in PROMISE_FEEDERS.get(source or "", (source,)):
+            promised = self._promises.get((feeder, scope))
+            if promised is not None:
+                limit = max(limit, promised + self.settings.promise_margin_seconds)
+        return limit
+
+    def note_promise(self, run: CollectionRun) -> None:
+        if run.promise_seconds is not None:
+            self._promises[(run.collector, scope_prefix(run.scope))] = run.promise_seconds
 
     def summary(self, now: datetime) -> dict[Health, int]:
         counts = Counter(self.effective(e, now) for e in self.entities.values())
@@ -351,6 +388,7 @@ class FleetState(ObservationRules, Inventory):
             run = decode_observation(record["run"])
             streak = RunStreak.from_record(record.get("streak") or {})
             self.collector_runs[(run.collector, run.scope)] = run
+            self.note_promise(run)
             self.run_streaks[(run.collector, run.scope)] = streak
             return
         observation = (

@@ -27,6 +27,7 @@ from vpnwatch.service.schemas import (
     ReadyCheck,
     ReadyzResponse,
     SeverityCounts,
+    SubscriptionBudgetOut,
 )
 
 router = APIRouter(tags=["health"])
@@ -108,7 +109,33 @@ def fleet_health(agent: Agent) -> HealthResponse:
         entities_by_kind=by_kind,
         open_incidents=severities,
         collectors=freshness(agent, now),
+        subscriptions=budgets(agent),
     )
+
+
+def budgets(agent: Agent) -> list[SubscriptionBudgetOut]:
+    return [
+        SubscriptionBudgetOut(
+            subscription_id=b.subscription_id,
+            model=b.model,
+            share=b.share,
+            reads_per_second=round(b.reads_per_second, 3),
+            writes_per_second=round(b.writes_per_second, 3),
+            reads_remaining=b.reads_remaining,
+            writes_remaining=b.writes_remaining,
+            reads_per_hour=round(b.reads_per_hour, 1),
+            writes_per_hour=round(b.writes_per_hour, 1),
+            throttled=b.throttled,
+            connections=b.connections,
+            configured_interval_seconds=b.configured_interval_seconds,
+            effective_interval_seconds=b.effective_interval_seconds,
+            achieved_interval_seconds=b.achieved_interval_seconds,
+            oldest_connection_age_seconds=b.oldest_connection_age_seconds,
+            bgp_interval_seconds=b.bgp_interval_seconds,
+            limited=b.limited,
+        )
+        for b in agent.budgets()
+    ]
 
 
 def health_status_code(health: HealthResponse, policy: HealthStatusPolicy) -> int:

@@ -141,6 +141,20 @@ class ServiceMetrics:
             "Unix time of the collector's last successful pass",
             unit="s",
         )
+        g("vpnwatch_arm_budget_per_second", "ARM requests per second vpnwatch may spend", "1/s")
+        g("vpnwatch_arm_ratelimit_remaining", "Last x-ms-ratelimit-remaining-subscription-*")
+        g("vpnwatch_arm_requests_per_hour", "ARM requests vpnwatch spent over the last hour")
+        g(
+            "vpnwatch_connection_interval_seconds",
+            "How often every connection is read: configured, effective (promised by the read "
+            "budget) and achieved",
+            unit="s",
+        )
+        g(
+            "vpnwatch_oldest_connection_age_seconds",
+            "Seconds since the least recently read connection of the subscription was read",
+            unit="s",
+        )
         self._counter("vpnwatch_collector_runs", "Collector passes")
         self._counter("vpnwatch_collector_failures", "Collector passes that failed")
         self._failover = self._meter.create_histogram(
@@ -250,6 +264,7 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
                 status.last_success_at.timestamp(),
                 labels,
             )
+    _budgets(snap, agent)
     correlator = agent.correlator
     if correlator is None:
         return snap
@@ -261,6 +276,29 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
         snap.add("vpnwatch_incidents_open", float(count), {"type": type_, "severity": severity})
     _fleet(snap, correlator.state, agent.clock.now())
     return snap
+
+
+def _budgets(snap: _Snapshot, agent: Agent) -> None:
+    for b in agent.budgets():
+        sub = {"subscription": b.subscription_id}
+        for kind, rate, remaining, spent in (
+            ("reads", b.reads_per_second, b.reads_remaining, b.reads_per_hour),
+            ("writes", b.writes_per_second, b.writes_remaining, b.writes_per_hour),
+        ):
+            labels = {**sub, "kind": kind}
+            snap.add("vpnwatch_arm_budget_per_second", rate, labels)
+            snap.add("vpnwatch_arm_requests_per_hour", spent, labels)
+            if remaining is not None:
+                snap.add("vpnwatch_arm_ratelimit_remaining", float(remaining), labels)
+        for which, value in (
+            ("configured", b.configured_interval_seconds),
+            ("effective", b.effective_interval_seconds),
+            ("achieved", b.achieved_interval_seconds),
+        ):
+            if value is not None:
+                snap.add("vpnwatch_connection_interval_seconds", value, {**sub, "interval": which})
+        if b.oldest_connection_age_seconds is not None:
+            snap.add("vpnwatch_oldest_connection_age_seconds", b.oldest_connection_age_seconds, sub)
 
 
 def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:

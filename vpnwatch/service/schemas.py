@@ -85,6 +85,33 @@ class CollectorFreshness(_Out):
     failures: int
 
 
+class SubscriptionBudgetOut(_Out):
+    """One subscription's ARM request budget as vpnwatch spends it, and what it affords."""
+
+    subscription_id: str
+    model: str = Field(description="Azure's throttling model: `bucket` or `hourly`.")
+    share: float = Field(description="The share of Azure's limits vpnwatch allows itself.")
+    reads_per_second: float = Field(description="Reads vpnwatch may spend per second.")
+    writes_per_second: float = Field(description="Writes (POST actions) it may spend per second.")
+    reads_remaining: int | None = Field(description="Azure's last remaining-reads header.")
+    writes_remaining: int | None
+    reads_per_hour: float = Field(description="Reads vpnwatch spent over the last hour.")
+    writes_per_hour: float
+    throttled: int = Field(description="429 answers met since start.")
+    connections: int
+    configured_interval_seconds: float
+    effective_interval_seconds: float | None = Field(
+        description="How often the budget lets vpnwatch read every connection: staleness "
+        "follows this, not the configured interval."
+    )
+    achieved_interval_seconds: float | None = Field(
+        description="The longest gap between two reads of a connection, recently."
+    )
+    oldest_connection_age_seconds: float | None
+    bgp_interval_seconds: float | None
+    limited: bool = Field(description="The budget does not afford the configured interval.")
+
+
 class HealthResponse(_Out):
     status: OverallStatus
     ready: bool
@@ -94,6 +121,10 @@ class HealthResponse(_Out):
     entities_by_kind: dict[str, HealthCounts]
     open_incidents: SeverityCounts
     collectors: list[CollectorFreshness]
+    subscriptions: list[SubscriptionBudgetOut] = Field(
+        default_factory=list,
+        description="Per subscription: the request budget and the connection interval it affords.",
+    )
 
 
 # --- fleet -------------------------------------------------------------------------------------

@@ -1,0 +1,96 @@
+"""The read planner: what a pass reads within the budget, and what refresh that promises."""
+
+from __future__ import annotations
+
+from vpnwatch.clock import ManualClock
+from vpnwatch.collect.budget import READS, BucketModel, RequestBudget
+from vpnwatch.collect.planner import Candidate, Cost, ReadPlanner
+
+SUB = "0d0d0d0d-0000-4000-8000-000000000001"
+LANE = "arm.connections"
+
+
+def _conn(gateway: int, index: int) -> Candidate:
+    base = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network"
+    return Candidate(
+        f"{base}/connections/cn-{gateway}-{index}",
+        f"{base}/virtualNetworkGateways/gw-{gateway}",
+    )
+
+
+def _planner(reads_per_second: float) -> tuple[ReadPlanner, ManualClock]:
+    clock = ManualClock()
+    # share 1 and a bucket refilled at `reads_per_second`: 90 % of it per pass is planned.
+    budget = RequestBudget(clock, share=1.0, models={READS: BucketModel(1000, reads_per_second)})
+    return ReadPlanner(budget, clock), clock
+
+
+def _read_all(planner: ReadPlanner, ids: tuple[str, ...], status: str = "Connected") -> None:
+    for rid in ids:
+        planner.record(LANE, rid, status, group=rid.replace("connections/cn-", "gw-")[:-2])
+
+
+def test_a_budget_that_affords_everything_reads_everything_every_pass() -> None:
+    planner, _ = _planner(reads_per_second=100)
+    candidates = [_conn(g, i) for g in range(10) for i in range(4)]
+    plan = planner.plan(LANE, SUB, candidates, 15, Cost(fixed_reads=2))
+    assert len(plan.read) == 40 and plan.promise_seconds == 15
+
+
+def test_a_small_budget_rotates_whole_gateways_and_promises_what_it_can() -> None:
+    planner, clock = _planner(reads_per_second=1)  # 13 reads per 15 s pass (90 %)
+    candidates = [_conn(g, i) for g in range(10) for i in range(4)]
+    seen: list[set[str]] = []
+    for _ in range(4):
+        plan = planner.plan(LANE, SUB, candidates, 15, Cost())
+        assert plan.per_pass == 13
+        assert plan.promise_seconds == 4 * 15  # 40 connections, 13 a pass
+        _read_all(planner, plan.read)
+        # a gateway's connections are read in the same pass
+        gateways = {rid.rsplit("-", 1)[0] for rid in plan.read}
+        assert len(plan.read) == 4 * len(gateways)
+        seen.append(set(plan.read))
+        clock.advance(15)
+    assert set().union(*seen[:4]) == {c.resource_id for c in candidates}
+    # the rotation goes oldest first: pass 4 starts again with what pass 1 read
+    assert seen[3] & seen[0]
+
+
+def test_a_change_heats_the_gateway_and_an_incident_keeps_resources_hot() -> None:
+    planner, clock = _planner(reads_per_second=1)
+    candidates = [_conn(g, i) for g in range(10) for i in range(4)]
+    for _ in range(4):
+        _read_all(planner, planner.plan(LANE, SUB, candidates, 15, Cost()).read)
+        clock.advance(15)
+    changed = candidates[5].resource_id  # gateway 1
+    assert planner.record(LANE, changed, "NotConnected", group=candidates[5].group)
+    incident_gateway = candidates[30].group  # gateway 7, from an open incident
+    planner.heat([incident_gateway])
+    plan = planner.plan(LANE, SUB, candidates, 15, Cost())
+    hot = set(plan.read[: plan.hot])
+    assert {c.resource_id for c in candidates[4:8]} <= hot
+    assert {c.resource_id for c in candidates[28:32]} <= hot
+    assert plan.hot == 8 and len(plan.read) > plan.hot  # the rotation still moves
+
+
+def test_deleted_resources_are_forgotten_and_new_ones_read_first() -> None:
+    planner, clock = _planner(reads_per_second=1)
+    candidates = [_conn(g, i) for g in range(10) for i in range(4)]
+    for _ in range(4):
+        _read_all(planner, planner.plan(LANE, SUB, candidates, 15, Cost()).read)
+        clock.advance(15)
+    new = _conn(42, 0)
+    plan = planner.plan(LANE, SUB, [*candidates[4:], new], 15, Cost())
+    assert plan.read[0] == new.resource_id
+    assert plan.total == 37
+    assert planner.oldest_read(LANE, SUB) is None  # the new one was never read
+
+
+def test_achieved_interval_is_the_longest_gap_between_reads() -> None:
+    planner, clock = _planner(reads_per_second=1)
+    candidates = [_conn(g, i) for g in range(10) for i in range(4)]
+    for _ in range(9):
+        _read_all(planner, planner.plan(LANE, SUB, candidates, 15, Cost()).read)
+        clock.advance(15)
+    achieved = planner.achieved(LANE, SUB)
+    assert achieved is not None and 45 <= achieved <= 60

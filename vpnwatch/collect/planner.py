@@ -1,0 +1,285 @@
+"""What to read in each pass, within the subscription's request budget, and what refresh that
+promises each resource.
+
+Against Azure a connection's status costs one GET (list responses leave it out), and BGP status
+one POST action plus its polls, so a large subscription cannot be read whole every interval. The
+planner decides, per collector (its lane) and subscription:
+
+1. *Hot* resources every pass: those whose reading changed recently, those in an open incident,
+   and those a cheap signal (Resource Health) flags. A change also heats its siblings (the other
+   connections of the same gateway), so a failover is seen across the gateway in one pass.
+2. Everything else in rotation, oldest read first, whole groups (a gateway's connections) at a
+   time so the correlator sees siblings together; each resource at least every `interval` when
+   the budget allows, and as often as the budget allows when it does not.
+
+The number a pass may read is the lane's affordable rate times the interval: the subscription's
+spendable rate (`budget.py`) minus what the other lanes spent recently, never less than the lane's
+weighted share. The rotation period that follows is the *promise* for that subscription: the
+agent hands it to the correlator, which judges staleness by it (plus a margin), and logs it when
+it changes. Resources read every pass are promised one interval.
+
+This module is the planner's public interface for any collector: `plan()` for what to read,
+`record()` after each read, `heat()` for signals from outside, `promise()` for what was promised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from vpnwatch.clock import Clock
+from vpnwatch.collect.budget import READS, WRITES, RequestBudget
+
+HOT_SECONDS = 300.0  # a resource whose reading changed stays hot this long
+HEADROOM = 0.9  # plan 90 % of what the budget allows; the rest absorbs retries and polls
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A resource a pass could read; `group` keeps siblings together (e.g. the gateway)."""
+
+    resource_id: str
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One pass: what to read, in order, and the refresh it promises the rest."""
+
+    read: tuple[str, ...]
+    hot: int  # how many of `read` are hot
+    total: int  # candidates in the subscription
+    per_pass: int  # how many the budget affords per pass
+    promise_seconds: float  # every candidate is read at least this often
+    affordable_per_second: float  # the lane's rate in this subscription
+
+
+@dataclass(slots=True)
+class _Seen:
+    last_read: datetime | None = None
+    signature: object = None
+    hot_until: datetime | None = None
+    group: str = ""
+
+
+@dataclass(slots=True)
+class _Track:
+    seen: dict[str, _Seen] = field(default_factory=dict)
+    promise: float | None = None
+    plan: Plan | None = None
+    interval: float = 0.0
+    gaps: deque[tuple[datetime, float]] = field(default_factory=deque)  # (read at, since last)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What reading one resource costs, and what every pass costs regardless (the lists)."""
+
+    reads: float = 1.0
+    writes: float = 0.0
+    fixed_reads: float = 0.0
+
+
+class ReadPlanner:
+    def __init__(
+        self, budget: RequestBudget, clock: Clock, *, hot_seconds: float = HOT_SECONDS
+    ) -> None:
+        self.budget = budget
+        self.clock = clock
+        self.hot_seconds = hot_seconds
+        self._tracks: dict[tuple[str, str], _Track] = {}
+        self._heat: dict[str, datetime] = {}  # lower-cased resource id -> hot until
+
+    # --- planning ------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        lane: str,
+        subscription: str,
+        candidates: Sequence[Candidate],
+        interval_seconds: float,
+        cost: Cost = Cost(),
+    ) -> Plan:
+        """The resources to read in this pass, hot first, then the rotation's oldest groups."""
+        now = self.clock.now()
+        track = self._track(lane, subscription)
+        listed = {c.resource_id.lower(): c for c in candidates}
+        for rid in [r for r in track.seen if r not in listed]:  # deleted: forget it
+            del track.seen[rid]
+        for rid, candidate in listed.items():
+            track.seen.setdefault(rid, _Seen()).group = candidate.group.lower()
+
+        rate = self.affordable_per_second(lane, subscription, cost)
+        budget_per_pass = rate * interval_seconds * HEADROOM - cost.fixed_reads
+        if math.isinf(budget_per_pass):
+            budget_per_pass = float(len(candidates))
+        per_pass = max(1, math.floor(budget_per_pass))
+        hot_ids = [rid for rid in listed if self._is_hot(rid, track.seen[rid], now)]
+        # Hot resources come first but never take the whole pass: the rotation keeps moving.
+        hot_ids = hot_ids[: max(1, per_pass - max(1, per_pass // 10))] if hot_ids else []
+        room = max(1, per_pass - len(hot_ids)) if len(listed) > len(hot_ids) else 0
+        chosen = list(hot_ids)
+        taken = set(hot_ids)
+        for _, members in self._rotation(track, listed, taken):
+            if room <= 0:
+                break
+            for rid in members:
+                chosen.append(rid)
+                taken.add(rid)
+            room -= len(members)
+        rest = len(listed) - len(hot_ids)
+        rotation_per_pass = max(1, per_pass - len(hot_ids))
+        passes = max(1, math.ceil(rest / rotation_per_pass)) if rest else 1
+        plan = Plan(
+            read=tuple(listed[rid].resource_id for rid in chosen),
+            hot=len(hot_ids),
+            total=len(listed),
+            per_pass=per_pass,
+            promise_seconds=passes * interval_seconds,
+            affordable_per_second=rate,
+        )
+        track.plan = plan
+        track.promise = plan.promise_seconds
+        track.interval = interval_seconds
+        return plan
+
+    def affordable_per_second(self, lane: str, subscription: str, cost: Cost = Cost()) -> float:
+        """Resources per second this lane can read in `subscription`: what the buckets allow
+        after the other lanes' recent spending, never less than the lane's weighted share."""
+        limits = []
+        for kind, per_item in ((READS, cost.reads), (WRITES, cost.writes)):
+            if per_item <= 0:
+                continue
+            spendable = self.budget.spendable_per_second(subscription, kind)
+            others = self.budget.recent_rate(subscription, kind, exclude=lane)
+            lanes = self.budget.lanes_of(subscription, kind)
+            guaranteed = spendable * self.budget.lane_share(lane, lanes)
+            limits.append(max(guaranteed, spendable - others) / per_item)
+        return min(limits) if limits else math.inf
+
+    # --- what happened -------------------------------------------------------------------------
+
+    def record(self, lane: str, resource_id: str, signature: object, *, group: str = "") -> bool:
+        """A resource was read; returns whether its reading changed (which heats it and its
+        group for `hot_seconds`). `signature` is whatever identifies its state."""
+        now = self.clock.now()
+        track = self._track_of_resource(lane, resource_id)
+        seen = track.seen.setdefault(resource_id.lower(), _Seen())
+        if group:
+            seen.group = group.lower()
+        changed = seen.last_read is not None and seen.signature != signature
+        if seen.last_read is not None:
+            track.gaps.append((now, (now - seen.last_read).total_seconds()))
+            horizon = max(track.promise or 0.0, track.interval) * 2 + track.interval
+            while track.gaps and (now - track.gaps[0][0]).total_seconds() > horizon:
+                track.gaps.popleft()
+        seen.last_read = now
+        seen.signature = signature
+        if changed:
+            until = _after(now, self.hot_seconds)
+            seen.hot_until = until
+            if seen.group:
+                for other in track.seen.values():
+                    if other.group == seen.group:
+                        other.hot_until = max(other.hot_until or until, until)
+        return changed
+
+    def missed(self, lane: str, resource_id: str) -> None:
+        """A read failed: keep the resource at the front of the rotation."""
+        track = self._track_of_resource(lane, resource_id)
+        seen = track.seen.setdefault(resource_id.lower(), _Seen())
+        seen.last_read = None
+
+    def heat(self, resource_ids: Iterable[str], seconds: float | None = None) -> None:
+        """Read these every pass for a while (open incidents, Resource Health signals). An id
+        may name a resource or a group (a gateway heats its connections)."""
+        until = _after(self.clock.now(), self.hot_seconds if seconds is None else seconds)
+        for rid in resource_ids:
+            key = rid.lower()
+            self._heat[key] = max(self._heat.get(key, until), until)
+
+    # --- what the agent and the service read ---------------------------------------------------
+
+    def promise(self, lane: str, subscription: str) -> float | None:
+        track = self._tracks.get((lane, subscription.lower()))
+        return None if track is None else track.promise
+
+    def plans(self) -> dict[tuple[str, str], Plan]:
+        """The last plan per (lane, subscription)."""
+        return {key: t.plan for key, t in self._tracks.items() if t.plan is not None}
+
+    def achieved(self, lane: str, subscription: str) -> float | None:
+        """The longest time between two reads of one resource over the last two rotations: the
+        interval the lane actually kept (None before any resource was read twice)."""
+        track = self._tracks.get((lane, subscription.lower()))
+        if track is None or not track.gaps:
+            return None
+        return max(gap for _, gap in track.gaps)
+
+    def subscriptions(self, lane: str) -> list[str]:
+        return sorted(sub for name, sub in self._tracks if name == lane)
+
+    def oldest_read(self, lane: str, subscription: str) -> datetime | None:
+        """When the least recently read resource was last read (None: one never was)."""
+        track = self._tracks.get((lane, subscription.lower()))
+        if track is None or not track.seen:
+            return None
+        reads = [s.last_read for s in track.seen.values()]
+        if any(r is None for r in reads):
+            return None
+        return min(r for r in reads if r is not None)
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _track(self, lane: str, subscription: str) -> _Track:
+        key = (lane, subscription.lower())
+        track = self._tracks.get(key)
+        if track is None:
+            track = _Track()
+            self._tracks[key] = track
+        return track
+
+    def _track_of_resource(self, lane: str, resource_id: str) -> _Track:
+        return self._track(lane, _subscription_of(resource_id))
+
+    def _is_hot(self, rid: str, seen: _Seen, now: datetime) -> bool:
+        if seen.last_read is None:
+            return False  # never read: first in the rotation already
+        for until in (seen.hot_until, self._heat.get(rid), self._heat.get(seen.group)):
+            if until is not None and until > now:
+                return True
+        return False
+
+    @staticmethod
+    def _rotation(
+        track: _Track, listed: dict[str, Candidate], taken: set[str]
+    ) -> list[tuple[datetime | None, list[str]]]:
+        """Groups of not-yet-chosen resources, least recently read group first."""
+        groups: dict[str, list[str]] = {}
+        for rid in listed:
+            if rid in taken:
+                continue
+            group = track.seen[rid].group or rid
+            groups.setdefault(group, []).append(rid)
+        ordered = []
+        for members in groups.values():
+            reads = [track.seen[r].last_read for r in members]
+            oldest = None if any(r is None for r in reads) else min(r for r in reads if r)
+            ordered.append((oldest, sorted(members)))
+        ordered.sort(key=lambda g: (g[0] is not None, g[0] or datetime.min, g[1][0]))
+        return ordered
+
+
+def _after(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)
+
+
+def _subscription_of(resource_id: str) -> str:
+    parts = resource_id.split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == "subscriptions":
+            return parts[index + 1].lower()
+    return ""
