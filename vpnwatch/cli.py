@@ -73,7 +73,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=float, default=0.0, help="pace (0: as fast as possible)")
     replay.add_argument("--config", type=Path, help="collector and correlator settings to use")
     replay.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay.add_argument(
+        "--deliver",
+        action="store_true",
+        help="send the notifications through --config's receivers; exit once all are delivered",
+    )
     replay.set_defaults(func=_cmd_replay)
+
+    notify_test = sub.add_parser("notify-test", help="send one test event to a receiver")
+    notify_test.add_argument("receiver", help="the receiver's name in notify.receivers")
+    notify_test.add_argument("--config", required=True, type=Path, help="YAML configuration file")
+    notify_test.set_defaults(func=_cmd_notify_test)
 
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
@@ -145,6 +155,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _logging()
     from vpnwatch.clock import ScaledClock
     from vpnwatch.emulator import Emulator, load_scenario
+    from vpnwatch.notify import demo_receiver as oncall
+    from vpnwatch.notify.settings import NotifySettings
     from vpnwatch.replay import emulator_settings
     from vpnwatch.service.app import serve
 
@@ -159,15 +171,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
             settings.service.port = args.port
             settings.service.webhook.secret = SecretStr("demo-webhook-secret")
-            logging.getLogger("vpnwatch.demo").info(
-                "scenario %r at %gx: emulator %s, API http://127.0.0.1:%d/ "
-                "(webhook token: demo-webhook-secret)",
-                scenario.name,
-                args.speed,
-                emu.base_url,
-                args.port,
-            )
-            await serve(settings, clock=clock)
+            async with oncall.serving(secret="demo-signing-secret") as oncall_url:
+                settings.notify = NotifySettings(
+                    receivers=oncall.demo_receivers(oncall_url, "demo-signing-secret"),
+                    link_base_url=f"http://127.0.0.1:{args.port}",
+                )
+                logging.getLogger("vpnwatch.demo").info(
+                    "scenario %r at %gx: emulator %s, API http://127.0.0.1:%d/ "
+                    "(webhook token: demo-webhook-secret); pages go to the on-call receiver "
+                    "at %s and are printed below",
+                    scenario.name,
+                    args.speed,
+                    emu.base_url,
+                    args.port,
+                    oncall_url,
+                )
+                await serve(settings, clock=clock)
 
     _stop_on_signals()
     with (
@@ -206,7 +225,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     _logging("ERROR")
     from vpnwatch.emulator import ScenarioError, load_scenario
-    from vpnwatch.replay import REPLAY_EPOCH, incident_record, replay
+    from vpnwatch.replay import REPLAY_EPOCH, DeliveryTimeout, incident_record, replay
 
     try:
         scenario = load_scenario(args.scenario)
@@ -218,7 +237,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         base = _load_or_report(args.config)
         if base is None:
             return 1
-    incidents = asyncio.run(replay(scenario, base=base, speed=args.speed))
+    if args.deliver and (base is None or not base.notify.receivers):
+        print("--deliver needs --config with notify.receivers", file=sys.stderr)
+        return 2
+    if args.deliver:  # each failed delivery and dead letter is worth seeing
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        incidents = asyncio.run(
+            replay(scenario, base=base, speed=args.speed, deliver=args.deliver)
+        )
+    except DeliveryTimeout as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
     for incident in incidents:
         record = incident_record(incident, epoch=REPLAY_EPOCH)
         if args.json:
@@ -231,3 +261,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 f"{record['title']}"
             )
     return 0
+
+
+def _cmd_notify_test(args: argparse.Namespace) -> int:
+    settings = _load_or_report(args.config)
+    if settings is None:
+        return 1
+    _logging("WARNING")
+    from vpnwatch.notify.commands import notify_test
+
+    return asyncio.run(notify_test(settings.notify, args.receiver))

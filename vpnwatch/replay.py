@@ -19,9 +19,14 @@ from vpnwatch.clock import ManualClock
 from vpnwatch.config import Settings
 from vpnwatch.emulator import Emulator, Scenario
 from vpnwatch.incidents import Incident
+from vpnwatch.notify.settings import NotifySettings
 from vpnwatch.store import Store
 
 EMULATOR_TOKEN = "emulator-token"
+
+
+class DeliveryTimeout(Exception):
+    """`replay --deliver` gave up waiting for the outbox to empty."""
 REPLAY_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -83,16 +88,34 @@ async def replay(
     base: Settings | None = None,
     speed: float = 0.0,
     step_seconds: float = 5.0,
+    deliver: bool = False,
+    deliver_timeout: float = 300.0,
 ) -> list[Incident]:
-    """Every incident the scenario opens, oldest first (children included, `parent_key` set)."""
+    """Every incident the scenario opens, oldest first (children included, `parent_key` set).
+
+    With `deliver`, the notifications go through `base`'s receivers (routing, silences and the
+    outbox as in `vpnwatch run`), and the replay waits until the outbox is empty, raising
+    `DeliveryTimeout` after `deliver_timeout` seconds. Without it nothing is sent.
+    """
     clock = ManualClock(epoch=REPLAY_EPOCH)
     store = Store.open(":memory:")
     async with Emulator(scenario, clock=clock, port=0, tls=False, token=EMULATOR_TOKEN) as emu:
         settings = emulator_settings(emu.base_url, scenario, epoch=clock.now(), base=base)
+        if not deliver:
+            settings.notify = NotifySettings()
         agent = Agent(settings, clock=clock, store=store)
         await agent.open()
+        notifications = agent.notifications
         try:
+            if notifications is not None:
+                await notifications.start()
             await _step_through(agent, clock, scenario.duration_seconds, step_seconds, speed)
+            if notifications is not None and not await notifications.drain(deliver_timeout):
+                pending = await notifications.dispatcher.pending()
+                raise DeliveryTimeout(
+                    f"{pending} notification(s) still undelivered after {deliver_timeout:g} s; "
+                    "see the log for each receiver's last answer"
+                )
         finally:
             await agent.stop()
     incidents, _ = store.list_incidents(limit=1_000_000)

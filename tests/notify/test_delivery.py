@@ -35,6 +35,7 @@ def settings(url: str, **delivery: object) -> NotifySettings:
             },
         ],
         delivery={"initial_backoff_seconds": 0.05, "max_backoff_seconds": 0.3, **delivery},
+        group_wait_seconds=0,
     )
 
 
@@ -113,6 +114,7 @@ async def test_a_dead_receiver_makes_dead_letters_and_pages_the_fallback(tmp_pat
             ],
             routes=[{"match": {"types": ["failover"]}, "receivers": ["hook"]}],
             delivery={"fallback_receiver": "pager", "initial_backoff_seconds": 0.05},
+            group_wait_seconds=0,
         )
         with Store.open(tmp_path / "store.sqlite3") as store:
             notify = Notifications(config, store, clock)
@@ -177,3 +179,25 @@ async def test_a_child_never_notifies_and_a_silenced_incident_waits(tmp_path: Pa
         plan = await step(notify, store, [], [incident, child])
         assert [(e.incident_id, e.event) for e in plan.entries] == [(incident.id, "trigger")]
         assert [c["key"] for c in plan.entries[0].payload["children"]] == ["tunnel_down:c1"]
+
+
+async def test_a_new_incident_waits_group_wait_so_a_late_parent_claims_it(tmp_path: Path) -> None:
+    clock = ManualClock(epoch=T0)
+    config = NotifySettings(
+        receivers=[
+            {"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/", "secret": "s"}
+        ],
+        group_wait_seconds=15,
+    )
+    with Store.open(tmp_path / "store.sqlite3") as store:
+        notify = Notifications(config, store, clock)
+        tunnel = failover()
+        tunnel.key = "tunnel_down:c1"
+        assert (await step(notify, store, [tunnel], [tunnel])).entries == []
+        clock.advance(10)  # the site is decided a poll later and explains the tunnel
+        site = failover()
+        tunnel.parent_key = site.key
+        assert (await step(notify, store, [tunnel], [tunnel, site])).entries == []
+        clock.advance(15)
+        plan = await step(notify, store, [], [tunnel, site])
+        assert [e.incident_id for e in plan.entries] == [site.id]  # only the parent, once

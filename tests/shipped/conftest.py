@@ -18,6 +18,7 @@ from shipped_helpers import SCENARIO, Exported
 from vpnwatch.agent import Agent
 from vpnwatch.clock import ManualClock
 from vpnwatch.emulator import Emulator, load_scenario
+from vpnwatch.notify.settings import NotifySettings
 from vpnwatch.replay import REPLAY_EPOCH, emulator_settings
 from vpnwatch.service.app import create_app
 from vpnwatch.service.metrics import ServiceMetrics
@@ -37,6 +38,12 @@ async def scrape_estate(store_dir: Path) -> str:
             epoch=REPLAY_EPOCH,
             store_path=str(store_dir / "vpnwatch.sqlite3"),
         )
+        # a receiver, so that the notification metrics have series; its delivery is not
+        # started (the agent is only opened), so nothing is sent
+        settings.notify = NotifySettings(
+            receivers=[{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/",
+                        "secret": "estate"}]
+        )  # fmt: skip
         metrics = ServiceMetrics(settings.service)
         agent = Agent(settings, clock=clock, observer=metrics)
         app = create_app(settings, agent=agent, metrics=metrics, manage_agent=False)

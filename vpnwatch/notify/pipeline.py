@@ -48,6 +48,7 @@ class Notifications:
             on_delivered=self._delivered,
         )
         self._failing: dict[str, Incident] = {}
+        _redact_logs(settings.secrets())
 
     @property
     def enabled(self) -> bool:
@@ -132,3 +133,33 @@ class Notifications:
         )
         self.committed(plan)
         log.info("receiver %s delivers again; %s resolved", receiver, incident.key)
+
+
+class _Redact(logging.Filter):
+    """Hides credentials in log records of libraries that print URLs (httpx logs every request
+    with its full URL at INFO, and a Slack, Teams or webhook URL is itself the credential)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if any(secret in message for secret in self.secrets):
+            for secret in sorted(self.secrets, key=len, reverse=True):
+                message = message.replace(secret, "<redacted>")
+            record.msg, record.args = message, None
+        return True
+
+
+_REDACT = _Redact()
+
+
+def _redact_logs(secrets: list[str]) -> None:
+    _REDACT.secrets.update(s for s in secrets if len(s) >= 4)
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if _REDACT not in logger.filters:
+            logger.addFilter(_REDACT)

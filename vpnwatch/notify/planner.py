@@ -72,6 +72,7 @@ class Planner:
             if r.kind is ReceiverKind.ALERTMANAGER
         }
         self._states: dict[tuple[str, str], NotificationState] = {}
+        self._first_seen: dict[str, datetime] = {}  # incident id -> when the planner saw it
 
     def resume(self, states: Sequence[NotificationState]) -> None:
         for state in states:
@@ -98,7 +99,17 @@ class Planner:
         wall = self._wall()
         for incident in incidents.values():
             self._decide(incident, children.get(incident.key, []), now, wall, plan)
+        for gone in [i for i in self._first_seen if i not in incidents or not incidents[i].is_open]:
+            del self._first_seen[gone]
         return plan
+
+    def _waiting(self, incident: Incident, now: datetime) -> bool:
+        """Still within `group_wait_seconds` of first sight: a parent may yet claim it."""
+        wait = self.settings.group_wait_seconds
+        if wait <= 0:
+            return False
+        first = self._first_seen.setdefault(incident.id, now)
+        return (now - first).total_seconds() < wait
 
     def commit(self, plan: Plan) -> None:
         """The plan is in the store: remember its states (resolved ones are done with)."""
@@ -152,6 +163,8 @@ class Planner:
                 if silence is not None:
                     if state is None:
                         plan.states.append(NotificationState(incident.id, name, SILENCED, "", wall))
+                    continue
+                if state is None and self._waiting(incident, now):
                     continue
                 put(Event.TRIGGER, TRIGGERED, fp)
             elif silence is not None:

@@ -222,7 +222,13 @@ class NotifySettings(_Section):
     routes: list[RouteSettings] | None = None  # None: the default routes (see routing.py)
     silences: list[SilenceSettings] = Field(default_factory=list)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    # a new incident waits this long before its first notification, so that one explained by
+    # a parent decided a poll later (a site's connections, a failover's tunnels) never pages on
+    # its own; Alertmanager's group_wait. Escalations and resolves never wait.
+    group_wait_seconds: float = Field(15.0, ge=0)
     link_base_url: str | None = None  # where incident links point, e.g. https://vpnwatch.corp
+    # bearer token of the silences API (`Authorization: Bearer ...`); unset: that API refuses
+    api_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _names(self) -> NotifySettings:
@@ -244,4 +250,7 @@ class NotifySettings(_Section):
         return next((r for r in self.receivers if r.name == name), None)
 
     def secrets(self) -> list[str]:
-        return [s for r in self.receivers for s in r.secrets()]
+        found = [s for r in self.receivers for s in r.secrets()]
+        if self.api_token is not None and self.api_token.get_secret_value():
+            found.append(self.api_token.get_secret_value())
+        return found

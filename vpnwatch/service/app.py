@@ -27,7 +27,7 @@ from vpnwatch import __version__
 from vpnwatch.agent import Agent
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
-from vpnwatch.service import api, health, statuspage
+from vpnwatch.service import api, health, notify_api, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from vpnwatch.service.schemas import ErrorResponse
@@ -132,6 +132,7 @@ def create_app(
 
     app.include_router(health.router, responses=UNAVAILABLE)
     app.include_router(api.router, responses=UNAVAILABLE)
+    app.include_router(notify_api.router, responses=UNAVAILABLE)
     app.include_router(webhook_router(settings.service.webhook))
     app.include_router(statuspage.router, responses=UNAVAILABLE)
 

@@ -156,6 +156,10 @@ class ServiceMetrics:
             unit="s",
         )
         self._counter("vpnwatch_collector_runs", "Collector passes")
+        g("vpnwatch_notifications", "Outbox notifications by receiver and status")
+        self._counter(
+            "vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome"
+        )
         self._counter("vpnwatch_collector_failures", "Collector passes that failed")
         self._failover = self._meter.create_histogram(
             "vpnwatch_failover_interruption_seconds",
@@ -268,14 +272,33 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
     correlator = agent.correlator
     if correlator is None:
         return snap
+    _notifications(snap, agent)
     open_counts = {(t.value, s.value): 0 for t in IncidentType for s in Severity}
-    for incident in correlator.open_incidents():
+    failing = agent.notifications.failing_incidents() if agent.notifications else []
+    for incident in [*correlator.open_incidents(), *failing]:
         key = (str(incident.type), str(incident.severity))
         open_counts[key] = open_counts.get(key, 0) + 1
     for (type_, severity), count in sorted(open_counts.items()):
         snap.add("vpnwatch_incidents_open", float(count), {"type": type_, "severity": severity})
     _fleet(snap, correlator.state, agent.clock.now())
     return snap
+
+
+def _notifications(snap: _Snapshot, agent: Agent) -> None:
+    """Outbox rows per receiver and status (dead letters included), and delivery attempts."""
+    notify = agent.notifications
+    if notify is None:
+        return
+    counts = notify.store.notification_counts()
+    for name, stats in notify.dispatcher.stats.items():
+        for status in ("pending", "delivered", "dead"):
+            labels = {"receiver": name, "status": status}
+            snap.add("vpnwatch_notifications", float(counts.get((name, status), 0)), labels)
+        for outcome, value in (
+            ("delivered", stats.delivered), ("retry", stats.retried), ("dead", stats.dead)
+        ):
+            labels = {"receiver": name, "outcome": outcome}
+            snap.add("vpnwatch_notification_attempts", float(value), labels)
 
 
 def _budgets(snap: _Snapshot, agent: Agent) -> None:

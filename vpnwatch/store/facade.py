@@ -192,6 +192,10 @@ class Store(Database):
         with self._reading() as db:
             return outbox.page(db, status=status, receiver=receiver, limit=limit, offset=offset)
 
+    def notifications_of(self, incident_id: str) -> list[OutboxRow]:
+        with self._reading() as db:
+            return outbox.of_incident(db, incident_id)
+
     def notification_counts(self) -> dict[tuple[str, str], int]:
         with self._reading() as db:
             return outbox.counts(db)

@@ -226,6 +226,13 @@ def page(
     return [_row(r) for r in rows], total
 
 
+def of_incident(db: sqlite3.Connection, incident_id: str) -> list[OutboxRow]:
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE incident_id = ? ORDER BY seq", (incident_id,)
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
 def counts(db: sqlite3.Connection) -> dict[tuple[str, str], int]:
     """Rows per (receiver, status)."""
     return {
