@@ -426,6 +426,13 @@ class BlindSettings(_Section):
     min_failed_runs: int = Field(2, ge=1)
 
 
+class P2SSettings(_Section):
+    enabled: bool = True
+    # `p2s_sessions_lost` when connected point-to-site users drop to zero or by this share of
+    # their recent level within one grain of `P2SConnectionCount`
+    drop_share: float = Field(0.5, gt=0, le=1)
+
+
 class CorrelatorSettings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
@@ -436,6 +443,7 @@ class CorrelatorSettings(_Section):
     zone: ZoneSettings = Field(default_factory=ZoneSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
     blind: BlindSettings = Field(default_factory=BlindSettings)
+    p2s: P2SSettings = Field(default_factory=P2SSettings)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
 
 

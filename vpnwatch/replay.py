@@ -46,7 +46,11 @@ def emulator_settings(
     data: dict[str, Any] = base.model_dump(exclude_unset=True) if base else {}
     data["azure"] = {
         "cloud": "custom",
-        "endpoints": {"resource_manager": base_url},
+        "endpoints": {
+            "resource_manager": base_url,
+            "metrics": base_url,
+            "log_analytics": base_url,
+        },
         "credential": {"kind": "static_token", "token": EMULATOR_TOKEN},
         "allow_http": base_url.startswith("http://"),
     }

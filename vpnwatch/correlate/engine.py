@@ -37,12 +37,14 @@ VNet and zone), so a step costs time linear in what it observed plus what is unh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from vpnwatch.config import CorrelatorSettings
+from vpnwatch.correlate import azuremonitor
+from vpnwatch.correlate.azuremonitor import MonitorMemory, P2SDetector
 from vpnwatch.correlate.bgp import BgpDetector
 from vpnwatch.correlate.blind import BlindDetector
 from vpnwatch.correlate.expressroute import ExpressRouteDetector
@@ -61,8 +63,14 @@ from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.correlate.tunnel import TunnelDetector
 from vpnwatch.correlate.zone import ZoneDetector
-from vpnwatch.incidents import Evidence, Incident, IncidentStatus, IncidentType
-from vpnwatch.observations import AzureAlertObserved, Observation
+from vpnwatch.incidents import Evidence, Incident, IncidentStatus, IncidentType, incident_key
+from vpnwatch.observations import (
+    AzureAlertObserved,
+    DiagnosticLogObserved,
+    LogEvent,
+    MetricObserved,
+    Observation,
+)
 
 # How specific a cause is: the lowest rank among a key's explainers becomes its parent.
 _RANK: dict[IncidentType, int] = {
@@ -78,6 +86,7 @@ _RANK: dict[IncidentType, int] = {
     IncidentType.HYBRID_CONNECTIVITY_LOST: 3,
     IncidentType.ZONE_OUTAGE: 4,
     IncidentType.MONITORING_BLIND: 5,
+    IncidentType.P2S_SESSIONS_LOST: 0,
 }
 
 
@@ -178,6 +187,11 @@ class Correlator:
             if inc.is_open:
                 self._open[inc.key] = inc
         self._detectors = build_detectors(settings)
+        # Azure Monitor evidence arrives minutes late: incidents resolved lately still take it.
+        self._recent: dict[str, Incident] = {}
+        self._monitor = MonitorMemory(settings.p2s.drop_share)
+        if settings.p2s.enabled:
+            self._detectors.append(P2SDetector(self._monitor, self._recent_and_open()))
 
     @property
     def state(self) -> FleetState:
@@ -194,17 +208,28 @@ class Correlator:
         state = self._state
         state.begin_step()
         alerts: list[AzureAlertObserved] = []
+        logs: list[DiagnosticLogObserved] = []
+        metrics: list[MetricObserved] = []
         for observation in observations:
             if isinstance(observation, AzureAlertObserved):
                 alerts.append(observation)
+            elif isinstance(observation, DiagnosticLogObserved):
+                logs.append(observation)
+            elif isinstance(observation, MetricObserved):
+                metrics.append(observation)
             else:
                 state.apply(observation)
         state.refresh()
+        self._monitor.take(metrics)
         findings, resolutions = self._evaluate(now)
         changes = _Changes(now)
         self._apply_findings(findings, resolutions, changes)
         self._apply_resolutions(resolutions, changes)
         self._attach_alerts(alerts, changes)
+        self._attach_logs(logs, changes)
+        self._attach_drops(metrics, changes)
+        self._explain_p2s(changes)
+        self._forget_old(now)
         records, removed = state.take_record_changes()
         return changes.result(records, removed)
 
@@ -364,6 +389,7 @@ class Correlator:
                 message = f"resolved after staying clear for {hold:g} s" if hold else "resolved"
                 _add_evidence(inc, [Evidence(inc.clearing_since, message)])
                 del self._open[key]
+                self._recent[key] = inc
                 changes.resolved[key] = inc
             changes.note(inc, before)
 
@@ -371,6 +397,91 @@ class Correlator:
     def _classify_flapping(inc: Incident) -> None:
         if inc.type is IncidentType.TUNNEL_DOWN and inc.flaps >= 2:
             inc.classification = "flapping"
+
+    # --- Azure Monitor evidence (late: it updates incidents, it never opens one) -----------------
+
+    def _recent_and_open(self) -> _RecentAndOpen:
+        return _RecentAndOpen(self)
+
+    def _about(self, resource_id: str, now: datetime) -> list[Incident]:
+        """Open and lately resolved incidents one of whose resources is `resource_id`."""
+        low = resource_id.lower()
+        found = []
+        for inc in [*self._open.values(), *self._recent.values()]:
+            if any(r.lower() == low for r in inc.resources):
+                found.append(inc)
+        return found
+
+    def _attach_logs(self, logs: list[DiagnosticLogObserved], changes: _Changes) -> None:
+        for row in sorted(logs, key=lambda r: r.at):
+            gid = self._state.key_of(row.resource_id) or row.resource_id
+            gw = self._state.gateways.get(gid)
+            message = azuremonitor.log_message(row)
+            for inc in self._about(gid, changes.now):
+                if not azuremonitor.covers(inc, row.at, changes.now):
+                    continue
+                before = _fingerprint(inc)
+                key_before = inc.key
+                _add_evidence(inc, [Evidence(row.at, message, gid, row.source)])
+                if row.event is LogEvent.INSTANCE_SWITCH and gw is not None:
+                    if inc.type is IncidentType.FAILOVER and row.instance:
+                        inc.attributes["instance"] = row.instance
+                    elif (
+                        inc.type is IncidentType.TUNNEL_DOWN
+                        and not gw.active_active
+                        and incident_key(IncidentType.FAILOVER, gid) not in self._open
+                    ):
+                        azuremonitor.settle_as_failover(inc, gid, gw.name, row, self.settings)
+                        self._rekey(inc, key_before, changes)
+                elif row.event is LogEvent.HOST_MAINTENANCE and inc.type is IncidentType.FAILOVER:
+                    azuremonitor.plan(inc)
+                changes.note(inc, before)
+
+    def _rekey(self, inc: Incident, old: str, changes: _Changes) -> None:
+        for table in (self._open, self._recent, changes.opened, changes.resolved):
+            if table.pop(old, None) is not None:
+                table[inc.key] = inc
+        changes.updated.pop(old, None)
+
+    def _attach_drops(self, metrics: list[MetricObserved], changes: _Changes) -> None:
+        """Packets dropped on a tunnel that ARM reads Connected: evidence on its incidents."""
+        for m in metrics:
+            if not m.metric.endswith("PacketDropCount") or m.value <= 0:
+                continue
+            gid = self._state.key_of(m.resource_id) or m.resource_id
+            connection = m.dimension("connectionname") or ""
+            message = (
+                f"{m.metric} {m.value:g} in {m.grain_seconds / 60:g} min on connection "
+                f"{connection} ({m.dimension('instance') or '-'})"
+            )
+            for inc in self._about(gid, changes.now):
+                before = _fingerprint(inc)
+                _add_evidence(inc, [Evidence(m.at, message, gid, m.source)])
+                changes.note(inc, before)
+
+    def _explain_p2s(self, changes: _Changes) -> None:
+        """P2S users lost to a failover of their gateway: grouped under it, however late the
+        failover was confirmed (a single connection's is only known from the gateway's log)."""
+        everything = {**self._recent, **self._open}
+        for inc in everything.values():
+            if inc.type is not IncidentType.P2S_SESSIONS_LOST or inc.parent_key is not None:
+                continue
+            failover = azuremonitor.failover_of(
+                everything.values(), inc.resources[0], inc.opened_at
+            )
+            if failover is None:
+                continue
+            before = _fingerprint(inc)
+            azuremonitor.explain_p2s(inc, failover)
+            changes.note(inc, before)
+
+    def _forget_old(self, now: datetime) -> None:
+        for key, inc in list(self._recent.items()):
+            if (
+                inc.resolved_at is None
+                or seconds(inc.resolved_at, now) > azuremonitor.RECENT_SECONDS
+            ):
+                del self._recent[key]
 
     def _attach_alerts(self, alerts: list[AzureAlertObserved], changes: _Changes) -> None:
         """An Azure Monitor alert about a resource of an open incident joins its timeline."""
@@ -391,3 +502,23 @@ class Correlator:
                         before = _fingerprint(inc)
                         _add_evidence(inc, [Evidence(at, message, target, alert.source)])
                         changes.note(inc, before)
+
+
+class _RecentAndOpen(Mapping[str, Incident]):
+    """A live view of the engine's open and lately resolved incidents, for detectors that
+    explain by what already happened (P2S users lost after a failover)."""
+
+    def __init__(self, engine: Correlator) -> None:
+        self._engine = engine
+
+    def _all(self) -> dict[str, Incident]:
+        return {**self._engine._recent, **self._engine._open}
+
+    def __getitem__(self, key: str) -> Incident:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())

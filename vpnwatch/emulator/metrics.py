@@ -360,13 +360,13 @@ def _gateway_metrics(world: World) -> list[MetricDef]:
     def p2s_count(gw: Gateway, at: float, grain: float) -> dict[Dims, float]:
         return {
             (("Protocol", "IkeV2"), ("Instance", instance_name(inst))): float(n)
-            for inst, n in p2s_sessions(world, gw, at + grain).items()
+            for inst, n in p2s_sessions(world, gw, at).items()
         }
 
     def p2s_bandwidth(gw: Gateway, at: float, grain: float) -> dict[Dims, float]:
         return {
             (("Instance", instance_name(inst)),): n * P2S_BYTES_PER_SESSION
-            for inst, n in p2s_sessions(world, gw, at + grain).items()
+            for inst, n in p2s_sessions(world, gw, at).items()
         }
 
     def er_cpu(gw: Gateway, at: float, grain: float) -> dict[Dims, float]:

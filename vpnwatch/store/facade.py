@@ -174,7 +174,12 @@ class Store(Database):
             outbox.retry(db, seq, error, at, next_at)
 
     def notification_dead(
-        self, seq: int, error: str, at: float, *, incidents: Sequence[Incident] = (),
+        self,
+        seq: int,
+        error: str,
+        at: float,
+        *,
+        incidents: Sequence[Incident] = (),
         notifications: Sequence[OutboxEntry] = (),
         notification_states: Sequence[NotificationState] = (),
     ) -> None:
@@ -185,7 +190,11 @@ class Store(Database):
             outbox.write(db, notifications, notification_states)
 
     def list_notifications(
-        self, *, status: str | None = None, receiver: str | None = None, limit: int = 50,
+        self,
+        *,
+        status: str | None = None,
+        receiver: str | None = None,
+        limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[OutboxRow], int]:
         """One page of the outbox, newest first, and how many match in all."""
