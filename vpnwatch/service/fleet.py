@@ -78,15 +78,13 @@ class FleetView:
         return None if entity is None else entity.since
 
     def health_counts(self) -> tuple[HealthCounts, dict[str, HealthCounts]]:
-        effective, now = self.state.effective, self.now
-        tally = Counter(
-            (str(e.kind), effective(e, now).value) for e in self.state.entities.values()
-        )
+        """Totals and counts per kind; the state keeps them up to date, so this costs the
+        number of kinds, not of entities."""
         total: Counter[str] = Counter()
         by_kind: dict[str, Counter[str]] = {}
-        for (kind, health), n in tally.items():
-            by_kind.setdefault(kind, Counter())[health] += n
-            total[health] += n
+        for (kind, health), n in self.state.counts(self.now).items():
+            by_kind.setdefault(kind, Counter())[health.value] += n
+            total[health.value] += n
         return HealthCounts(**total), {k: HealthCounts(**c) for k, c in sorted(by_kind.items())}
 
     # --- resources -----------------------------------------------------------------------------
