@@ -181,7 +181,7 @@ async def list_silences(agent: Authorized) -> list[SilenceOut]:
     response_model=SilenceCreated,
     responses={
         **UNAUTHORIZED,
-        400: {"model": ErrorResponse, "description": "The body could not be read (not UTF-8)"},
+        400: {"model": ErrorResponse, "description": "The body is not JSON"},
     },
     summary="Mute matching incidents' notifications from startsAt to endsAt",
 )
