@@ -471,7 +471,7 @@ class ServiceSettings(_Section):
     port: int = Field(8080, ge=0, le=65535)
     health_status_policy: HealthStatusPolicy = HealthStatusPolicy.AGENT
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
-    otlp_endpoint: str | None = None  # OTLP/HTTP metrics endpoint; None: Prometheus only
+    otlp_endpoint: str | None = None  # OTLP/HTTP push (needs the `otlp` extra); None: off
 
     @field_validator("otlp_endpoint")
     @classmethod
