@@ -77,6 +77,18 @@ class FleetView:
         entity = self.state.entities.get(entity_id)
         return None if entity is None else entity.since
 
+    def reason(self, entity_id: str) -> str | None:
+        """Why an entity that is not up has its health: the evidence its state keeps."""
+        health = self.state.health_of(entity_id, self.now).value
+        if health == "up":
+            return None
+        entity = self.state.entities.get(entity_id)
+        if entity is None:
+            return "not observed yet"
+        if health == "unknown":
+            return entity.unknown_reason or "no fresh data"
+        return entity.evidence or None
+
     def health_counts(self) -> tuple[HealthCounts, dict[str, HealthCounts]]:
         """Totals and counts per kind; the state keeps them up to date, so this costs the
         number of kinds, not of entities."""
@@ -127,6 +139,7 @@ class FleetView:
             instances=instances,
             health=self.health(key),
             health_since=self.since(key),
+            health_reason=self.reason(key),
             observed_at=gw.observed_at,
         )
 
