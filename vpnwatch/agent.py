@@ -25,7 +25,7 @@ from vpnwatch.collect.discovery import DiscoveryError, discover
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
-from vpnwatch.incidents import IncidentStatus, IncidentType
+from vpnwatch.incidents import IncidentType
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import CollectionRun, Observation
 from vpnwatch.store import Store
@@ -163,10 +163,8 @@ class Agent:
     def blind(self) -> bool:
         if self.correlator is None:
             return False
-        return any(
-            i.type is IncidentType.MONITORING_BLIND and i.status is IncidentStatus.OPEN
-            for i in self.correlator.open_incidents()
-        )
+        blind = str(IncidentType.MONITORING_BLIND)
+        return any(n for (type_, _), n in self.correlator.open_counts().items() if type_ == blind)
 
     def collector_status(self) -> list[CollectorStatus]:
         return list(self._status.values())

@@ -87,7 +87,23 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also try the credential, one read per subscription and every permission needed",
+    )
     check.set_defaults(func=_cmd_check_config)
+
+    role = sub.add_parser(
+        "role-definition", help="print the Azure custom role vpnwatch needs (least privilege)"
+    )
+    role.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="assignable scope, e.g. /subscriptions/<id> (repeatable)",
+    )
+    role.set_defaults(func=_cmd_role_definition)
     return parser
 
 
@@ -127,6 +143,29 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{len(problems)} problem(s) in {args.file}", file=sys.stderr)
         return 1
     print(f"OK: {args.file}")
+    if not args.probe:
+        return 0
+    settings = _load_or_report(args.file)
+    if settings is None:
+        return 1
+    _logging("CRITICAL")  # the probe's report says everything; the SDKs' logs would repeat it
+    from vpnwatch.collect.probe import probe
+
+    lines = asyncio.run(probe(settings))
+    for line in lines:
+        print(line)
+    failed = [line for line in lines if not line.ok]
+    if failed:
+        print(f"probe: {len(failed)} problem(s); see docs/permissions.md", file=sys.stderr)
+        return 1
+    print("probe: OK")
+    return 0
+
+
+def _cmd_role_definition(args: argparse.Namespace) -> int:
+    from vpnwatch.permissions import role_definition
+
+    print(json.dumps(role_definition(args.scope), indent=2))
     return 0
 
 

@@ -116,7 +116,12 @@ class _Page(HTMLParser):
     def section_of(self, text: str) -> tuple[str | None, str | None]:
         """The region (h3) and zone (h4) heading a table cell with `text` sits under."""
         region = zone = None
+        in_gateways = False
         for tag, value in self.items:
+            if tag == "h2":
+                in_gateways = value.startswith("Gateways by region")
+            if not in_gateways:
+                continue
             if tag == "h3":
                 region, zone = value, None
             elif tag == "h4":

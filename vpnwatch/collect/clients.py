@@ -18,6 +18,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport
+from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
@@ -144,6 +145,7 @@ class AzureClients:
         self._session: aiohttp.ClientSession | None = None
         self._network: dict[str, NetworkManagementClient] = {}
         self._resources: dict[str, ResourceManagementClient] = {}
+        self._authorization: dict[str, AuthorizationManagementClient] = {}
         self._subscriptions: SubscriptionClient | None = None
         self._metrics: dict[str, MetricsClient] = {}
         self._logs: LogsQueryClient | None = None
@@ -169,6 +171,7 @@ class AzureClients:
             *self._network.values(),
             *self._resources.values(),
             *self._metrics.values(),
+            *self._authorization.values(),
         ]
         if self._logs is not None:
             clients.append(self._logs)
@@ -178,6 +181,7 @@ class AzureClients:
         self._network.clear()
         self._resources.clear()
         self._metrics.clear()
+        self._authorization.clear()
         self._subscriptions = None
         for client in clients:
             await client.close()
@@ -246,6 +250,21 @@ class AzureClients:
                 **options,
             )
         return self._logs
+
+    def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
+        """Only `check-config --probe` uses it: the caller's effective permissions."""
+        key = subscription_id.lower()
+        client = self._authorization.get(key)
+        if client is None:
+            client = AuthorizationManagementClient(
+                self._require_credential(), subscription_id, **self._client_options()
+            )
+            self._authorization[key] = client
+        return client
+
+    @property
+    def credential(self) -> AsyncTokenCredential:
+        return self._require_credential()
 
     @property
     def subscriptions(self) -> SubscriptionClient:

@@ -50,6 +50,12 @@ def classify(exc: BaseException, doing: str) -> Failure:
     return Failure(cause, f"{doing} failed: {_detail(exc)} ({_HINTS[cause]})")
 
 
+def one_line(exc: BaseException) -> str:
+    """A failure in one line: HTTP status with ARM's code and message, or the first line of the
+    exception (credential errors run to dozens of lines)."""
+    return _detail(exc)
+
+
 def _cause(exc: BaseException) -> FailureCause:
     if isinstance(exc, ClientAuthenticationError):
         return FailureCause.AUTH

@@ -192,6 +192,7 @@ class Correlator:
         self._monitor = MonitorMemory(settings.p2s.drop_share)
         if settings.p2s.enabled:
             self._detectors.append(P2SDetector(self._monitor, self._recent_and_open()))
+        self._open_counts = self._count_open()
 
     @property
     def state(self) -> FleetState:
@@ -199,6 +200,18 @@ class Correlator:
 
     def open_incidents(self) -> list[Incident]:
         return sorted(self._open.values(), key=lambda i: (i.opened_at, i.key))
+
+    def open_counts(self) -> dict[tuple[str, str], int]:
+        """Open incidents by (type, severity), as of the last step: what /health and /metrics
+        read, without walking the open incidents on every request."""
+        return self._open_counts
+
+    def _count_open(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for inc in self._open.values():
+            key = (str(inc.type), str(inc.severity))
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def tick(self, now: datetime) -> CorrelationResult:
         """Let time pass: staleness, resolution holds, SLO escalation, blindness timers."""
@@ -231,6 +244,7 @@ class Correlator:
         self._explain_p2s(changes)
         self._forget_old(now)
         records, removed = state.take_record_changes()
+        self._open_counts = self._count_open()
         return changes.result(records, removed)
 
     # --- evaluation -----------------------------------------------------------------------------

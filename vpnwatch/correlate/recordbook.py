@@ -33,6 +33,7 @@ class RecordBook:
         self.source: dict[str, str] = {}  # record id -> the collector that observed it
         self.resource: dict[str, str] = {}  # record id -> the resource id it is about
         self.by_source: dict[str, set[str]] = defaultdict(set)
+        self.changed: set[str] = set()  # touched or fresher since the tally last looked
         self._dirty: set[str] = set()
         self._removed: set[str] = set()
         self._fresh: set[str] = set()
@@ -58,6 +59,7 @@ class RecordBook:
     def touch(self, rid: str) -> None:
         """Something in this record changed that a restart must know."""
         self._dirty.add(rid)
+        self.changed.add(rid)
         self._removed.discard(rid)
 
     def touch_entity(self, eid: str) -> None:
@@ -65,6 +67,7 @@ class RecordBook:
 
     def fresh(self, rid: str, at: datetime) -> None:
         """This record's data is newer, perhaps with the same content."""
+        self.changed.add(rid)
         if at > self._data_at.get(rid, at - _EPSILON):
             self._data_at[rid] = at
             self._fresh.add(rid)
@@ -80,6 +83,7 @@ class RecordBook:
         resource = self.resource.pop(rid, rid)
         self._dirty.discard(rid)
         self._fresh.discard(rid)
+        self.changed.discard(rid)
         self._data_at.pop(rid, None)
         self._persisted_at.pop(rid, None)
         self._removed.add(rid)

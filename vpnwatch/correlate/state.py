@@ -31,8 +31,8 @@ fleet on every poll and a restart finds nothing staler than that.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
-from datetime import datetime
+from collections import defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from vpnwatch.config import StateSettings
@@ -60,6 +60,7 @@ from vpnwatch.correlate.health import (
 from vpnwatch.correlate.inventory import BGP_SUFFIX, Inventory, bgp_record_id
 from vpnwatch.correlate.recordbook import RecordBook, material
 from vpnwatch.correlate.records import RecordError, decode_observation, encode_observation
+from vpnwatch.correlate.tally import HealthTally
 from vpnwatch.observations import (
     BgpStatusObserved,
     CollectionRun,
@@ -108,6 +109,7 @@ class FleetState(ObservationRules, Inventory):
         self.touched_bgp: set[str] = set()
         self._unhealthy: dict[str, set[str]] = defaultdict(set)
         self._records = RecordBook()
+        self._tally = HealthTally(self.entities, self.stale_after)
         # gateways and sites to derive again at the end of the step (lower-cased id -> time)
         self._dirty_gateways: dict[str, datetime] = {}
         self._dirty_sites: dict[str, datetime] = {}
@@ -124,9 +126,15 @@ class FleetState(ObservationRules, Inventory):
     def effective(self, entity: EntityState, now: datetime) -> Health:
         if entity.unknown_reason is not None or entity.last_observed is None:
             return Health.UNKNOWN
-        if (now - entity.last_observed).total_seconds() > self.stale_after(entity.entity_id):
+        if now - entity.last_observed > timedelta(seconds=self.stale_after(entity.entity_id)):
             return Health.UNKNOWN
         return entity.health
+
+    def counts(self, now: datetime) -> dict[tuple[str, Health], int]:
+        """Entities by (kind, effective health) at `now`, without zero buckets. Kept up to date
+        as entities change and grow stale, so it costs what changed since the last call."""
+        self._sync_tally()
+        return self._tally.counts(now)
 
     def stale_after(self, entity_id: str) -> float:
         """Seconds after its last observation an entity turns `unknown`: `staleness_seconds`, or
@@ -150,11 +158,16 @@ class FleetState(ObservationRules, Inventory):
 
     def note_promise(self, run: CollectionRun) -> None:
         if run.promise_seconds is not None:
-            self._promises[(run.collector, scope_prefix(run.scope))] = run.promise_seconds
+            key = (run.collector, scope_prefix(run.scope))
+            if self._promises.get(key) != run.promise_seconds:
+                self._promises[key] = run.promise_seconds
+                self._tally.recount()  # staleness limits moved
 
     def summary(self, now: datetime) -> dict[Health, int]:
-        counts = Counter(self.effective(e, now) for e in self.entities.values())
-        return {h: counts.get(h, 0) for h in Health}
+        totals = dict.fromkeys(Health, 0)
+        for (_, health), n in self.counts(now).items():
+            totals[health] += n
+        return totals
 
     def is_flapping(self, entity_id: str, now: datetime) -> bool:
         entity = self.entities.get(entity_id)
@@ -200,6 +213,7 @@ class FleetState(ObservationRules, Inventory):
         members, resource = self._records.forget(rid)
         for eid in members:
             entity = self.entities.pop(eid, None)
+            self._tally.discard(eid)
             if entity is not None:
                 self._unhealthy[entity.kind].discard(eid)
         self._unindex(rid)
@@ -332,6 +346,7 @@ class FleetState(ObservationRules, Inventory):
             self._records.leave(rid, eid)
             self.entities.pop(eid)
             self._unhealthy[kind].discard(eid)
+            self._tally.discard(eid)
         if gone:
             self._records.touch(rid)
 
@@ -361,6 +376,7 @@ class FleetState(ObservationRules, Inventory):
 
     def take_record_changes(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """The records changed and removed since the last call, then forgets them."""
+        self._sync_tally()
         due, removed = self._records.take(self.settings.staleness_seconds)
         return {rid: self.record(rid) for rid in due}, removed
 
@@ -428,4 +444,16 @@ class FleetState(ObservationRules, Inventory):
         state._dirty_gateways.clear()
         state._dirty_sites.clear()
         state._records.settle()
+        state._records.changed.clear()
+        for entity in state.entities.values():
+            state._tally.update(entity)
         return state
+
+    def _sync_tally(self) -> None:
+        """Recount the entities of every record that changed since the last call."""
+        records, entities, tally = self._records, self.entities, self._tally
+        tally.settle()
+        for rid in records.changed:
+            for eid in records.members.get(rid, ()):
+                tally.update(entities[eid])
+        records.changed.clear()

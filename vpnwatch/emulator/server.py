@@ -31,6 +31,7 @@ from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.certs import TlsFiles, make_tls_files
 from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
 from vpnwatch.emulator.monitor import MonitorApi
+from vpnwatch.emulator.rbac import RoleGrant, is_permissions_call
 from vpnwatch.emulator.render import Renderer
 from vpnwatch.emulator.scenario import Scenario, ThrottlingSpec, load_scenario
 from vpnwatch.emulator.traffic import Refusal, TrafficPolicy
@@ -75,8 +76,10 @@ class Emulator:
         page_size: int = 50,
         lro_retry_after_ms: int | None = None,
         throttling: ThrottlingSpec | str | None = None,
+        grant: RoleGrant | None = None,
     ) -> None:
         _require_loopback(host)
+        self.grant = grant or RoleGrant()  # what the caller's role allows (default: everything)
         self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         if isinstance(throttling, str):
             throttling = ThrottlingSpec(model=throttling)  # type: ignore[arg-type]
@@ -232,6 +235,11 @@ class Emulator:
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             )
+        if is_permissions_call(path):
+            return self.grant.permissions_reply(request.method)
+        forbidden = self.grant.refuse(request.method, path)
+        if forbidden is not None:
+            return forbidden
         subscription = self._subscription_of(path)
         refusal = self._traffic.refuse(request.method, path, subscription, t)
         if refusal is not None:

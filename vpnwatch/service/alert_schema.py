@@ -36,6 +36,15 @@ class AlertEssentials(BaseModel):
     essentials_version: str | None = Field(None, alias="essentialsVersion")
     alert_context_version: str | None = Field(None, alias="alertContextVersion")
 
+    @field_validator("fired_date_time", "resolved_date_time", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        """The schema says an ISO 8601 string; pydantic alone would take a number as epoch
+        seconds, so a malformed alert would be accepted with a made-up time."""
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("must be an ISO 8601 date-time string")
+        return value
+
     @field_validator("fired_date_time", "resolved_date_time")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:

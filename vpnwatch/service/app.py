@@ -27,7 +27,7 @@ from vpnwatch import __version__
 from vpnwatch.agent import Agent
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
-from vpnwatch.service import api, health, notify_api, statuspage
+from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from vpnwatch.service.schemas import ErrorResponse
@@ -135,6 +135,8 @@ def create_app(
     app.include_router(notify_api.router, responses=UNAVAILABLE)
     app.include_router(webhook_router(settings.service.webhook))
     app.include_router(statuspage.router, responses=UNAVAILABLE)
+    app.include_router(incidentpage.router, responses=UNAVAILABLE)
+    app.include_router(resourcepage.router, responses=UNAVAILABLE)
 
     @app.get(
         "/metrics",

@@ -77,16 +77,26 @@ class FleetView:
         entity = self.state.entities.get(entity_id)
         return None if entity is None else entity.since
 
+    def reason(self, entity_id: str) -> str | None:
+        """Why an entity that is not up has its health: the evidence its state keeps."""
+        health = self.state.health_of(entity_id, self.now).value
+        if health == "up":
+            return None
+        entity = self.state.entities.get(entity_id)
+        if entity is None:
+            return "not observed yet"
+        if health == "unknown":
+            return entity.unknown_reason or "no fresh data"
+        return entity.evidence or None
+
     def health_counts(self) -> tuple[HealthCounts, dict[str, HealthCounts]]:
-        effective, now = self.state.effective, self.now
-        tally = Counter(
-            (str(e.kind), effective(e, now).value) for e in self.state.entities.values()
-        )
+        """Totals and counts per kind; the state keeps them up to date, so this costs the
+        number of kinds, not of entities."""
         total: Counter[str] = Counter()
         by_kind: dict[str, Counter[str]] = {}
-        for (kind, health), n in tally.items():
-            by_kind.setdefault(kind, Counter())[health] += n
-            total[health] += n
+        for (kind, health), n in self.state.counts(self.now).items():
+            by_kind.setdefault(kind, Counter())[health.value] += n
+            total[health.value] += n
         return HealthCounts(**total), {k: HealthCounts(**c) for k, c in sorted(by_kind.items())}
 
     # --- resources -----------------------------------------------------------------------------
@@ -129,6 +139,7 @@ class FleetView:
             instances=instances,
             health=self.health(key),
             health_since=self.since(key),
+            health_reason=self.reason(key),
             observed_at=gw.observed_at,
         )
 

@@ -85,9 +85,9 @@ def fleet_health(agent: Agent) -> HealthResponse:
     correlator = agent.correlator
     if correlator is not None:
         counts, by_kind = FleetView(correlator.state, now).health_counts()
-        for incident in correlator.open_incidents():
-            key = Severity(incident.severity).value
-            setattr(severities, key, getattr(severities, key) + 1)
+        for (_, severity), n in correlator.open_counts().items():
+            key = Severity(severity).value
+            setattr(severities, key, getattr(severities, key) + n)
     else:
         counts, by_kind = HealthCounts(), {}
     ready, blind = agent.ready, agent.blind

@@ -179,7 +179,10 @@ async def list_silences(agent: Authorized) -> list[SilenceOut]:
 @router.post(
     "/silences",
     response_model=SilenceCreated,
-    responses=UNAUTHORIZED,
+    responses={
+        **UNAUTHORIZED,
+        400: {"model": ErrorResponse, "description": "The body is not JSON"},
+    },
     summary="Mute matching incidents' notifications from startsAt to endsAt",
 )
 async def create_silence(body: SilenceIn, agent: Authorized) -> SilenceCreated:

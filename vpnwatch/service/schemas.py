@@ -155,6 +155,9 @@ class GatewayOut(_Out):
     instances: list[GatewayInstanceOut]
     health: EntityHealth
     health_since: datetime | None
+    health_reason: str | None = Field(
+        None, description="Why the gateway has this health, in words (when it is not up)."
+    )
     observed_at: datetime
 
 

@@ -1,34 +1,38 @@
 """The status page at `/`: what an on-call engineer opens first, rendered on the server.
 
-Plain HTML from Jinja2 templates, no script: it must work in any browser, in a terminal browser
-and when half the network is down. It refreshes itself every 30 seconds with a meta tag.
+Plain HTML and inline SVG from Jinja2 templates, no script: it must work in any browser, in a
+terminal browser and when half the network is down. It refreshes itself every 30 seconds with a
+meta tag. Every incident and resource named on it links to its own page.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, Response
 
+from vpnwatch.correlate.entities import EntityKind, Health
 from vpnwatch.incidents import Incident, IncidentStatus, Severity
 from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.fleet import FleetView, incident_detail
 from vpnwatch.service.health import fleet_health
+from vpnwatch.service.links import Links, entity_label
 from vpnwatch.service.schemas import GatewayOut, IncidentDetail
+from vpnwatch.service.templating import TEMPLATES
+from vpnwatch.service.topology import build_topology
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 RESOLVED_SHOWN = 10
 ZONE_REDUNDANT = "Zone-redundant"
 TIMELINE_SHOWN = 25
+NOT_UP_SHOWN = 50  # per health; the count says how many there are in all
 
 router = APIRouter(tags=["status page"])
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+HTML = {200: {"content": {"text/html": {}}, "description": "An HTML page"}}
 
 
 @dataclass(slots=True)
@@ -42,6 +46,18 @@ class RegionGroup:
     region: str
     zones: list[ZoneGroup] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NotUp:
+    """One entity that is not up, as the "which ones" list shows it."""
+
+    entity_id: str
+    kind: str
+    label: str
+    health: str
+    why: str
+    url: str | None
 
 
 def zone_title(gateway: GatewayOut) -> str:
@@ -89,55 +105,106 @@ def open_incident_details(incidents: list[Incident]) -> list[IncidentDetail]:
     return [incident_detail(i, _children(i, ordered)) for i in top]
 
 
-def when(value: datetime | None) -> str:
-    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+def not_up(view: FleetView, links: Links, limit: int = NOT_UP_SHOWN) -> dict[str, list[NotUp]]:
+    """Entities down, degraded or unknown (at most `limit` of each), worst-named first.
+
+    Down and degraded come from the state's index of unhealthy entities; only when something is
+    unknown does this walk the fleet, and it stops once it has `limit` of them.
+    """
+    state, now = view.state, view.now
+    found: dict[str, list[NotUp]] = {"down": [], "degraded": [], "unknown": []}
+
+    def add(entity_id: str, health: Health) -> None:
+        entity = state.entities.get(entity_id)
+        why = ""
+        if entity is not None:
+            why = entity.unknown_reason or entity.evidence or ""
+            if health is Health.UNKNOWN and not entity.unknown_reason:
+                why = "no fresh data"
+        found[health.value].append(
+            NotUp(
+                entity_id,
+                str(entity.kind) if entity else "",
+                entity_label(entity_id),
+                health.value,
+                why,
+                links.resource(entity_id),
+            )
+        )
+
+    for kind in EntityKind:
+        for entity_id in sorted(state.unhealthy(kind)):
+            health = state.health_of(entity_id, now)
+            if health in (Health.DOWN, Health.DEGRADED) and len(found[health.value]) < limit:
+                add(entity_id, health)
+    for entity in state.entities.values():
+        if len(found["unknown"]) >= limit:
+            break
+        if state.effective(entity, now) is Health.UNKNOWN:
+            add(entity.entity_id, Health.UNKNOWN)
+    for rows in found.values():
+        rows.sort(key=lambda r: (r.kind, r.label))
+    return found
 
 
-def ago(value: float | None) -> str:
-    if value is None:
-        return "never"
-    seconds = int(value)
-    if seconds < 120:
-        return f"{seconds} s ago"
-    if seconds < 7200:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
-
-
-TEMPLATES.env.filters["when"] = when
-TEMPLATES.env.filters["ago"] = ago
-
-
-@router.get(
-    "/",
-    response_class=HTMLResponse,
-    summary="Status page",
-    responses={200: {"content": {"text/html": {}}, "description": "The status page"}},
-)
+@router.get("/", response_class=HTMLResponse, summary="Status page", responses=HTML)
 async def status_page(request: Request, agent: AgentDep) -> HTMLResponse:
     health = fleet_health(agent)
     correlator = agent.correlator
     opened: list[IncidentDetail] = []
     regions: list[RegionGroup] = []
+    links = topology = None
+    listed: dict[str, list[NotUp]] = {"down": [], "degraded": [], "unknown": []}
     if correlator is not None:
         view = FleetView(correlator.state, agent.clock.now())
+        links = Links(correlator.state)
         regions = group_gateways(view.gateways())
         live = [i for i in correlator.open_incidents() if i.status is IncidentStatus.OPEN]
         opened = open_incident_details(live)
+        topology = build_topology(view, links)
+        listed = not_up(view, links)
     resolved: list[Incident] = []
     if agent.store is not None:
         resolved, _ = await asyncio.to_thread(
             agent.store.list_incidents, status=IncidentStatus.RESOLVED, limit=RESOLVED_SHOWN
         )
+    # the header counts what the list shows: root incidents (children are inside them)
+    roots = Counter(i.severity.value for i in opened)
     return TEMPLATES.TemplateResponse(
         request,
         "status.html",
         {
             "health": health,
             "incidents": opened,
+            "root_counts": roots,
             "resolved": resolved,
             "regions": regions,
+            "links": links,
+            "topo": topology,
+            "not_up": listed,
+            "label": entity_label,
             "timeline_shown": TIMELINE_SHOWN,
             "gateway_total": sum(len(z.gateways) for r in regions for z in r.zones),
+            "demo": getattr(request.app.state, "demo", None),
         },
     )
+
+
+@router.get(
+    "/topology.svg",
+    summary="The estate as a picture (SVG), links coloured by health",
+    response_class=Response,
+    include_in_schema=False,  # a picture for people, like the pages under /incidents, /resources
+)
+async def topology_svg(request: Request, agent: AgentDep) -> Response:
+    correlator = agent.correlator
+    if correlator is None:
+        return Response(
+            '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="30">'
+            '<text x="10" y="20">No data yet</text></svg>',
+            media_type="image/svg+xml",
+        )
+    view = FleetView(correlator.state, agent.clock.now())
+    topo = build_topology(view, Links(correlator.state))
+    body = TEMPLATES.get_template("topology.svg").render(topo=topo)
+    return Response(body, media_type="image/svg+xml")
