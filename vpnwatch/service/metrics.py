@@ -46,6 +46,7 @@ from vpnwatch.correlate.entities import (
     tunnel_id,
 )
 from vpnwatch.incidents import IncidentType, Severity
+from vpnwatch.service import monitor_metrics
 from vpnwatch.service.fleet import resource_name
 from vpnwatch.service.otlp import OtlpPush
 
@@ -173,6 +174,8 @@ class ServiceMetrics:
             unit="s",
         )
         self._counter("vpnwatch_collector_runs", "Collector passes")
+        for name, description, unit in monitor_metrics.INSTRUMENTS:
+            g(name, description, unit)
         g("vpnwatch_notifications", "Outbox notifications by receiver and status")
         self._counter(
             "vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome"
@@ -341,6 +344,7 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
     for (type_, severity), count in sorted(open_counts.items()):
         snap.add("vpnwatch_incidents_open", float(count), {"type": type_, "severity": severity})
     _fleet(snap, correlator.state, agent.clock.now())
+    monitor_metrics.export(snap.add, correlator.monitor)
     return snap
 
 
