@@ -509,6 +509,10 @@ class FleetState(ObservationRules, Inventory):
         records, entities, tally = self._records, self.entities, self._tally
         tally.settle()
         for rid in records.changed:
-            for eid in records.members.get(rid, ()):
-                tally.update(entities[eid])
+            members = records.members.get(rid)
+            if not members:
+                continue
+            limit = timedelta(seconds=self.stale_after(next(iter(members))))  # one per record
+            for eid in members:
+                tally.update(entities[eid], limit)
         records.changed.clear()

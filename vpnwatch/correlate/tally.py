@@ -53,11 +53,12 @@ class HealthTally:
         if self._recount and self._now is not None:
             self._rebuild(self._now)
 
-    def update(self, e: EntityState) -> None:
-        """Count `e` as it is now (after it was added or changed)."""
+    def update(self, e: EntityState, limit: timedelta | None = None) -> None:
+        """Count `e` as it is now (after it was added or changed); `limit` is its staleness
+        limit when the caller knows it (the same for every entity of a record)."""
         if self._recount:
             return  # counted afresh anyway
-        deadline = self._deadline(e)
+        deadline = self._deadline(e, limit)
         self._move(e.entity_id, self._bucket(e, deadline))
         if deadline is not None:
             if self._now is not None and deadline < self._now:
@@ -98,11 +99,13 @@ class HealthTally:
         for entity in self._entities.values():
             self.update(entity)
 
-    def _deadline(self, e: EntityState) -> datetime | None:
+    def _deadline(self, e: EntityState, limit: timedelta | None = None) -> datetime | None:
         """When `e` turns stale: it is unknown from the first moment after this."""
         if e.unknown_reason is not None or e.last_observed is None:
             return None
-        return e.last_observed + timedelta(seconds=self._stale_after(e.entity_id))
+        if limit is None:
+            limit = timedelta(seconds=self._stale_after(e.entity_id))
+        return e.last_observed + limit
 
     def _bucket(self, e: EntityState, deadline: datetime | None) -> Bucket:
         kind = str(e.kind)
