@@ -79,6 +79,7 @@ class Agent:
         self._status: dict[str, CollectorStatus] = {}
         self._next_due: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
+        self._step_hooks: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._discovery_lock = asyncio.Lock()  # collectors starting together discover once
         self._tasks: list[asyncio.Task[None]] = []
@@ -183,6 +184,19 @@ class Agent:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def add_step_hook(self, hook: Callable[[], None]) -> None:
+        """`hook` runs in a worker thread after every correlation step while the fleet state
+        holds still (the next step waits for it): where read models such as the /metrics
+        snapshot are built, off the event loop."""
+        self._step_hooks.append(hook)
+
+    async def _run_step_hooks(self) -> None:
+        for hook in self._step_hooks:
+            try:
+                await asyncio.to_thread(hook)
+            except Exception:
+                log.exception("step hook %r failed", hook)
+
     # --- the data path -------------------------------------------------------------------------
 
     async def submit(self, observations: Sequence[Observation]) -> CorrelationResult:
@@ -191,6 +205,7 @@ class Agent:
         async with self._lock:
             result = self.correlator.process(list(observations), self.clock.now())
             await self._persist(result)
+            await self._run_step_hooks()
         self._announce(result)
         self._heat_open_incidents()
         return result
@@ -201,6 +216,7 @@ class Agent:
         async with self._lock:
             result = self.correlator.tick(self.clock.now())
             await self._persist(result)
+            await self._run_step_hooks()
         self._announce(result)
         await self._prune_when_due()
         return result
