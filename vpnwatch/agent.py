@@ -36,6 +36,7 @@ log = logging.getLogger("vpnwatch.agent")
 Listener = Callable[[CorrelationResult], None]
 
 DISCOVERY = "discovery"
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class Agent:
         self.correlator: Correlator | None = None
         self.notifications: Notifications | None = None  # with notify.receivers configured
         self._unsaved = UnsavedChanges()
+        self._pruned_at: datetime | None = None
         self.store_writable = True  # false from a failed write until a write lands again
         self._clients: AzureClients | None = None
         self._affordable: AffordableIntervals | None = None
@@ -77,6 +79,7 @@ class Agent:
         self._status: dict[str, CollectorStatus] = {}
         self._next_due: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
+        self._step_hooks: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._discovery_lock = asyncio.Lock()  # collectors starting together discover once
         self._tasks: list[asyncio.Task[None]] = []
@@ -181,6 +184,19 @@ class Agent:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def add_step_hook(self, hook: Callable[[], None]) -> None:
+        """`hook` runs in a worker thread after every correlation step while the fleet state
+        holds still (the next step waits for it): where read models such as the /metrics
+        snapshot are built, off the event loop."""
+        self._step_hooks.append(hook)
+
+    async def _run_step_hooks(self) -> None:
+        for hook in self._step_hooks:
+            try:
+                await asyncio.to_thread(hook)
+            except Exception:
+                log.exception("step hook %r failed", hook)
+
     # --- the data path -------------------------------------------------------------------------
 
     async def submit(self, observations: Sequence[Observation]) -> CorrelationResult:
@@ -189,6 +205,7 @@ class Agent:
         async with self._lock:
             result = self.correlator.process(list(observations), self.clock.now())
             await self._persist(result)
+            await self._run_step_hooks()
         self._announce(result)
         self._heat_open_incidents()
         return result
@@ -199,8 +216,26 @@ class Agent:
         async with self._lock:
             result = self.correlator.tick(self.clock.now())
             await self._persist(result)
+            await self._run_step_hooks()
         self._announce(result)
+        await self._prune_when_due()
         return result
+
+    async def _prune_when_due(self) -> None:
+        """Once an hour, forget correlated alerts older than `store.alert_retention_days`."""
+        now = self.clock.now()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        assert self.store is not None
+        before = now - timedelta(days=self.settings.store.alert_retention_days)
+        try:
+            pruned = await asyncio.to_thread(self.store.prune_alerts, before=before)
+        except StoreError as exc:
+            log.warning("pruning old alerts failed: %s", exc)
+            return
+        if pruned:
+            log.info("pruned %d alert(s) received before %s", pruned, before.isoformat())
 
     async def run_due(self) -> None:
         """Run once every collector whose next run is due at the clock's current time."""

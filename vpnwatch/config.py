@@ -452,6 +452,8 @@ class CorrelatorSettings(_Section):
 
 class StoreSettings(_Section):
     path: Path = Path("var/vpnwatch.sqlite3")
+    # inbound alerts, once correlated, are kept this long (their evidence stays in incidents)
+    alert_retention_days: float = Field(30.0, gt=0)
 
 
 class HealthStatusPolicy(StrEnum):
@@ -482,7 +484,7 @@ class ServiceSettings(_Section):
     auth: ApiAuthSettings = Field(default_factory=ApiAuthSettings)
     # a request must arrive whole within this many seconds of the connection or its first byte
     read_timeout_seconds: float = Field(10.0, gt=0)
-    otlp_endpoint: str | None = None  # OTLP/HTTP metrics endpoint; None: Prometheus only
+    otlp_endpoint: str | None = None  # OTLP/HTTP push (needs the `otlp` extra); None: off
 
     @field_validator("otlp_endpoint")
     @classmethod
