@@ -181,10 +181,32 @@ def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> u
     )
 
 
+def startup_line(settings: Settings) -> str:
+    """Everything someone reading the log first needs, in one line."""
+    azure, targets = settings.azure, settings.targets
+    cloud = azure.cloud.value
+    if azure.cloud.value == "custom":
+        cloud += f" ({azure.resolved_endpoints().resource_manager})"
+    if targets.discover_all:
+        watched = "every subscription the credential can see"
+    else:
+        watched = f"{len(targets.subscriptions)} subscription(s) " + ", ".join(
+            targets.subscriptions
+        )
+    if targets.resource_groups:
+        watched += f" (resource groups {', '.join(targets.resource_groups)})"
+    return (
+        f"vpnwatch {__version__} starting: cloud {cloud}, credential {azure.credential.kind.value},"
+        f" watching {watched}, state {settings.store.path},"
+        f" listening on http://{settings.service.host}:{settings.service.port}/"
+    )
+
+
 async def serve(
     settings: Settings, agent: Agent | None = None, *, clock: Clock | None = None
 ) -> None:
     """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
+    log.info("%s", startup_line(settings))
     app = create_app(settings, agent=agent, clock=clock)
     server = uvicorn.Server(
         _uvicorn_config(app, settings, settings.service.host, settings.service.port)
