@@ -194,6 +194,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from vpnwatch.notify.settings import NotifySettings
     from vpnwatch.replay import emulator_settings
     from vpnwatch.service.app import serve
+    from vpnwatch.service.demo import DemoStory
 
     scenario = load_scenario(args.scenario)
     clock = ScaledClock(speed=args.speed)
@@ -221,7 +222,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     args.port,
                     oncall_url,
                 )
-                await serve(settings, clock=clock)
+                await serve(settings, clock=clock, demo=DemoStory(scenario, clock))
 
     _stop_on_signals()
     with (

@@ -29,6 +29,7 @@ from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
+from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
@@ -91,6 +92,7 @@ def create_app(
     metrics: ServiceMetrics | None = None,
     manage_agent: bool = True,
     clock: Clock | None = None,
+    demo: DemoStory | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `agent` (built from `settings` when not given).
 
@@ -127,6 +129,7 @@ def create_app(
     app.state.agent = agent
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.demo = demo  # the demo's banner on every page; None when watching Azure
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
@@ -203,11 +206,15 @@ def startup_line(settings: Settings) -> str:
 
 
 async def serve(
-    settings: Settings, agent: Agent | None = None, *, clock: Clock | None = None
+    settings: Settings,
+    agent: Agent | None = None,
+    *,
+    clock: Clock | None = None,
+    demo: DemoStory | None = None,
 ) -> None:
     """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
     log.info("%s", startup_line(settings))
-    app = create_app(settings, agent=agent, clock=clock)
+    app = create_app(settings, agent=agent, clock=clock, demo=demo)
     server = uvicorn.Server(
         _uvicorn_config(app, settings, settings.service.host, settings.service.port)
     )
