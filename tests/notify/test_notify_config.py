@@ -154,3 +154,15 @@ def test_check_config_command_reports_notify_problems(tmp_path: Path) -> None:
         f"{path}:5: notify.receivers[0].api_key: a opsgenie receiver needs api_key" in done.stderr
     )
     assert KEY not in done.stderr + done.stdout
+
+
+def test_the_documented_notify_block_is_valid(tmp_path: Path) -> None:
+    """docs/notify.md's example, with its `...` placeholders filled in, passes check-config."""
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "notify.md").read_text()
+    block = re.search(r"```yaml\n(notify:\n.*?)```", doc, re.S)
+    assert block, "docs/notify.md shows a notify: block"
+    text = MINIMAL + block.group(1).replace(": ...", ": placeholder-secret-value")
+    text = text.replace("https://hooks.slack.com/services/...", "https://hooks.slack.example/x")
+    assert check_config(write(tmp_path, text), environ={}) == []

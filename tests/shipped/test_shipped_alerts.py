@@ -64,14 +64,24 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
 
 def test_every_rule_is_an_alert_with_routing_labels_and_annotations():
     found = rules()
-    assert len(found) >= 10
+    assert len(found) >= 9
     for rule in found:
         assert "alert" in rule, f"recording rules do not belong here: {rule}"
         assert rule["labels"]["severity"] in SEVERITIES, rule["alert"]
         assert rule["labels"]["component"] in COMPONENTS, rule["alert"]
         assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
     critical = {r["alert"] for r in found if r["labels"]["severity"] == "critical"}
-    assert {"VpnwatchCriticalIncident", "VpnwatchMonitoringBlind", "VpnwatchDown"} <= critical
+    assert {"VpnwatchDown", "VpnwatchNotificationFailing"} <= critical
+
+
+def test_no_rule_pages_for_what_vpnwatch_notifies_itself():
+    """vpnwatch sends one message per root incident through its receivers; a rule over the
+    incident counts would send a second one, per type, naming no gateway."""
+    for rule in rules():
+        query = parse(rule["expr"])
+        if "vpnwatch_incidents_open" in query.metrics:
+            assert 'type="notification_failing"' in rule["expr"], rule["alert"]
+        assert "vpnwatch_tunnel_up" not in query.metrics, rule["alert"]
 
 
 def test_rules_read_only_metrics_vpnwatch_exports(exported: Exported):
@@ -138,22 +148,22 @@ def _mutated_tests(tmp_path: Path, change) -> Path:
 
 @needs_promtool
 def test_promtool_fails_when_a_silent_case_is_expected_to_fire(tmp_path: Path):
-    """The unit tests can fail: claim the blind incident type also raises the critical incident
-    alert (the rule excludes it)."""
+    """The unit tests can fail: claim instance b (whose notifications work) also raises the
+    notification-failing alert."""
 
     def change(doc: dict[str, Any]) -> None:
         case = next(
             c
             for c in doc["tests"][0]["alert_rule_test"]
-            if c["alertname"] == "VpnwatchCriticalIncident" and c["exp_alerts"]
+            if c["alertname"] == "VpnwatchNotificationFailing" and c["exp_alerts"]
         )
-        extra = {**case["exp_alerts"][0]["exp_labels"], "type": "monitoring_blind"}
+        extra = {**case["exp_alerts"][0]["exp_labels"], "instance": "b:8080"}
         case["exp_alerts"].append({"exp_labels": extra})
 
     result = run(PROMTOOL, "test", "rules", _mutated_tests(tmp_path, change))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "FAILED" in result.stdout + result.stderr
-    assert "VpnwatchCriticalIncident" in result.stdout + result.stderr
+    assert "VpnwatchNotificationFailing" in result.stdout + result.stderr
 
 
 @needs_promtool
@@ -161,12 +171,12 @@ def test_promtool_fails_when_a_firing_alert_is_expected_silent(tmp_path: Path):
     def change(doc: dict[str, Any]) -> None:
         for test in doc["tests"]:
             for case in test["alert_rule_test"]:
-                if case["alertname"] == "VpnwatchTunnelsDown":
+                if case["alertname"] == "VpnwatchNotificationsPending":
                     case["exp_alerts"] = []
 
     result = run(PROMTOOL, "test", "rules", _mutated_tests(tmp_path, change))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "VpnwatchTunnelsDown" in result.stdout + result.stderr
+    assert "VpnwatchNotificationsPending" in result.stdout + result.stderr
 
 
 # --- Alertmanager ---------------------------------------------------------------------------------
@@ -246,14 +256,29 @@ def _posted(name: str, instance: str, **extra: str) -> dict[str, Any]:
     return {"labels": {**labels, **extra}, "annotations": {"summary": name}}
 
 
+def _incident(type_: str, severity: str) -> dict[str, Any]:
+    """An alert as vpnwatch's `kind: alertmanager` receiver sends it (vpnwatch/notify)."""
+    labels = {"alertname": "VpnwatchIncident", "type": type_, "severity": severity,
+              "incident": f"{type_}:x#1", "instance": type_}  # fmt: skip
+    return {"labels": labels, "annotations": {"summary": type_}}
+
+
+@needs_amtool
+def test_vpnwatch_incidents_route_by_severity_and_info_goes_nowhere():
+    config = f"--config.file={ALERTMANAGER_EXAMPLE}"
+    for severity, receiver in (("critical", "pager"), ("warning", "chat"), ("info", "none")):
+        labels = [f"{k}={v}" for k, v in _incident("failover", severity)["labels"].items()]
+        result = run(AMTOOL, "config", "routes", "test", config, *labels)
+        assert result.stdout.strip() == receiver, (severity, result.stdout + result.stderr)
+
+
 @needs_alertmanager
-def test_blind_vpnwatch_holds_back_its_network_alerts_only(alertmanager: str):
+def test_blind_vpnwatch_holds_back_its_other_incidents_only(alertmanager: str):
     alerts = [
-        _posted("VpnwatchMonitoringBlind", "a:8080"),
-        _posted("VpnwatchCriticalIncident", "a:8080", type="zone_outage"),
-        _posted("VpnwatchTunnelsDown", "a:8080", connection="cn-weu-rotterdam"),
+        _incident("monitoring_blind", "critical"),
+        _incident("zone_outage", "critical"),
+        _incident("tunnel_down", "warning"),
         _posted("VpnwatchCollectorStale", "a:8080", collector="arm.connections"),
-        _posted("VpnwatchCriticalIncident", "b:8080", type="zone_outage"),
     ]
     assert httpx.post(f"{alertmanager}/api/v2/alerts", json=alerts).status_code == 200
 
@@ -264,11 +289,10 @@ def test_blind_vpnwatch_holds_back_its_network_alerts_only(alertmanager: str):
         }
 
     expected = {
-        ("VpnwatchMonitoringBlind", "a:8080"): "active",
-        ("VpnwatchCriticalIncident", "a:8080"): "suppressed",
-        ("VpnwatchTunnelsDown", "a:8080"): "suppressed",
+        ("VpnwatchIncident", "monitoring_blind"): "active",
+        ("VpnwatchIncident", "zone_outage"): "suppressed",
+        ("VpnwatchIncident", "tunnel_down"): "suppressed",
         ("VpnwatchCollectorStale", "a:8080"): "active",
-        ("VpnwatchCriticalIncident", "b:8080"): "active",
     }
     deadline = time.monotonic() + 5
     while (seen := states()) != expected and time.monotonic() < deadline:

@@ -165,13 +165,18 @@ class Store(Database):
         with self._reading() as db:
             return outbox.next_due(db, receiver)
 
-    def notification_delivered(self, seq: int, answer: str, at: float) -> None:
+    def notification_outcomes(
+        self,
+        delivered: Sequence[tuple[int, str, float]],
+        retried: Sequence[tuple[int, str, float, float]],
+    ) -> None:
+        """Record a batch of sends in one transaction: (seq, answer, at) delivered, and
+        (seq, error, at, next attempt at) to try again."""
+        if not delivered and not retried:
+            return
         with self._transaction() as db:
-            outbox.delivered(db, seq, answer, at)
-
-    def notification_retry(self, seq: int, error: str, at: float, next_at: float) -> None:
-        with self._transaction() as db:
-            outbox.retry(db, seq, error, at, next_at)
+            outbox.delivered(db, delivered)
+            outbox.retry(db, retried)
 
     def notification_dead(
         self,

@@ -53,6 +53,13 @@ MIGRATION: tuple[str, ...] = (
 )
 
 
+# Walking the pending rows in `seq` order stops after `limit` due ones; through the
+# (receiver, next_attempt_at) index SQLite sorted every pending row on every query instead.
+MIGRATION_SEQ_ORDER: tuple[str, ...] = (
+    "CREATE INDEX outbox_pending_seq ON outbox (receiver, seq) WHERE status = 'pending'",
+)
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -164,7 +171,7 @@ def due(db: sqlite3.Connection, receiver: str, now: float, limit: int) -> list[O
     """The oldest pending row of each incident for `receiver`, if its time has come."""
     rows = db.execute(
         f"SELECT {_COLUMNS} FROM outbox o WHERE o.status = 'pending' AND o.receiver = ? "
-        "AND o.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox p "
+        "AND +o.next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox p "
         "WHERE p.status = 'pending' AND p.receiver = o.receiver "
         "AND p.incident_id = o.incident_id AND p.seq < o.seq) ORDER BY o.seq LIMIT ?",
         (receiver, now, limit),
@@ -180,19 +187,21 @@ def next_due(db: sqlite3.Connection, receiver: str) -> float | None:
     return None if row is None else row[0]
 
 
-def delivered(db: sqlite3.Connection, seq: int, answer: str, at: float) -> None:
-    db.execute(
+def delivered(db: sqlite3.Connection, rows: Sequence[tuple[int, str, float]]) -> None:
+    """(seq, answer, at) of each delivered notification."""
+    db.executemany(
         "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, "
         "answer = ?, finished_at = ? WHERE seq = ?",
-        (at, answer, at, seq),
+        [(at, answer, at, seq) for seq, answer, at in rows],
     )
 
 
-def retry(db: sqlite3.Connection, seq: int, error: str, at: float, next_at: float) -> None:
-    db.execute(
+def retry(db: sqlite3.Connection, rows: Sequence[tuple[int, str, float, float]]) -> None:
+    """(seq, error, at, next attempt at) of each notification to try again."""
+    db.executemany(
         "UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?, "
         "next_attempt_at = ? WHERE seq = ?",
-        (at, error, next_at, seq),
+        [(at, error, next_at, seq) for seq, error, at, next_at in rows],
     )
 
 

@@ -100,6 +100,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (*outbox.MIGRATION, *silences.MIGRATION),  # version 3: notification outbox, silences
     watermarks.MIGRATION,  # version 4: how far the diagnostic-log collector has read
+    outbox.MIGRATION_SEQ_ORDER,  # version 5: due notifications in order, without a sort
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
