@@ -466,11 +466,22 @@ class WebhookSettings(_Section):
     max_body_bytes: int = Field(256 * 1024, gt=0)
 
 
+class ApiAuthSettings(_Section):
+    """Who may read the API, status page, /health and /metrics; both unset: anyone who can
+    connect (the default, on 127.0.0.1). See `vpnwatch/service/auth.py`."""
+
+    bearer_token: SecretStr | None = None
+    user_header: str | None = Field(None, min_length=1)  # e.g. X-Forwarded-User behind a proxy
+
+
 class ServiceSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     health_status_policy: HealthStatusPolicy = HealthStatusPolicy.AGENT
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    auth: ApiAuthSettings = Field(default_factory=ApiAuthSettings)
+    # a request must arrive whole within this many seconds of the connection or its first byte
+    read_timeout_seconds: float = Field(10.0, gt=0)
     otlp_endpoint: str | None = None  # OTLP/HTTP metrics endpoint; None: Prometheus only
 
     @field_validator("otlp_endpoint")

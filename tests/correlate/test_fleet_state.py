@@ -111,7 +111,7 @@ def test_resource_unknown_for_a_resource_never_seen_is_listed_as_unknown() -> No
     assert corr.state.health_of(ghost, at(0)) is Health.UNKNOWN
 
 
-def test_failed_run_changes_nothing_and_successful_run_removes_unlisted() -> None:
+def test_failed_run_removes_nothing_and_successful_run_removes_unlisted() -> None:
     corr = Correlator(settings())
     c1, c2 = rid("connections", "c1"), rid("connections", "c2")
     other_sub = rid("connections", "c3", sub="99999999-0000-0000-0000-000000000000")
@@ -119,7 +119,8 @@ def test_failed_run_changes_nothing_and_successful_run_removes_unlisted() -> Non
     corr.process([replace(connection("c3", GW), resource_id=other_sub)], at(0))
     result = corr.process([run("arm.connections", t=15, ok=False, cause=FailureCause.AUTH)], at(15))
     assert result.entity_ids_removed == []
-    assert corr.state.health_of(c2, at(15)) is Health.UP
+    assert c2 in corr.state.connections
+    assert corr.state.health_of(c2, at(15)) is Health.UNKNOWN  # not refreshed: never a stale up
     result = corr.process([run("arm.connections", t=30, resource_ids=[c1.upper()])], at(30))
     assert result.entity_ids_removed == [c2]
     assert (

@@ -66,8 +66,9 @@ async def test_webhook_limits_over_a_real_socket(fleet: Fleet):
 
     async with running(fleet.app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         accepted = await client.post(WEBHOOK, json=payload, headers=auth())
-        declared = await client.post(WEBHOOK, content=body, headers=auth())
-        streamed = await client.post(WEBHOOK, content=chunks(), headers=auth())
+        as_json = {**auth(), "Content-Type": "application/json"}
+        declared = await client.post(WEBHOOK, content=body, headers=as_json)
+        streamed = await client.post(WEBHOOK, content=chunks(), headers=as_json)
         anonymous = await client.post(WEBHOOK, json=payload)
     assert accepted.status_code == 202
     assert declared.status_code == 413 and streamed.status_code == 413

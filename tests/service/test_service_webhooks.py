@@ -23,6 +23,7 @@ from vpnwatch.service.app import create_app
 from vpnwatch.store import Store
 
 GATEWAY_ALERT = "/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/"
+JSON = {"Content-Type": "application/json"}
 
 
 def _seen_alerts(fleet: Fleet) -> list[AzureAlertObserved]:
@@ -177,10 +178,10 @@ async def test_a_streamed_oversized_body_is_413_whatever_it_declares(fleet: Flee
 
     async with fleet.client() as client:
         # no Content-Length: chunked
-        chunked = await client.post(WEBHOOK, content=chunks(), headers=auth())
+        chunked = await client.post(WEBHOOK, content=chunks(), headers={**auth(), **JSON})
         # a Content-Length that lies about the size
         lying = await client.post(
-            WEBHOOK, content=chunks(), headers={**auth(), "Content-Length": "100"}
+            WEBHOOK, content=chunks(), headers={**auth(), **JSON, "Content-Length": "100"}
         )
     assert chunked.status_code == 413
     assert lying.status_code == 413

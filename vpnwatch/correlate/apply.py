@@ -295,6 +295,32 @@ class ObservationRules:
         self._records.touch(run_record_id(o.collector, o.scope))
         if o.ok:
             self._remove_unlisted(o)
+        elif o.cause is not FailureCause.NOT_FOUND:
+            self._unknown_unrefreshed(o)
+
+    def _unknown_unrefreshed(self: FleetState, run: CollectionRun) -> None:
+        """A failed pass makes what it did not refresh `unknown` now, not a staleness window
+        later: a monitor that cannot read must not go on showing `up`. The entities keep their
+        last known health and its time ("last seen up at ..."); the next observation clears it.
+        """
+        prefix = scope_prefix(run.scope)
+        cause = run.cause.value if run.cause else "failed"
+        reason = f"unknown: {cause}: the last {run.collector} poll failed"
+        for rid in sorted(self._records.by_source.get(run.collector, ())):
+            resource = self._records.resource[rid].lower()
+            if rid in self.refreshed_this_step or not resource.startswith(prefix):
+                continue
+            for eid in self._records.members.get(rid, ()):
+                e = self.entities[eid]
+                if e.unknown_reason is None:  # a more specific reason stays
+                    e.unknown_reason = reason
+                    self._note(e, reason, run.observed_at)
+                    self._records.touch(rid)
+            conn = self.connections.get(rid)
+            gateway = conn.gateway_id if conn is not None else resource
+            self._dirty_gateways[gateway.lower()] = run.observed_at
+            if conn is not None and conn.peer_id:
+                self._dirty_sites[conn.peer_id.lower()] = run.observed_at
 
     def _remove_unlisted(self: FleetState, run: CollectionRun) -> None:
         listed = {r.lower() for r in run.resource_ids}

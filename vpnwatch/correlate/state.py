@@ -94,6 +94,15 @@ def _subscription_prefix(resource_id: str) -> str:
     return ""
 
 
+UNKNOWN_INPUTS = "unknown: nothing it is derived from is known"
+
+
+def _all_unknown(*inputs: EntityState) -> bool:
+    return bool(inputs) and all(
+        e.unknown_reason is not None or e.health is Health.UNKNOWN for e in inputs
+    )
+
+
 class FleetState(ObservationRules, Inventory):
     """The fleet as the correlator knows it. Mutated only through `apply` and `refresh`."""
 
@@ -109,6 +118,7 @@ class FleetState(ObservationRules, Inventory):
         self.touched_bgp: set[str] = set()
         self._unhealthy: dict[str, set[str]] = defaultdict(set)
         self._records = RecordBook()
+        self.refreshed_this_step: set[str] = set()  # records observed since `begin_step`
         self._tally = HealthTally(self.entities, self.stale_after)
         # gateways and sites to derive again at the end of the step (lower-cased id -> time)
         self._dirty_gateways: dict[str, datetime] = {}
@@ -194,6 +204,7 @@ class FleetState(ObservationRules, Inventory):
     def begin_step(self) -> None:
         self.touched_connections.clear()
         self.touched_bgp.clear()
+        self.refreshed_this_step.clear()
 
     def refresh(self) -> None:
         """Derive instance, gateway and site health from what this step changed."""
@@ -245,25 +256,41 @@ class FleetState(ObservationRules, Inventory):
             last = max(inputs, default=gateway.last_observed or gw.observed_at)
             ie = self.entities.get(instance_id(gid, name))
             if ie is not None:
-                self._derive(ie, health, at, last, evidence)
+                self._derive(ie, health, at, last, evidence, _all_unknown(*tunnels, *peers))
         connections = [self.entities[c] for c in self.connections_of_gateway(gid)]
         health, evidence = gateway_health(connections, instance_down)
         status = self.bgp_of(gid)
         inputs = [gw.observed_at, *(e.last_observed for e in connections if e.last_observed)]
         if status is not None:
             inputs.append(status.observed_at)
-        self._derive(gateway, health, at, max(inputs), evidence)
+        self._derive(gateway, health, at, max(inputs), evidence, _all_unknown(*connections))
 
     def _derive_site(self, sid: str, site: LocalNetworkGatewayObserved, at: datetime) -> None:
         entity = self.entities[sid]
         connections = [self.entities[c] for c in self.connections_of_peer(sid)]
         health, evidence = site_health(connections)
         inputs = [site.observed_at, *(e.last_observed for e in connections if e.last_observed)]
-        self._derive(entity, health, at, max(inputs), evidence)
+        self._derive(entity, health, at, max(inputs), evidence, _all_unknown(*connections))
 
     def _derive(
-        self, e: EntityState, health: Health, at: datetime, last: datetime, evidence: str
+        self,
+        e: EntityState,
+        health: Health,
+        at: datetime,
+        last: datetime,
+        evidence: str,
+        inputs_unknown: bool = False,
     ) -> None:
+        """Set a derived health. When every entity it derives from is unknown, it is unknown
+        too (with its last health kept), rather than `up` from nothing."""
+        if inputs_unknown:
+            if e.unknown_reason is None:
+                e.unknown_reason = UNKNOWN_INPUTS
+                self._note(e, UNKNOWN_INPUTS, at)
+            return
+        if e.unknown_reason == UNKNOWN_INPUTS:
+            e.unknown_reason = None
+            self._records.touch_entity(e.entity_id)
         if e.last_observed is None or last > e.last_observed:
             e.last_observed = last
             self._records.fresh(self._records.record_of[e.entity_id], last)
@@ -358,6 +385,7 @@ class FleetState(ObservationRules, Inventory):
         if old is None or material(old) != material(o):
             self._records.touch(rid)
         self._records.fresh(rid, o.observed_at)
+        self.refreshed_this_step.add(rid)
         self._unindex(rid)
         self.file(rid, o)
         resource = o.gateway_id if isinstance(o, BgpStatusObserved) else o.resource_id

@@ -9,7 +9,7 @@ read, not interpreted here. Unknown keys are allowed because Azure adds fields o
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,18 +18,23 @@ from vpnwatch.observations import AzureAlertObserved
 WEBHOOK_SOURCE = "webhook.azure_monitor"
 
 
+# Ids and names go into the store, logs and pages: no NUL, no terminal escapes.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PrintableId = Annotated[str, Field(pattern=PRINTABLE)]
+
+
 class AlertEssentials(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    alert_id: str = Field(alias="alertId", min_length=1, max_length=2048)
-    alert_rule: str = Field(alias="alertRule", max_length=1024)
+    alert_id: str = Field(alias="alertId", min_length=1, max_length=2048, pattern=PRINTABLE)
+    alert_rule: str = Field(alias="alertRule", max_length=1024, pattern=PRINTABLE)
     severity: str = Field(pattern=r"^Sev[0-4]$")
-    signal_type: str = Field(alias="signalType", min_length=1, max_length=64)
+    signal_type: str = Field(alias="signalType", min_length=1, max_length=64, pattern=PRINTABLE)
     monitor_condition: Literal["Fired", "Resolved"] = Field(alias="monitorCondition")
-    monitoring_service: str = Field(alias="monitoringService", max_length=256)
-    alert_target_ids: list[str] = Field(default_factory=list, alias="alertTargetIDs")
-    configuration_items: list[str] = Field(default_factory=list, alias="configurationItems")
-    origin_alert_id: str | None = Field(None, alias="originAlertId")
+    monitoring_service: str = Field(alias="monitoringService", max_length=256, pattern=PRINTABLE)
+    alert_target_ids: list[PrintableId] = Field(default_factory=list, alias="alertTargetIDs")
+    configuration_items: list[PrintableId] = Field(default_factory=list, alias="configurationItems")
+    origin_alert_id: str | None = Field(None, alias="originAlertId", pattern=PRINTABLE)
     fired_date_time: datetime | None = Field(None, alias="firedDateTime")
     resolved_date_time: datetime | None = Field(None, alias="resolvedDateTime")
     description: str | None = None

@@ -15,7 +15,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -29,8 +31,10 @@ from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
+from vpnwatch.service.auth import require_reader
 from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
+from vpnwatch.service.protocol import protocol_with_read_timeout
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
 
@@ -78,8 +82,18 @@ class ErrorGuard:
             await response(scope, receive, send)
 
 
+_UNPARSABLE = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE:
+        # FastAPI answers 400 for a body that is not even text (bad UTF-8), but 422 for one that
+        # is not JSON; both are the same mistake, and every JSON route documents its 422.
+        error = {"type": "json_invalid", "loc": ["body"], "msg": "the body is not UTF-8 JSON"}
+        return await request_validation_exception_handler(
+            request, RequestValidationError([{**error, "input": None}])
+        )
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     body = ErrorResponse(error=code, detail=str(exc.detail))
     return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
@@ -133,17 +147,19 @@ def create_app(
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
+    readers = [Depends(require_reader)]
     app.include_router(health.router, responses=UNAVAILABLE)
-    app.include_router(api.router, responses=UNAVAILABLE)
-    app.include_router(notify_api.router, responses=UNAVAILABLE)
+    app.include_router(api.router, responses=UNAVAILABLE, dependencies=readers)
+    app.include_router(notify_api.router, responses=UNAVAILABLE)  # its own bearer token
     app.include_router(webhook_router(settings.service.webhook))
-    app.include_router(statuspage.router, responses=UNAVAILABLE)
-    app.include_router(incidentpage.router, responses=UNAVAILABLE)
-    app.include_router(resourcepage.router, responses=UNAVAILABLE)
+    app.include_router(statuspage.router, responses=UNAVAILABLE, dependencies=readers)
+    app.include_router(incidentpage.router, responses=UNAVAILABLE, dependencies=readers)
+    app.include_router(resourcepage.router, responses=UNAVAILABLE, dependencies=readers)
 
     @app.get(
         "/metrics",
         tags=["metrics"],
+        dependencies=readers,
         summary="Prometheus metrics",
         response_class=Response,
         responses={
@@ -181,6 +197,7 @@ def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> u
         log_level=settings.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        http=protocol_with_read_timeout(settings.service.read_timeout_seconds),
     )
 
 

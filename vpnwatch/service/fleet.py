@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from vpnwatch.correlate import FleetState
+from vpnwatch.correlate import FleetState, Health
 from vpnwatch.correlate.entities import bgp_peer_id, instance_id, link_id, tunnel_id
 from vpnwatch.incidents import Evidence, Incident
 from vpnwatch.observations import (
@@ -35,6 +35,7 @@ from vpnwatch.service.schemas import (
     HealthCounts,
     IncidentDetail,
     IncidentOut,
+    LastKnown,
     LinkOut,
     PeeringOut,
     SiteOut,
@@ -72,6 +73,23 @@ class FleetView:
 
     def health(self, entity_id: str) -> EntityHealth:
         return EntityHealth(self.state.health_of(entity_id, self.now).value)
+
+    def last_known(self, entity_id: str) -> LastKnown | None:
+        """For an entity that reads `unknown` now, the health it had when last known."""
+        entity = self.state.entities.get(entity_id)
+        if entity is None or entity.health is Health.UNKNOWN:
+            return None
+        if self.state.effective(entity, self.now) is not Health.UNKNOWN:
+            return None
+        reason = entity.unknown_reason or (
+            f"no data for over {self.state.settings.staleness_seconds:g} s"
+        )
+        return LastKnown(
+            health=EntityHealth(entity.health.value),
+            since=entity.since,
+            seen_at=entity.last_observed,
+            reason=reason,
+        )
 
     def since(self, entity_id: str) -> datetime | None:
         entity = self.state.entities.get(entity_id)
@@ -139,6 +157,7 @@ class FleetView:
             instances=instances,
             health=self.health(key),
             health_since=self.since(key),
+            last_known=self.last_known(key),
             health_reason=self.reason(key),
             observed_at=gw.observed_at,
         )
@@ -191,6 +210,7 @@ class FleetView:
             tunnels=tunnels,
             health=self.health(key),
             health_since=self.since(key),
+            last_known=self.last_known(key),
             observed_at=conn.observed_at,
         )
 

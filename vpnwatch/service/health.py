@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from vpnwatch.agent import Agent
 from vpnwatch.config import HealthStatusPolicy
 from vpnwatch.incidents import Severity
+from vpnwatch.service.auth import require_reader
 from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.fleet import FleetView
 from vpnwatch.service.schemas import (
@@ -164,6 +165,7 @@ async def readyz(agent: AgentDep) -> JSONResponse:
 
 @router.get(
     "/health",
+    dependencies=[Depends(require_reader)],
     response_model=HealthResponse,
     summary="Overall status, open incidents, data freshness",
     responses={

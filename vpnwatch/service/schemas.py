@@ -130,6 +130,15 @@ class HealthResponse(_Out):
 # --- fleet -------------------------------------------------------------------------------------
 
 
+class LastKnown(_Out):
+    """What an entity that now reads `unknown` was when last known: "last seen up at ..."."""
+
+    health: EntityHealth
+    since: datetime | None
+    seen_at: datetime | None = Field(description="When that health was last confirmed.")
+    reason: str = Field(description="Why it is unknown now.")
+
+
 class GatewayInstanceOut(_Out):
     name: str
     public_ip_address: str | None
@@ -155,6 +164,7 @@ class GatewayOut(_Out):
     instances: list[GatewayInstanceOut]
     health: EntityHealth
     health_since: datetime | None
+    last_known: LastKnown | None = None
     health_reason: str | None = Field(
         None, description="Why the gateway has this health, in words (when it is not up)."
     )
@@ -189,6 +199,7 @@ class ConnectionOut(_Out):
     tunnels: list[TunnelOut]
     health: EntityHealth
     health_since: datetime | None
+    last_known: LastKnown | None = None
     observed_at: datetime
 
 

@@ -1,11 +1,11 @@
 """`POST /webhooks/azure-monitor`: Azure Monitor alerts (common alert schema) from action groups.
 
-The order matters: authenticate (nothing is read from an unauthenticated caller), bound the body,
-validate it, persist it, answer 202, then correlate. An alert is in the store before Azure hears
-"accepted", so a crash between persisting and correlating loses nothing: alerts recorded but not
-processed are replayed at start-up. `alertId` with the monitor condition makes delivery
-idempotent, as Azure retries (and reuses the `alertId` for the Resolved notification of a Fired
-alert).
+The order matters: authenticate (nothing is read from an unauthenticated caller), check the
+content type, bound the body, validate it, persist it, answer 202, then correlate. An alert is
+in the store before Azure hears "accepted", so a crash between persisting and correlating loses
+nothing: alerts recorded but not processed are replayed at start-up. `alertId` with the monitor
+condition makes delivery idempotent, as Azure retries (and reuses the `alertId` for the Resolved
+notification of a Fired alert).
 """
 
 # No `from __future__ import annotations` here: FastAPI must evaluate the route's annotations,
@@ -50,6 +50,15 @@ def authenticated(secret: SecretStr | None, *candidates: str | None) -> bool:
         if candidate is not None:
             ok |= hmac.compare_digest(candidate.encode(), expected)
     return ok
+
+
+def declared_json(content_type: str | None) -> bool:
+    """`application/json`, with parameters (`; charset=utf-8`) or not. A body sent as a form or
+    as text is not an Azure Monitor notification, whatever it contains."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json"
 
 
 async def read_bounded(request: Request, limit: int) -> bytes:
@@ -157,6 +166,7 @@ def webhook_router(settings: WebhookSettings) -> APIRouter:
         responses={
             401: {**err, "description": "Missing or wrong token, or no secret configured"},
             413: {**err, "description": "Body larger than service.webhook.max_body_bytes"},
+            415: {**err, "description": "Content-Type is not application/json"},
             422: {**err, "description": "Not JSON, or not the common alert schema"},
             503: {**err, "description": "Not ready, or the alert could not be persisted"},
         },
@@ -186,6 +196,13 @@ def webhook_router(settings: WebhookSettings) -> APIRouter:
                 "unauthenticated",
                 f"send the webhook secret in the {settings.header} header or the "
                 f"{settings.query_param!r} query parameter",
+            )
+        if not declared_json(request.headers.get("content-type")):
+            return _error(
+                415,
+                "unsupported_media_type",
+                "send the alert as Content-Type: application/json (Azure Monitor does), not "
+                f"{request.headers.get('content-type') or 'without a Content-Type'}",
             )
         try:
             body = await read_bounded(request, settings.max_body_bytes)
