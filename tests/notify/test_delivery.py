@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from incidents_helpers import T0, failover, resolved
-from notify_helpers import Answer, CaptureServer, always
+from notify_helpers import Answer, CaptureServer
 
 from vpnwatch.clock import ManualClock
 from vpnwatch.incidents import Incident, IncidentType, Severity
@@ -103,10 +103,11 @@ async def test_a_flaky_receiver_gets_every_notification_once_and_in_order(tmp_pa
 
 async def test_a_dead_receiver_makes_dead_letters_and_pages_the_fallback(tmp_path: Path) -> None:
     clock = ManualClock(epoch=T0)
-    async with (
-        CaptureServer(always(400, '{"error":"bad key"}')) as broken,
-        CaptureServer() as pager,
-    ):
+
+    def refuses_once(request, n: int) -> Answer:  # a bad key, then fixed
+        return Answer(400, '{"error":"bad key"}') if n == 0 else Answer(202)
+
+    async with CaptureServer(refuses_once) as broken, CaptureServer() as pager:
         config = NotifySettings(
             receivers=[
                 {"name": "hook", "kind": "webhook", "url": f"{broken.url}/x", "secret": SECRET},
@@ -123,15 +124,20 @@ async def test_a_dead_receiver_makes_dead_letters_and_pages_the_fallback(tmp_pat
             try:
                 await step(notify, store, [incident], [incident])
                 assert await notify.drain(timeout=10)
+                clock.advance(60)
+                await step(notify, store, [resolved(incident)], [])
+                assert await notify.drain(timeout=10)
             finally:
                 await notify.stop()
             dead, _ = store.list_notifications(status="dead")
             failing = store.list_incidents(type=IncidentType.NOTIFICATION_FAILING.value)[0]
     assert len(dead) == 1 and "HTTP 400" in (dead[0].last_error or "")
-    assert len(broken.requests) == 1  # a 400 is not retried
+    assert len(broken.requests) == 2  # a 400 is not retried: the trigger once, the resolve once
     assert [i.attributes["receiver"] for i in failing] == ["hook"]
-    (alert,) = pager.requests[0].json()
-    assert alert["labels"]["type"] == "notification_failing"
+    assert failing[0].status.value == "resolved"  # the receiver took the resolve
+    alerts = [r.json()[0] for r in pager.requests]
+    assert {a["labels"]["type"] for a in alerts} == {"notification_failing"}
+    assert alerts[-1]["endsAt"] == failing[0].resolved_at.isoformat().replace("+00:00", "Z")
 
 
 async def test_the_outbox_is_written_with_the_incident_or_not_at_all(tmp_path: Path) -> None:
@@ -201,3 +207,21 @@ async def test_a_new_incident_waits_group_wait_so_a_late_parent_claims_it(tmp_pa
         clock.advance(15)
         plan = await step(notify, store, [], [tunnel, site])
         assert [e.incident_id for e in plan.entries] == [site.id]  # only the parent, once
+
+
+async def test_delivered_notifications_are_pruned_to_a_bounded_history(tmp_path: Path) -> None:
+    clock = ManualClock(epoch=T0)
+    async with CaptureServer() as server:
+        with Store.open(tmp_path / "store.sqlite3") as store:
+            notify = Notifications(settings(f"{server.url}/x", keep_delivered=3), store, clock)
+            notify.dispatcher.prune_every = 1
+            incidents = [failover() for _ in range(8)]
+            await notify.start()
+            try:
+                await step(notify, store, incidents, incidents)
+                assert await notify.drain(timeout=10)
+            finally:
+                await notify.stop()
+            kept, total = store.list_notifications(limit=100)
+    assert len(server.requests) == 8
+    assert total == 3 and {r.status for r in kept} == {"delivered"}

@@ -230,3 +230,12 @@ async def test_a_hanging_receiver_is_a_retry_not_a_hang() -> None:
             outcome = await receiver.send(trigger(), client)
     assert isinstance(outcome, Retry)
     assert "SECRET" not in outcome.reason and "within the timeout" in outcome.reason
+
+
+async def test_an_alertmanager_member_that_is_down_does_not_hold_back_the_cluster() -> None:
+    async with CaptureServer() as up, CaptureServer(lambda r, n: Answer(503, "{}")) as down:
+        settings = ReceiverSettings(name="am", kind="alertmanager", url=f"{down.url},{up.url}")
+        async with httpx.AsyncClient() as client:
+            outcome = await build_receiver(settings).send(trigger(), client)
+    assert isinstance(outcome, Delivered) and "HTTP 503" in outcome.answer
+    assert len(up.requests) == 1 and len(down.requests) == 1

@@ -10,13 +10,14 @@ are all sent to.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from vpnwatch.notify.message import Event, Notification
-from vpnwatch.notify.receiver import Receiver
+from vpnwatch.notify.receiver import Delivered, Outcome, Receiver, Retry
 
 ALERTNAME = "VpnwatchIncident"
 ALIVE_FACTOR = 4
@@ -32,6 +33,20 @@ class AlertmanagerReceiver(Receiver):
             self.post_json(f"{base.rstrip('/')}/api/v2/alerts", body)
             for base in self.settings.urls()
         ]
+
+    async def send(self, notification: Notification, client: httpx.AsyncClient) -> Outcome:
+        """Every member of an HA cluster at once; taken when one took it (the cluster's gossip
+        shares it), so a member that is down does not hold the others back."""
+        outcomes = await asyncio.gather(
+            *(self.exchange(client, r) for r in self.requests(notification))
+        )
+        taken = [o for o in outcomes if isinstance(o, Delivered)]
+        if taken:
+            missed = "; ".join(o.reason for o in outcomes if not isinstance(o, Delivered))
+            return Delivered(
+                taken[0].status, f"not taken by every member: {missed}" if missed else ""
+            )
+        return next((o for o in outcomes if isinstance(o, Retry)), outcomes[0])
 
     def alert(self, n: Notification, now: datetime | None = None) -> dict[str, Any]:
         now = now or datetime.now(UTC)

@@ -82,6 +82,7 @@ class Dispatcher:
         self._turn = 0
         self.stats = {name: ReceiverStats() for name in self.receivers}
         self._since_prune = 0
+        self.prune_every = PRUNE_EVERY
         self._inflight = 0
         self._paused_until: dict[str, float] = {}  # a receiver that said Retry-After
 
@@ -251,7 +252,7 @@ class Dispatcher:
             if self._on_delivered is not None:
                 await self._on_delivered(receiver.name)
             self._since_prune += len(delivered)
-            if self._since_prune >= PRUNE_EVERY:
+            if self._since_prune >= self.prune_every:
                 self._since_prune = 0
                 await asyncio.to_thread(self.store.prune_outbox, self.settings.keep_delivered)
         for row, why in dead:
