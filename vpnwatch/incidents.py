@@ -23,6 +23,7 @@ class IncidentType(StrEnum):
     TUNNEL_DOWN = "tunnel_down"
     FAILOVER = "failover"
     REDUNDANCY_LOST = "redundancy_lost"
+    GATEWAY_DOWN = "gateway_down"
     BGP_PEER_DOWN = "bgp_peer_down"
     ROUTE_WITHDRAWAL = "route_withdrawal"
     EXPRESSROUTE_DOWN = "expressroute_down"

@@ -1,4 +1,4 @@
-"""redundancy_lost: an active/active gateway on one instance, escalating when both are down."""
+"""redundancy_lost: an active/active gateway on one instance; gateway_down when every one is."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from vpnwatch.observations import BgpPeerState, BgpStatusObserved, Observation
 
 AA = gateway("gwaa", active_active=True)
 REDUNDANCY = key(IncidentType.REDUNDANCY_LOST, AA.resource_id)
+GATEWAY_DOWN = key(IncidentType.GATEWAY_DOWN, AA.resource_id)
 CONNS = ("a", "b")
 
 
@@ -41,15 +42,21 @@ def test_one_instance_down_is_a_warning_explaining_its_tunnels() -> None:
     }
 
 
-def test_both_instances_down_escalates_the_same_incident() -> None:
+def test_both_instances_down_is_the_gateway_down_with_lost_redundancy_under_it() -> None:
+    """On-call reads the type first: every instance down is an outage of the gateway."""
     corr = fleet()
     poll(corr, 15, [UP, DOWN])
     (inc,) = poll(corr, 35, [UP, DOWN]).opened
     result = poll(corr, 40, [DOWN, DOWN])
-    assert result.opened == [] and inc in result.updated  # tunnel_down explained, no new page
-    assert inc.severity is Severity.CRITICAL and inc.classification == "outage"
-    poll(corr, 45, [UP, DOWN])  # one instance back: the outage stays on record
-    assert inc.severity is Severity.CRITICAL and inc.classification == "outage"
+    (down,) = result.opened  # tunnel_down explained: one new page, for the gateway
+    assert down.key == GATEWAY_DOWN and down.type is IncidentType.GATEWAY_DOWN
+    assert down.severity is Severity.CRITICAL and down.classification == "outage"
+    assert down.opened_at == at(40) and "every instance down" in down.title
+    assert inc.parent_key == GATEWAY_DOWN
+    poll(corr, 45, [UP, DOWN])  # one instance back: the gateway serves again
+    (back,) = corr.tick(at(110)).resolved
+    assert back is down and down.resolved_at == at(45) and down.outage_seconds == 5.0
+    assert inc.is_open and inc.severity is Severity.WARNING
     poll(corr, 60, [UP, UP])
     (resolved,) = corr.tick(at(120)).resolved
     assert resolved is inc and inc.resolved_at == at(60) and inc.outage_seconds == 45.0
@@ -138,18 +145,18 @@ def test_a_pending_instance_loss_opens_on_a_tick_once_due() -> None:
     assert inc.key == REDUNDANCY and inc.opened_at == at(15)
 
 
-def test_every_instance_down_opens_at_once() -> None:
+def test_every_instance_down_opens_gateway_down_at_once() -> None:
     corr = fleet()
     (inc,) = poll(corr, 15, [DOWN, DOWN]).opened
-    assert inc.key == REDUNDANCY and inc.opened_at == at(15)
+    assert inc.key == GATEWAY_DOWN and inc.opened_at == at(15)
     assert inc.severity is Severity.CRITICAL and inc.classification == "outage"
 
 
-def test_the_second_instance_failing_while_pending_opens_at_once() -> None:
+def test_the_second_instance_failing_while_pending_opens_gateway_down_at_once() -> None:
     corr = fleet()
     assert poll(corr, 15, [UP, DOWN]).opened == []
     (inc,) = poll(corr, 20, [DOWN, DOWN]).opened
-    assert inc.key == REDUNDANCY and inc.opened_at == at(15)
+    assert inc.key == GATEWAY_DOWN and inc.opened_at == at(20)  # down once every instance is
     assert inc.classification == "outage"
 
 

@@ -41,7 +41,7 @@ def test_zone_outage_names_region_and_zone_and_adopts_gateway_incidents() -> Non
     assert set(zone.resources) == {ZONE1[0].resource_id, ZONE1[1].resource_id}
     children = {
         key(IncidentType.FAILOVER, ZONE1[0].resource_id),
-        key(IncidentType.REDUNDANCY_LOST, ZONE1[1].resource_id),
+        key(IncidentType.GATEWAY_DOWN, ZONE1[1].resource_id),
     }
     assert set(opened) == {ZONE_KEY} | children  # no per-connection pages
     assert all(opened[k].parent_key == ZONE_KEY for k in children)
@@ -117,7 +117,7 @@ def test_a_gateway_with_an_instance_in_the_failed_zone_becomes_a_child() -> None
     assert set(opened) == {
         ZONE_KEY,
         key(IncidentType.FAILOVER, ZONE1[0].resource_id),
-        key(IncidentType.REDUNDANCY_LOST, ZONE1[1].resource_id),  # every instance: at once
+        key(IncidentType.GATEWAY_DOWN, ZONE1[1].resource_id),  # every instance: at once
     }
     assert spanning.resource_id not in opened[ZONE_KEY].resources  # not counted as zonal
     (child,) = poll(35).opened

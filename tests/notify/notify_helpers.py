@@ -125,6 +125,9 @@ def contract(name: str) -> Any:
     if name == "opsgenie-create":
         doc = json.loads((specs / "opsgenie.swagger.json").read_text())
         return _validator(doc, "#/definitions/CreateAlertPayload")
+    if name == "opsgenie-priority":
+        doc = json.loads((specs / "opsgenie.swagger.json").read_text())
+        return _validator(doc, "#/definitions/UpdateAlertPriorityPayload")
     if name == "opsgenie-close":
         doc = json.loads((specs / "opsgenie.swagger.json").read_text())
         return _validator(doc, "#/definitions/CloseAlertPayload")

@@ -11,6 +11,7 @@ import pytest
 from incidents_helpers import T0, failover, resolved, zone_outage
 from notify_helpers import Answer, CaptureServer, assert_valid, contract
 
+from vpnwatch.incidents import Severity
 from vpnwatch.notify.message import Event, Notification
 from vpnwatch.notify.receiver import Delivered, GiveUp, Retry
 from vpnwatch.notify.receivers import build_receiver
@@ -239,3 +240,24 @@ async def test_an_alertmanager_member_that_is_down_does_not_hold_back_the_cluste
             outcome = await build_receiver(settings).send(trigger(), client)
     assert isinstance(outcome, Delivered) and "HTTP 503" in outcome.answer
     assert len(up.requests) == 1 and len(down.requests) == 1
+
+
+async def test_an_opsgenie_escalation_updates_the_priority_of_the_same_alert() -> None:
+    incident = failover()  # a warning: P3
+    first = Notification.of(incident, Event.TRIGGER, now=T0)
+    incident.severity = Severity.CRITICAL
+    escalated = Notification.of(incident, Event.TRIGGER, now=T0, update=True)
+    async with CaptureServer() as server:
+        assert isinstance(await deliver("opsgenie", first, server, api_key=GENIE_KEY), Delivered)
+        assert isinstance(
+            await deliver("opsgenie", escalated, server, api_key=GENIE_KEY), Delivered
+        )
+    create, again, priority = server.requests
+    assert create.json()["priority"] == "P3" and again.json()["priority"] == "P1"
+    assert create.json()["alias"] == again.json()["alias"]
+    assert priority.method == "PUT"
+    assert priority.path == f"/v2/alerts/{create.json()['alias']}/priority"
+    assert priority.query == {"identifierType": "alias"}
+    assert priority.headers["authorization"] == f"GenieKey {GENIE_KEY}"
+    assert_valid("opsgenie-priority", priority.json())
+    assert priority.json() == {"priority": "P1"}

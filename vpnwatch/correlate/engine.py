@@ -80,6 +80,7 @@ _RANK: dict[IncidentType, int] = {
     IncidentType.EXPRESSROUTE_REDUNDANCY_LOST: 0,
     IncidentType.FAILOVER: 1,
     IncidentType.REDUNDANCY_LOST: 1,
+    IncidentType.GATEWAY_DOWN: 2,
     IncidentType.SITE_DOWN: 1,
     IncidentType.EXPRESSROUTE_DOWN: 1,
     IncidentType.EXPRESSROUTE_FAILOVER_TO_VPN: 2,

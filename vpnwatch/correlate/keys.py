@@ -46,6 +46,7 @@ def gateway_keys(state: FleetState, gateway_id: str, *, sites: bool = False) -> 
     keys = {
         incident_key(IncidentType.FAILOVER, gateway_id),
         incident_key(IncidentType.REDUNDANCY_LOST, gateway_id),
+        incident_key(IncidentType.GATEWAY_DOWN, gateway_id),
     }
     for cid in state.connections_of_gateway(gateway_id):
         keys |= connection_keys(state, cid)

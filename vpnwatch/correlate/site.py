@@ -108,6 +108,7 @@ class SiteDetector:
                 gid = state.key_of(gateway) or gateway
                 explains.add(incident_key(IncidentType.FAILOVER, gid))
                 explains.add(incident_key(IncidentType.REDUNDANCY_LOST, gid))
+                explains.add(incident_key(IncidentType.GATEWAY_DOWN, gid))
                 for peer in state.bgp_peers_of_gateway(gid):
                     explains |= peer_keys(peer)
         return frozenset(explains)

@@ -102,6 +102,7 @@ class Notification:
     children: tuple[Child, ...] = ()
     evidence: tuple[EvidenceLine, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    update: bool = False  # a trigger for an incident already sent: escalation or re-send
 
     @classmethod
     def of(
@@ -112,6 +113,7 @@ class Notification:
         now: datetime,
         children: Iterable[Incident] = (),
         link_base_url: str | None = None,
+        update: bool = False,
     ) -> Notification:
         link = None
         if link_base_url:
@@ -144,6 +146,7 @@ class Notification:
                 EvidenceLine(_iso(e.at), e.message, e.resource)
                 for e in incident.timeline[-MAX_EVIDENCE:]
             ),
+            update=update,
         )
 
     @property

@@ -2,7 +2,7 @@
 
 `url` is the API base (default https://api.opsgenie.com; EU: https://api.eu.opsgenie.com).
 Authorization is `GenieKey <api_key>`. A create for an alias that is open is de-duplicated by
-Opsgenie, so an escalation re-sends the create and adds no second alert.
+Opsgenie, so an escalation re-sends the create (no second alert) and updates the priority.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from vpnwatch.notify.message import Event, Notification
-from vpnwatch.notify.receiver import Receiver
+from vpnwatch.notify.receiver import USER_AGENT, Receiver, encode
 
 MAX_MESSAGE = 130
 MAX_DESCRIPTION = 15000
@@ -34,7 +34,19 @@ class OpsgenieReceiver(Receiver):
             request = self.post_json(url, body, auth)
             request.url = request.url.copy_merge_params({"identifierType": "alias"})
             return [request]
-        return [self.post_json(f"{base}/v2/alerts", self.body(notification), auth)]
+        create = self.post_json(f"{base}/v2/alerts", self.body(notification), auth)
+        if not notification.update:
+            return [create]
+        # an escalation: the create is de-duplicated by alias, so set the priority explicitly
+        alias = quote(notification.dedup_key, safe="")
+        priority = httpx.Request(
+            "PUT",
+            f"{base}/v2/alerts/{alias}/priority",
+            params={"identifierType": "alias"},
+            content=encode({"priority": PRIORITY.get(notification.severity, "P3")}),
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", **auth},
+        )
+        return [create, priority]
 
     def body(self, n: Notification) -> dict[str, Any]:
         details = {k: v for k, v in n.labels.items() if v}

@@ -140,8 +140,18 @@ class Planner:
             state = self._states.get((incident.id, name))
             kind = self._kinds[name]
 
-            def put(event: Event, phase: str, fp: str, coalesce: bool = False) -> None:
-                self._put(plan, incident, children, name, event, phase, fp, now, wall, coalesce)  # noqa: B023
+            def put(
+                event: Event, phase: str, fp: str, coalesce: bool = False, update: bool = False
+            ) -> None:
+                n = Notification.of(
+                    incident,
+                    event,
+                    now=now,
+                    children=children,
+                    link_base_url=self.settings.link_base_url,
+                    update=update,
+                )
+                self._put(plan, incident.id, name, n, phase, fp, wall, coalesce)  # noqa: B023
 
             if ending:
                 if state is not None and state.phase == TRIGGERED:
@@ -170,36 +180,31 @@ class Planner:
             elif silence is not None:
                 continue  # muted: updates wait for the silence to end; a resolve still goes
             elif fp != state.fingerprint:
-                put(Event.TRIGGER, TRIGGERED, fp)
+                put(Event.TRIGGER, TRIGGERED, fp, update=True)
             elif name in self._resend and wall - state.sent_at >= self._resend[name]:
-                put(Event.TRIGGER, TRIGGERED, fp, coalesce=True)
+                put(Event.TRIGGER, TRIGGERED, fp, coalesce=True, update=True)
 
+    @staticmethod
     def _put(
-        self,
         plan: Plan,
-        incident: Incident,
-        children: Sequence[Incident],
+        incident_id: str,
         receiver: str,
-        event: Event,
+        n: Notification,
         phase: str,
         fp: str,
-        now: datetime,
         wall: float,
         coalesce: bool,
     ) -> None:
-        n = Notification.of(
-            incident, event, now=now, children=children, link_base_url=self.settings.link_base_url
-        )
         plan.entries.append(
             OutboxEntry(
                 receiver=receiver,
-                incident_id=incident.id,
+                incident_id=incident_id,
                 dedup_key=n.dedup_key,
-                event=event.value,
+                event=n.event.value,
                 payload=n.to_json(),
                 created_at=n.created_at,
                 enqueued_at=wall,
                 coalesce=coalesce,
             )
         )
-        plan.states.append(NotificationState(incident.id, receiver, phase, fp, wall))
+        plan.states.append(NotificationState(incident_id, receiver, phase, fp, wall))
