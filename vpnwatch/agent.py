@@ -28,7 +28,8 @@ from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.incidents import IncidentType
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import CollectionRun, Observation
-from vpnwatch.store import Store
+from vpnwatch.store import Store, StoreError
+from vpnwatch.unsaved import UnsavedChanges
 
 log = logging.getLogger("vpnwatch.agent")
 
@@ -65,6 +66,8 @@ class Agent:
         self.store: Store | None = store
         self.correlator: Correlator | None = None
         self.notifications: Notifications | None = None  # with notify.receivers configured
+        self._unsaved = UnsavedChanges()
+        self.store_writable = True  # false from a failed write until a write lands again
         self._clients: AzureClients | None = None
         self._affordable: AffordableIntervals | None = None
         self._collectors: list[Collector] = []
@@ -74,6 +77,7 @@ class Agent:
         self._status: dict[str, CollectorStatus] = {}
         self._next_due: dict[str, datetime] = {}
         self._listeners: list[Listener] = []
+        self._step_hooks: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
         self._discovery_lock = asyncio.Lock()  # collectors starting together discover once
         self._tasks: list[asyncio.Task[None]] = []
@@ -178,6 +182,19 @@ class Agent:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def add_step_hook(self, hook: Callable[[], None]) -> None:
+        """`hook` runs in a worker thread after every correlation step while the fleet state
+        holds still (the next step waits for it): where read models such as the /metrics
+        snapshot are built, off the event loop."""
+        self._step_hooks.append(hook)
+
+    async def _run_step_hooks(self) -> None:
+        for hook in self._step_hooks:
+            try:
+                await asyncio.to_thread(hook)
+            except Exception:
+                log.exception("step hook %r failed", hook)
+
     # --- the data path -------------------------------------------------------------------------
 
     async def submit(self, observations: Sequence[Observation]) -> CorrelationResult:
@@ -186,6 +203,7 @@ class Agent:
         async with self._lock:
             result = self.correlator.process(list(observations), self.clock.now())
             await self._persist(result)
+            await self._run_step_hooks()
         self._announce(result)
         self._heat_open_incidents()
         return result
@@ -196,6 +214,7 @@ class Agent:
         async with self._lock:
             result = self.correlator.tick(self.clock.now())
             await self._persist(result)
+            await self._run_step_hooks()
         self._announce(result)
         return result
 
@@ -310,28 +329,45 @@ class Agent:
             self._clients.planner.heat(resources)
 
     async def _persist(self, result: CorrelationResult) -> None:
+        """Write the cycle, with every earlier one the store refused; on failure keep them all
+        for the next cycle (every tick), logging once when the store stops and starts taking
+        writes rather than once per attempt."""
         assert self.store is not None
         changed = [*result.opened, *result.updated, *result.resolved]
         plan = None
         if self.notifications is not None and self.correlator is not None:
             plan = self.notifications.plan(changed, self.correlator.open_incidents())
-        if (
-            not changed
-            and not result.entity_records_changed
-            and not result.entity_ids_removed
-            and not plan
-        ):
-            return
-        await asyncio.to_thread(
-            self.store.apply,
-            incidents=changed,
-            entity_records=result.entity_records_changed,
-            removed_entities=result.entity_ids_removed,
-            notifications=plan.entries if plan else (),
-            notification_states=plan.states if plan else (),
+        self._unsaved.add(
+            changed, result.entity_records_changed, result.entity_ids_removed, plan or None
         )
-        if plan and self.notifications is not None:
-            self.notifications.committed(plan)
+        if not self._unsaved:
+            return
+        unsaved = self._unsaved
+        try:
+            await asyncio.to_thread(self.store.apply, **unsaved.write_arguments())
+        except StoreError as exc:
+            if plan and self.notifications is not None:
+                # decided, so the next cycle does not decide it again; written with that cycle
+                self.notifications.committed(plan)
+            if self.store_writable:
+                self.store_writable = False
+                log.error(
+                    "store unwritable: %s; keeping the changes in memory and retrying every "
+                    "cycle (%d incident(s) waiting)",
+                    exc,
+                    len(unsaved.incidents),
+                )
+            return
+        if not self.store_writable:
+            self.store_writable = True
+            log.warning(
+                "store writable again: wrote %d incident(s) kept while it was not",
+                len(unsaved.incidents),
+            )
+        if self.notifications is not None:
+            for kept in unsaved.plans:
+                self.notifications.committed(kept)
+        unsaved.clear()
 
     def _announce(self, result: CorrelationResult) -> None:
         for incident in result.opened:

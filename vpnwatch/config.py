@@ -482,7 +482,7 @@ class ServiceSettings(_Section):
     auth: ApiAuthSettings = Field(default_factory=ApiAuthSettings)
     # a request must arrive whole within this many seconds of the connection or its first byte
     read_timeout_seconds: float = Field(10.0, gt=0)
-    otlp_endpoint: str | None = None  # OTLP/HTTP metrics endpoint; None: Prometheus only
+    otlp_endpoint: str | None = None  # OTLP/HTTP push (needs the `otlp` extra); None: off
 
     @field_validator("otlp_endpoint")
     @classmethod

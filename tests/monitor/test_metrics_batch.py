@@ -105,10 +105,16 @@ async def test_packet_drops_and_p2s_sessions_come_through(
 async def test_grains_not_landed_yet_are_not_reported(
     clients: AzureClients, clock: ManualClock
 ) -> None:
-    clock.advance(200)  # no 5-minute grain of the scenario has been aggregated yet
+    clock.advance(200)  # the grain that began at 0 s closes at 300 s and lands at 480 s
     observations = await MetricsCollector(clients, clock, 60).collect(Scope(SUB))
     assert _run(observations).ok
-    assert _metrics(observations, "TunnelAverageBandwidth") == []
+    bandwidth = _metrics(observations, "TunnelAverageBandwidth")
+    assert bandwidth
+    # Every series reports the grain before the scenario, the newest one Azure has aggregated,
+    # and none reads the grain still being aggregated as zero.
+    latest = {o.at for o in bandwidth}
+    assert latest == {clock.now() - timedelta(seconds=200 + 300)}
+    assert all(o.value > 0 for o in bandwidth)
 
 
 async def test_throttled_batch_fails_the_run_then_recovers(

@@ -1,9 +1,11 @@
-"""/metrics: OpenTelemetry metrics in the Prometheus text format, after real collection passes."""
+"""/metrics: the Prometheus text format after real collection passes, and the same metrics over
+OTLP/HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import threading
 
 import uvicorn
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -13,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import TUNNEL_FAULT_AT, Fleet, run_until
 
 from vpnwatch.config import ServiceSettings
+from vpnwatch.service import metrics as metrics_module
 from vpnwatch.service.metrics import ServiceMetrics
 
 FAMILIES = {
@@ -121,8 +124,6 @@ async def test_labels_are_bounded(estate: Fleet):
     await run_until(estate, TUNNEL_FAULT_AT + 30)
     _, families = await _scrape(estate)
     for family in families.values():
-        if family.name == "target_info":  # OpenTelemetry's one resource-attribute series
-            continue
         for sample in family.samples:
             assert set(sample.labels) <= LABELS, (family.name, sample.labels)
             for value in sample.labels.values():
@@ -198,3 +199,36 @@ async def test_metrics_are_pushed_over_otlp_http_when_configured(estate: Fleet):
         for metric in scope.metrics
     }
     assert {"vpnwatch_tunnel_up", "vpnwatch_incidents_open"} <= names
+
+
+async def test_the_fleet_snapshot_is_built_once_per_step_off_the_event_loop(
+    estate: Fleet, monkeypatch
+):
+    """A scrape renders no fleet series itself: they come from the snapshot the last step built
+    in a worker thread, and stay as they were until the next step."""
+    built_in: list[str] = []
+    take = metrics_module._take_snapshot
+
+    def spy(agent):
+        built_in.append(threading.current_thread().name)
+        return take(agent)
+
+    monkeypatch.setattr(metrics_module, "_take_snapshot", spy)
+    await run_until(estate, TUNNEL_FAULT_AT - 5)
+    steps = len(built_in)
+    assert steps >= 2 and threading.main_thread().name not in built_in
+    first, _ = await _scrape(estate)
+    estate.clock.advance(30)  # time passes, but no step: the same fleet series
+    second, _ = await _scrape(estate)
+    assert len(built_in) == steps
+
+    def fleet_lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("vpnwatch_tunnel_up")]
+
+    assert fleet_lines(first) == fleet_lines(second)
+    assert {line.rsplit(" ", 1)[1] for line in fleet_lines(first)} == {"1.0"}
+    await estate.collect(5)  # the next step: the tunnels that went down at 60 s read 0
+    _, families = await _scrape(estate)
+    assert len(built_in) > steps
+    down = _samples(families["vpnwatch_tunnel_up"], connection="cn-weu-rotterdam")
+    assert {s.value for s in down} == {0.0}

@@ -76,7 +76,8 @@ def test_panels_do_not_overlap():
 
 def test_dashboard_covers_what_on_call_needs():
     """Fleet, incidents, tunnels (as a state timeline), BGP, ExpressRoute, failovers, collector
-    freshness and the Azure API: each is read by at least one panel of the right kind."""
+    freshness, the Azure API, and traffic and point-to-site users from Azure Monitor: each is
+    read by at least one panel of the right kind."""
     used: dict[str, set[str]] = {}
     for panel in panels(load_dashboard()):
         for target in panel.get("targets", []):
@@ -95,6 +96,10 @@ def test_dashboard_covers_what_on_call_needs():
         "vpnwatch_azure_requests_total": "timeseries",
         "vpnwatch_azure_request_duration_seconds_bucket": "timeseries",
         "vpnwatch_azure_ratelimit_remaining_reads": "timeseries",
+        "vpnwatch_azure_tunnel_bandwidth_bytes_per_second": "timeseries",
+        "vpnwatch_azure_tunnel_packet_drops": "timeseries",
+        "vpnwatch_azure_p2s_connections": "timeseries",
+        "vpnwatch_azure_p2s_bandwidth_bytes_per_second": "timeseries",
     }
     for metric, kind in expected.items():
         assert kind in used.get(metric, set()), f"no {kind} panel reads {metric}"

@@ -55,10 +55,16 @@ class MonitorMemory:
         self.share = share
         self.p2s: dict[str, P2SCount] = {}
         self.drops: dict[tuple[str, str], MetricObserved] = {}
+        # the newest grain of every series, for /metrics: (resource, metric, dimensions)
+        self.latest: dict[tuple[str, str, tuple[tuple[str, str], ...]], MetricObserved] = {}
 
     def take(self, metrics: list[MetricObserved]) -> None:
         p2s: dict[str, list[MetricObserved]] = {}
         for m in metrics:
+            series = (m.resource_id.lower(), m.metric, m.dimensions)
+            held = self.latest.get(series)
+            if held is None or held.at <= m.at:
+                self.latest[series] = m
             if m.metric == "P2SConnectionCount":
                 p2s.setdefault(m.resource_id.lower(), []).append(m)
             elif m.metric in ("TunnelIngressPacketDropCount", "TunnelEgressPacketDropCount"):
@@ -81,6 +87,12 @@ class MonitorMemory:
                 baseline = level
             by_instance = {s.dimension("instance") or "": s.value for s in latest}
             self.p2s[gid] = P2SCount(newest, total, previous, baseline, by_instance)
+
+    def forget_before(self, cutoff: datetime) -> None:
+        """Drop series whose newest grain is older than `cutoff` (a deleted resource's)."""
+        for series, m in list(self.latest.items()):
+            if m.at < cutoff:
+                del self.latest[series]
 
     def lost(self, baseline: float, total: float) -> bool:
         return baseline > 0 and (total == 0 or total <= baseline * (1 - self.share))

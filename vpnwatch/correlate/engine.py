@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from vpnwatch.config import CorrelatorSettings
@@ -490,7 +490,13 @@ class Correlator:
             azuremonitor.explain_p2s(inc, failover)
             changes.note(inc, before)
 
+    @property
+    def monitor(self) -> MonitorMemory:
+        """The newest Azure Monitor metrics, per series (what /metrics exports)."""
+        return self._monitor
+
     def _forget_old(self, now: datetime) -> None:
+        self._monitor.forget_before(now - timedelta(seconds=azuremonitor.RECENT_SECONDS))
         for key, inc in list(self._recent.items()):
             if (
                 inc.resolved_at is None

@@ -217,9 +217,10 @@ class MetricsApi:
         series: dict[Dims, dict[float, list[float]]] = {}
         for stamp in stamps:
             at = (stamp - self.started_at).total_seconds()
-            if at < 0 or at + grain + LATENCY_SECONDS > t:
-                continue  # before the scenario, or not aggregated yet: the point has no value
-            for dims, value in metric.sample(resource, at, grain).items():
+            if at + grain + LATENCY_SECONDS > t:
+                continue  # not aggregated yet: the point has no value
+            # Before the scenario began, traffic was what it is in the scenario's first grain.
+            for dims, value in metric.sample(resource, max(at, 0.0), grain).items():
                 key = tuple((k, v) for k, v in dims if k in keep)
                 series.setdefault(key, {}).setdefault(at, []).append(value)
         out = []

@@ -45,6 +45,13 @@ def readiness(agent: Agent) -> ReadyzResponse:
             detail=f"open at {agent.settings.store.path}" if store_open else "store not open yet",
         ),
         ReadyCheck(
+            name="store_writable",
+            ok=agent.store_writable,
+            detail="the last write landed"
+            if agent.store_writable
+            else "writes fail (disk full?); changes are kept in memory and retried",
+        ),
+        ReadyCheck(
             name="first_collection",
             ok=ready,
             detail="every collector completed a pass"

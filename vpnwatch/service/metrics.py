@@ -1,11 +1,14 @@
-"""OpenTelemetry metrics, exported on `/metrics` in the Prometheus text format (and over OTLP/HTTP
-when `service.otlp_endpoint` is set).
+"""The service's metrics in the Prometheus text format on `/metrics` (and over OTLP/HTTP when
+`service.otlp_endpoint` is set; see `otlp.py`).
 
-Fleet gauges are read from one snapshot of the fleet taken per scrape (and after each correlation
-cycle when OTLP pushes), so a scrape is consistent and the SDK's callbacks never walk the
-correlator's state from another thread. Labels are bounded by the fleet: resource names and
-resource groups, never resource ids, timestamps or free text. `*_up` is 1 while the thing carries
-traffic (up or degraded), 0 when down, and absent while its health is unknown (stale data).
+Fleet gauges come from one snapshot of the agent taken in a worker thread after each correlation
+step, while the state holds still (`Agent.add_step_hook`); the snapshot's families are rendered
+there too, by `prometheus_client` through a custom collector, and the body is kept until the next
+step. A scrape adds only the few event series (Azure requests, incidents opened, failovers), so
+it costs neither the event loop nor the fleet's size. Labels are bounded by the fleet: resource
+names and resource groups, never resource ids, timestamps or free text. `*_up` is 1 while the
+thing carries traffic (up or degraded), 0 when down, and absent while its health is unknown
+(stale data).
 """
 
 from __future__ import annotations
@@ -15,20 +18,23 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions
-from opentelemetry.metrics import Observation as Sample
-from opentelemetry.sdk.metrics import MeterProvider, ObservableCounter, ObservableGauge
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from vpnwatch import __version__
 from vpnwatch.config import ServiceSettings
 from vpnwatch.correlate import FleetState
 from vpnwatch.correlate.entities import (
@@ -40,7 +46,9 @@ from vpnwatch.correlate.entities import (
     tunnel_id,
 )
 from vpnwatch.incidents import IncidentType, Severity
+from vpnwatch.service import monitor_metrics
 from vpnwatch.service.fleet import resource_name
+from vpnwatch.service.otlp import OtlpPush
 
 if TYPE_CHECKING:
     from vpnwatch.agent import Agent
@@ -48,13 +56,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vpnwatch.service.metrics")
 
+# Counters and histograms keep the names and series they always had: no `*_created` twins.
+disable_created_metrics()
+
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-# A large fleet has thousands of tunnels; the SDK's default of 2000 points per metric would fold
-# the rest into an overflow series.
-CARDINALITY_LIMIT = 200_000
 
 Labels = dict[str, str]
 
@@ -67,60 +75,70 @@ class _Snapshot:
         self.series.setdefault(name, []).append((value, labels))
 
 
+@dataclass(frozen=True, slots=True)
+class _Family:
+    kind: str  # "gauge" | "counter"
+    description: str
+    unit: str
+
+
+class _SnapshotCollector(Collector):
+    """Yields the snapshot's families for `prometheus_client` to render."""
+
+    def __init__(self, families: dict[str, _Family], snapshot: _Snapshot) -> None:
+        self._families = families
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        for name, family in self._families.items():
+            samples = self._snapshot.series.get(name, ())
+            if not samples:
+                continue
+            names = sorted({k for _, labels in samples for k in labels})
+            metric: GaugeMetricFamily | CounterMetricFamily
+            if family.kind == "counter":
+                metric = CounterMetricFamily(name, family.description, labels=names)
+            else:
+                metric = GaugeMetricFamily(name, family.description, labels=names)
+            for value, labels in samples:
+                metric.add_metric([labels.get(k, "") for k in names], value)
+            yield metric
+
+
 class ServiceMetrics:
-    """The service's meter provider, its private Prometheus registry, and the `RequestObserver`
-    the Azure clients report every HTTP attempt to."""
+    """The service's private Prometheus registry, the fleet snapshot behind its gauges, and the
+    `RequestObserver` the Azure clients report every HTTP attempt to."""
 
     def __init__(self, settings: ServiceSettings | None = None) -> None:
         settings = settings or ServiceSettings()
-        self.registry = CollectorRegistry(auto_describe=False)
-        limits = {ObservableGauge: CARDINALITY_LIMIT, ObservableCounter: CARDINALITY_LIMIT}
-        readers: list[MetricReader] = [
-            PrometheusMetricReader(
-                scope_info_enabled=False, registry=self.registry, cardinality_limits=limits
-            )
-        ]
-        self._push = settings.otlp_endpoint is not None
-        if settings.otlp_endpoint:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-                OTLPMetricExporter,
-            )
-
-            readers.append(
-                PeriodicExportingMetricReader(
-                    OTLPMetricExporter(endpoint=settings.otlp_endpoint),
-                    export_interval_millis=30_000,
-                )
-            )
-        self.provider = MeterProvider(
-            metric_readers=readers,
-            resource=Resource.create({"service.name": "vpnwatch", "service.version": __version__}),
-        )
-        self._meter = self.provider.get_meter("vpnwatch.service", __version__)
+        self.registry = CollectorRegistry(auto_describe=False)  # the event series
+        self._families: dict[str, _Family] = {}
         self._agent: Agent | None = None
         self._snapshot = _Snapshot()
+        self._fleet_body: bytes | None = None  # the snapshot's families, rendered
         self._lock = threading.Lock()
         self._shut = False
-        self._rendering: asyncio.Future[bytes] | None = None
+        self._otlp = (
+            OtlpPush(settings.otlp_endpoint, self._series) if settings.otlp_endpoint else None
+        )
+        self.provider = self._otlp.provider if self._otlp else None
         self._define_instruments()
 
     # --- instruments ---------------------------------------------------------------------------
 
     def _gauge(self, name: str, description: str, unit: str = "1") -> None:
-        self._meter.create_observable_gauge(
-            name, callbacks=[self._reader(name)], unit=unit, description=description
-        )
+        self._family(name, "gauge", description, unit)
 
     def _counter(self, name: str, description: str, unit: str = "1") -> None:
-        self._meter.create_observable_counter(
-            name, callbacks=[self._reader(name)], unit=unit, description=description
-        )
+        self._family(name, "counter", description, unit)
 
-    def _reader(self, name: str) -> Callable[[CallbackOptions], Iterable[Sample]]:
-        def observe(options: CallbackOptions) -> Iterable[Sample]:
-            return [Sample(value, labels) for value, labels in self._snapshot.series.get(name, [])]
+    def _family(self, name: str, kind: str, description: str, unit: str) -> None:
+        self._families[name] = _Family(kind, description, unit)
+        if self._otlp:
+            self._otlp.observable(name, kind, description, unit)
 
-        return observe
+    def _series(self, name: str) -> list[tuple[float, Labels]]:
+        return self._snapshot.series.get(name, [])
 
     def _define_instruments(self) -> None:
         g = self._gauge
@@ -156,102 +174,147 @@ class ServiceMetrics:
             unit="s",
         )
         self._counter("vpnwatch_collector_runs", "Collector passes")
+        for name, description, unit in monitor_metrics.INSTRUMENTS:
+            g(name, description, unit)
         g("vpnwatch_notifications", "Outbox notifications by receiver and status")
         self._counter(
             "vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome"
         )
         self._counter("vpnwatch_collector_failures", "Collector passes that failed")
-        self._failover = self._meter.create_histogram(
+        self._failover = Histogram(
             "vpnwatch_failover_interruption_seconds",
-            unit="s",
-            description="How long traffic was interrupted by a gateway failover (on resolution)",
-            explicit_bucket_boundaries_advisory=FAILOVER_BUCKETS,
+            "How long traffic was interrupted by a gateway failover (on resolution)",
+            ["classification"],
+            buckets=FAILOVER_BUCKETS,
+            registry=self.registry,
         )
-        self._opened = self._meter.create_counter(
-            "vpnwatch_incidents_opened", unit="1", description="Incidents opened, by type"
+        self._opened = PromCounter(
+            "vpnwatch_incidents_opened",
+            "Incidents opened, by type",
+            ["type", "severity"],
+            registry=self.registry,
         )
-        self._requests = self._meter.create_counter(
+        self._requests = PromCounter(
             "vpnwatch_azure_requests",
-            unit="1",
-            description="HTTP attempts to Azure Resource Manager (retries included)",
+            "HTTP attempts to Azure Resource Manager (retries included)",
+            ["operation", "code"],
+            registry=self.registry,
         )
-        self._request_seconds = self._meter.create_histogram(
+        self._request_seconds = Histogram(
             "vpnwatch_azure_request_duration_seconds",
-            unit="s",
-            description="Duration of HTTP attempts to Azure Resource Manager",
-            explicit_bucket_boundaries_advisory=REQUEST_BUCKETS,
+            "Duration of HTTP attempts to Azure Resource Manager",
+            ["operation", "code"],
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
         )
-        self._remaining_reads = self._meter.create_gauge(
+        self._remaining_reads = Gauge(
             "vpnwatch_azure_ratelimit_remaining_reads",
-            unit="1",
-            description="x-ms-ratelimit-remaining-subscription-reads of the last ARM response",
+            "x-ms-ratelimit-remaining-subscription-reads of the last ARM response",
+            registry=self.registry,
         )
+        if self._otlp:
+            self._otlp.histogram(
+                "vpnwatch_failover_interruption_seconds",
+                "How long traffic was interrupted by a gateway failover (on resolution)",
+                FAILOVER_BUCKETS,
+            )
+            self._otlp.counter("vpnwatch_incidents_opened", "Incidents opened, by type")
+            self._otlp.counter(
+                "vpnwatch_azure_requests",
+                "HTTP attempts to Azure Resource Manager (retries included)",
+            )
+            self._otlp.histogram(
+                "vpnwatch_azure_request_duration_seconds",
+                "Duration of HTTP attempts to Azure Resource Manager",
+                REQUEST_BUCKETS,
+            )
+            self._otlp.gauge(
+                "vpnwatch_azure_ratelimit_remaining_reads",
+                "x-ms-ratelimit-remaining-subscription-reads of the last ARM response",
+            )
 
     # --- inputs --------------------------------------------------------------------------------
 
     def bind(self, agent: Agent) -> None:
-        """Read fleet gauges from `agent` and record the incidents it opens and resolves."""
+        """Read fleet gauges from `agent` after each of its steps, and record the incidents it
+        opens and resolves."""
         if self._agent is agent:
             return
         self._agent = agent
         agent.add_listener(self.on_result)
+        agent.add_step_hook(self.refresh)
 
     def on_request(
         self, operation: str, status: int | None, seconds: float, remaining_reads: int | None
     ) -> None:
-        labels = {"operation": operation, "code": str(status) if status is not None else "none"}
-        self._requests.add(1, labels)
-        self._request_seconds.record(max(0.0, seconds), labels)
+        code = str(status) if status is not None else "none"
+        seconds = max(0.0, seconds)
+        self._requests.labels(operation, code).inc()
+        self._request_seconds.labels(operation, code).observe(seconds)
         if remaining_reads is not None:
             self._remaining_reads.set(remaining_reads)
+        if self._otlp:
+            labels = {"operation": operation, "code": code}
+            self._otlp.add("vpnwatch_azure_requests", 1, labels)
+            self._otlp.record("vpnwatch_azure_request_duration_seconds", seconds, labels)
+            if remaining_reads is not None:
+                self._otlp.set("vpnwatch_azure_ratelimit_remaining_reads", remaining_reads)
 
     def on_result(self, result: CorrelationResult) -> None:
         for incident in result.opened:
-            self._opened.add(1, {"type": str(incident.type), "severity": str(incident.severity)})
+            type_, severity = str(incident.type), str(incident.severity)
+            self._opened.labels(type_, severity).inc()
+            if self._otlp:
+                labels = {"type": type_, "severity": severity}
+                self._otlp.add("vpnwatch_incidents_opened", 1, labels)
         for incident in result.resolved:
             if incident.type is IncidentType.FAILOVER and incident.outage_seconds is not None:
-                self._failover.record(
-                    max(0.0, incident.outage_seconds),
-                    {"classification": incident.classification or "unclassified"},
-                )
-        if self._push:
-            self.refresh()
+                seconds = max(0.0, incident.outage_seconds)
+                classification = incident.classification or "unclassified"
+                self._failover.labels(classification).observe(seconds)
+                if self._otlp:
+                    labels = {"classification": classification}
+                    self._otlp.record("vpnwatch_failover_interruption_seconds", seconds, labels)
 
     # --- output --------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Take a new snapshot of the agent's fleet for the gauges."""
+        """Take a new snapshot of the agent's fleet and render its families. Runs in a worker
+        thread after each correlation step (the agent holds the state still meanwhile)."""
         agent = self._agent
         if agent is None:
             return
         started = time.perf_counter()
         snapshot = _take_snapshot(agent)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_SnapshotCollector(self._families, snapshot))
+        body = generate_latest(registry)
         with self._lock:
-            self._snapshot = snapshot
-        log.debug("metrics snapshot in %.1f ms", (time.perf_counter() - started) * 1000)
+            self._snapshot, self._fleet_body = snapshot, body
+        took = (time.perf_counter() - started) * 1000
+        log.debug("metrics snapshot: %d bytes in %.1f ms", len(body), took)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric, as of now."""
-        self.refresh()
-        return generate_latest(self.registry)
+        """The Prometheus text exposition: the event series now, the fleet as of the last step."""
+        with self._lock:
+            fleet = self._fleet_body
+        if fleet is None:
+            self.refresh()
+            fleet = self._fleet_body or b""
+        return generate_latest(self.registry) + fleet
 
     async def render_async(self) -> bytes:
-        """`render` for the event loop: the snapshot is taken here, between correlation cycles;
-        the SDK's collection and the text formatting (about a second for a 1,000-gateway fleet)
-        run in a worker thread, and scrapes that arrive meanwhile share that one result."""
-        if self._rendering is not None:
-            return await asyncio.shield(self._rendering)
-        self.refresh()
-        self._rendering = asyncio.ensure_future(asyncio.to_thread(generate_latest, self.registry))
-        try:
-            return await asyncio.shield(self._rendering)
-        finally:
-            self._rendering = None
+        """`render` for the event loop: before the first step's snapshot exists it is taken in
+        a worker thread; after that a scrape renders only the event series."""
+        if self._fleet_body is None and self._agent is not None:
+            await asyncio.to_thread(self.refresh)
+        return self.render()
 
     def shutdown(self) -> None:
         if not self._shut:
             self._shut = True
-            self.provider.shutdown()
+            if self._otlp:
+                self._otlp.shutdown()
 
 
 def _take_snapshot(agent: Agent) -> _Snapshot:
@@ -281,6 +344,7 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
     for (type_, severity), count in sorted(open_counts.items()):
         snap.add("vpnwatch_incidents_open", float(count), {"type": type_, "severity": severity})
     _fleet(snap, correlator.state, agent.clock.now())
+    monitor_metrics.export(snap.add, correlator.monitor)
     return snap
 
 

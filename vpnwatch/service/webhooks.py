@@ -26,6 +26,7 @@ from vpnwatch.config import WebhookSettings
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.schemas import AlertAccepted, ErrorResponse
+from vpnwatch.store import StoreError
 
 log = logging.getLogger("vpnwatch.service.webhooks")
 
@@ -222,6 +223,9 @@ def webhook_router(settings: WebhookSettings) -> APIRouter:
             recorded = await asyncio.to_thread(
                 store.record_alert, payload.alert_id, received_at, raw, condition=payload.condition
             )
+        except StoreError as exc:
+            log.warning("alert %s refused: not persisted: %s", payload.alert_id, exc)
+            return _error(503, "store_unavailable", f"alert not persisted ({exc}); retry")
         except Exception as exc:
             log.exception("could not persist alert %s", payload.alert_id)
             return _error(503, "store_unavailable", f"alert not persisted ({exc}); retry")
