@@ -36,6 +36,7 @@ log = logging.getLogger("vpnwatch.agent")
 Listener = Callable[[CorrelationResult], None]
 
 DISCOVERY = "discovery"
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,7 @@ class Agent:
         self.correlator: Correlator | None = None
         self.notifications: Notifications | None = None  # with notify.receivers configured
         self._unsaved = UnsavedChanges()
+        self._pruned_at: datetime | None = None
         self.store_writable = True  # false from a failed write until a write lands again
         self._clients: AzureClients | None = None
         self._affordable: AffordableIntervals | None = None
@@ -216,7 +218,24 @@ class Agent:
             await self._persist(result)
             await self._run_step_hooks()
         self._announce(result)
+        await self._prune_when_due()
         return result
+
+    async def _prune_when_due(self) -> None:
+        """Once an hour, forget correlated alerts older than `store.alert_retention_days`."""
+        now = self.clock.now()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        assert self.store is not None
+        before = now - timedelta(days=self.settings.store.alert_retention_days)
+        try:
+            pruned = await asyncio.to_thread(self.store.prune_alerts, before=before)
+        except StoreError as exc:
+            log.warning("pruning old alerts failed: %s", exc)
+            return
+        if pruned:
+            log.info("pruned %d alert(s) received before %s", pruned, before.isoformat())
 
     async def run_due(self) -> None:
         """Run once every collector whose next run is due at the clock's current time."""

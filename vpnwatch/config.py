@@ -452,6 +452,8 @@ class CorrelatorSettings(_Section):
 
 class StoreSettings(_Section):
     path: Path = Path("var/vpnwatch.sqlite3")
+    # inbound alerts, once correlated, are kept this long (their evidence stays in incidents)
+    alert_retention_days: float = Field(30.0, gt=0)
 
 
 class HealthStatusPolicy(StrEnum):

@@ -27,3 +27,32 @@ def test_merged_cycles_write_the_latest_of_everything() -> None:
         assert store.get_incident(inc.id) is not None
     unsaved.clear()
     assert not unsaved
+
+
+async def test_the_agent_prunes_alerts_past_their_retention() -> None:
+    from datetime import timedelta
+
+    from vpnwatch.agent import Agent
+    from vpnwatch.clock import ManualClock
+    from vpnwatch.config import Settings
+    from vpnwatch.emulator import load_scenario
+    from vpnwatch.replay import emulator_settings
+
+    clock = ManualClock(T0)
+    store = Store.open(":memory:")
+    base = Settings(targets={"discover_all": True}, store={"alert_retention_days": 1})
+    # no request is made: the agent only ticks
+    settings = emulator_settings("http://127.0.0.1:9", load_scenario("quiet"), epoch=T0, base=base)
+    agent = Agent(settings, clock=clock, store=store)
+    await agent.open()
+    try:
+        store.record_alert("a", T0, {})
+        store.mark_alerts_processed([("a", "Fired")])
+        await agent.tick()
+        assert store.get_alert("a") is not None
+        clock.advance(timedelta(days=1, hours=2).total_seconds())
+        await agent.tick()
+        assert store.get_alert("a") is None
+    finally:
+        await agent.stop()
+        store.close()

@@ -483,3 +483,15 @@ def test_hostile_text_is_kept_or_refused_cleanly(store: Store) -> None:
         store.apply(incidents=[bad])
     store.set_meta("still", "works")
     assert store.get_meta("still") == "works"
+
+
+def test_processed_alerts_older_than_the_cutoff_are_pruned(store: Store) -> None:
+    store.record_alert("old-done", at(0), {"n": 1})
+    store.record_alert("old-pending", at(1), {"n": 2})
+    store.record_alert("new-done", at(100), {"n": 3})
+    store.mark_alerts_processed([("old-done", "Fired"), ("new-done", "Fired")])
+    assert store.prune_alerts(before=at(50)) == 1
+    assert store.get_alert("old-done") is None
+    assert store.get_alert("old-pending") is not None  # not yet correlated: never pruned
+    assert store.get_alert("new-done") is not None
+    assert store.prune_alerts(before=at(50)) == 0

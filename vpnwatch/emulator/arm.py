@@ -208,6 +208,8 @@ class ArmApi:
             skip = max(0, int(call.query.get("$skipToken", "0") or 0))
         except ValueError:
             return error(400, "InvalidSkipToken", "The $skipToken is not valid.")
+        if self.world.changes_over_time:
+            items = [i for i in items if self.world.exists(i, call.t)]
         end = skip + self.page_size
         page = items[skip:end]
         body: Body = {"value": [render(i) for i in page] if render else list(page)}
@@ -295,7 +297,7 @@ class ArmApi:
                 call, items, lambda item: self._render_any(kind, item, call.t, listed=True)
             )
         item = self.inventory.by_name.get((*key, low[5]))
-        if item is None:
+        if item is None or not self.world.exists(item, call.t):
             return self._not_found(rg, kind, rest[5])
         if len(low) == 6:
             return self._only(call, "GET") or Reply(200, self._render_any(kind, item, call.t))

@@ -2,7 +2,8 @@
 
 Kinds: `list` (a collection page), `get` (one resource, or a lookup that failed), `post` (a
 long-running action or a query), `lro_poll` (a status monitor or result URL), `metrics` (an
-Azure Monitor metrics batch, which ARM's buckets do not charge), and `throttled` (answered 429,
+Azure Monitor metrics batch, which ARM's buckets do not charge), `graph` (a Resource Graph
+query, counted under `tenant`: its path names no subscription), and `throttled` (answered 429,
 whatever it asked for). A throttled request counts only as `throttled`.
 
 In process, `Emulator.counters` returns a `CounterSnapshot`. Out of process (an emulator started
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 COUNTERS_PATH = "/_emulator/counters"
-KINDS = ("list", "get", "post", "lro_poll", "metrics", "throttled")
+KINDS = ("list", "get", "post", "lro_poll", "metrics", "graph", "throttled")
 TENANT = "tenant"  # requests without a subscription in the path
 
 

@@ -198,7 +198,8 @@ class SubscriptionSpec(_Spec):
 
 
 class FleetSpec(_Spec):
-    """Generates many similar VPN gateways, sites and connections (benchmarks)."""
+    """Generates many similar VPN gateways, sites, connections and ExpressRoute circuits
+    (benchmarks)."""
 
     subscription: str
     subscription_name: str | None = None
@@ -215,6 +216,8 @@ class FleetSpec(_Spec):
     asn: int | None = Field(65515, ge=1, le=4294967295)
     bgp: bool = True
     routes_per_site: int = Field(8, ge=0, le=10000)
+    circuits: int = Field(0, ge=0, le=2000)  # ExpressRoute circuits with a private peering
+    routes_per_circuit: int = Field(20, ge=0, le=10000)
 
     @field_validator("zones")
     @classmethod
@@ -336,6 +339,33 @@ class MetricsFailure(_Fault):
     gateway: str
 
 
+class _Lifecycle(_Spec):
+    """A resource that appears (`create`) or disappears (`delete`) at `at`: name exactly one
+    of gateway, connection, site or circuit. A gateway's connections share its lifetime."""
+
+    at: float = Field(ge=0)
+    gateway: str | None = None
+    connection: str | None = None
+    site: str | None = None
+    circuit: str | None = None
+
+    @property
+    def target(self) -> tuple[str, str]:
+        for kind in ("gateway", "connection", "site", "circuit"):
+            name = getattr(self, kind)
+            if name is not None:
+                return kind, name
+        return "", ""
+
+
+class Create(_Lifecycle):
+    kind: Literal["create"]
+
+
+class Delete(_Lifecycle):
+    kind: Literal["delete"]
+
+
 class Recover(_Spec):
     kind: Literal["recover"]
     at: float = Field(ge=0)
@@ -358,6 +388,8 @@ Fault = Annotated[
     | AuthFailure
     | PacketDrops
     | MetricsFailure
+    | Create
+    | Delete
     | Recover,
     Field(discriminator="kind"),
 ]
@@ -378,6 +410,8 @@ FAULT_KINDS = (
     "auth_failure",
     "packet_drops",
     "metrics_failure",
+    "create",
+    "delete",
     "recover",
 )
 
@@ -394,6 +428,7 @@ class MissedPoll(_Spec):
 class NoiseSpec(_Spec):
     counter_jitter: float = Field(0.0, ge=0, le=0.9)  # relative; `true` means 0.1
     missed_polls: list[MissedPoll] = Field(default_factory=list)
+    resource_health_delay: float = Field(60.0, ge=0)  # scenario seconds Resource Health lags
 
     @field_validator("counter_jitter", mode="before")
     @classmethod
@@ -413,6 +448,13 @@ class BucketSpec(_Spec):
     refill_per_second: float = Field(ge=0)
 
 
+class GraphQuotaSpec(_Spec):
+    """Azure Resource Graph's per-caller quota: `queries` per `window_seconds` window."""
+
+    queries: int = Field(15, ge=1)
+    window_seconds: float = Field(5.0, gt=0)
+
+
 class ThrottlingSpec(_Spec):
     """ARM's per-subscription request limits (see `emulator/throttling.py` for the sources).
 
@@ -424,6 +466,7 @@ class ThrottlingSpec(_Spec):
     model: Literal["bucket", "hourly", "off"] = "bucket"
     reads: BucketSpec | None = None
     writes: BucketSpec | None = None
+    resource_graph: GraphQuotaSpec = Field(default_factory=GraphQuotaSpec)
 
 
 class ScenarioSpec(_Spec):
@@ -563,6 +606,7 @@ def _expand_fleets(spec: ScenarioSpec, source: str) -> ScenarioSpec:
         for site in rg.local_network_gateways
     }
     site_ips = (ip for ip in _site_addresses() if ip not in used_site_ips)
+    link_prefixes = _link_prefixes()
     for index, fleet in enumerate(spec.topology.generate):
         if fleet.subscription not in subscriptions:
             subscriptions[fleet.subscription] = {
@@ -572,6 +616,7 @@ def _expand_fleets(spec: ScenarioSpec, source: str) -> ScenarioSpec:
             }
             order.append(fleet.subscription)
         groups = _fleet_groups(fleet, site_ips, f"topology.generate[{index}]", source)
+        _fleet_circuits(fleet, groups, link_prefixes)
         subscriptions[fleet.subscription]["resource_groups"].extend(groups)
     topology = {"subscriptions": [subscriptions[i] for i in order], "generate": []}
     raw = spec.model_dump()
@@ -580,6 +625,35 @@ def _expand_fleets(spec: ScenarioSpec, source: str) -> ScenarioSpec:
         return ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
         raise ScenarioError(source, [_describe(err) for err in exc.errors()]) from None
+
+
+def _link_prefixes() -> Iterator[str]:
+    """/30s for generated ExpressRoute peering links, from 100.64.0.0/10 (shared space)."""
+    for subnet in ipaddress.IPv4Network("100.64.0.0/10").subnets(new_prefix=30):
+        yield str(subnet)
+
+
+def _fleet_circuits(
+    fleet: FleetSpec, groups: list[dict[str, Any]], link_prefixes: Iterator[str]
+) -> None:
+    """Circuits with a private peering, spread over the fleet's regions."""
+    for i in range(fleet.circuits):
+        rg = groups[i % len(groups)]
+        rg.setdefault("expressroute_circuits", []).append(
+            {
+                "name": f"{fleet.name_prefix}-er-{i:04d}",
+                "provider": ("Equinix", "Megaport", "AT&T")[i % 3],
+                "peering_location": ("Amsterdam", "London", "Frankfurt", "Washington DC")[i % 4],
+                "bandwidth_mbps": (1000, 2000, 10000)[i % 3],
+                "private_peering": {
+                    "peer_asn": 65000 + i % 500,
+                    "primary_prefix": next(link_prefixes),
+                    "secondary_prefix": next(link_prefixes),
+                    "vlan_id": 100 + i % 3900,
+                    "routes": fleet.routes_per_circuit,
+                },
+            }
+        )
 
 
 def _fleet_groups(
@@ -763,6 +837,9 @@ def _cross_check(spec: ScenarioSpec) -> Iterable[str]:
             if fault.at <= original.at:
                 yield f"{key}.at: the recovery must come after the fault (at {original.at})"
             continue
+        if isinstance(fault, Create | Delete):
+            yield from _check_lifecycle(fault, key, gateways, connections, sites, circuits)
+            continue
         if isinstance(fault, Flap) and fault.duration is not None:
             yield f"{key}.duration: a flap lasts count x period; drop duration"
         gateway = getattr(fault, "gateway", None)
@@ -796,6 +873,24 @@ def _cross_check(spec: ScenarioSpec) -> Iterable[str]:
             owner = vpn_gateways.get(connection_gateway.get(fault.connection.lower(), ""))
             if owner is not None and not owner.active_active:
                 yield f"{key}.instance: an active/standby connection has a single tunnel (0)"
+
+
+def _check_lifecycle(
+    event: Create | Delete,
+    key: str,
+    gateways: dict[str, str],
+    connections: dict[str, ConnectionSpec],
+    sites: dict[str, SiteSpec],
+    circuits: dict[str, CircuitSpec],
+) -> Iterable[str]:
+    named = [k for k in ("gateway", "connection", "site", "circuit") if getattr(event, k)]
+    if len(named) != 1:
+        yield f"{key}: a {event.kind} names exactly one of gateway, connection, site, circuit"
+        return
+    kind, name = event.target
+    known = {"gateway": gateways, "connection": connections, "site": sites, "circuit": circuits}
+    if name.lower() not in known[kind]:
+        yield f"{key}.{kind}: no {kind} named {name!r}"
 
 
 def _all_connections(spec: ScenarioSpec) -> Iterable[tuple[str, ConnectionSpec]]:

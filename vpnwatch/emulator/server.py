@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
+from vpnwatch.emulator import resourcegraph, resourcehealth
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.certs import TlsFiles, make_tls_files
 from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
@@ -34,7 +35,7 @@ from vpnwatch.emulator.monitor import MonitorApi
 from vpnwatch.emulator.rbac import RoleGrant, is_permissions_call
 from vpnwatch.emulator.render import Renderer
 from vpnwatch.emulator.scenario import Scenario, ThrottlingSpec, load_scenario
-from vpnwatch.emulator.traffic import Refusal, TrafficPolicy
+from vpnwatch.emulator.traffic import Refusal, TrafficPolicy, retry_headers
 from vpnwatch.emulator.world import World
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
@@ -98,6 +99,8 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._api: ArmApi | None = None
         self._monitor: MonitorApi | None = None
+        self._health: resourcehealth.ResourceHealthApi | None = None
+        self._graph: resourcegraph.ResourceGraphApi | None = None
         self._traffic: TrafficPolicy | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._counters = RequestCounters()
@@ -119,6 +122,15 @@ class Emulator:
         renderer = Renderer(self.world, self.started_at)
         self._api = ArmApi(self.world, renderer, self.page_size, self.lro_retry_after_ms)
         self._monitor = MonitorApi(self.world, self.started_at, self.clock.speed)
+        self._health = resourcehealth.ResourceHealthApi(
+            self.world,
+            self.started_at,
+            self.page_size,
+            self.scenario.spec.noise.resource_health_delay,
+        )
+        self._graph = resourcegraph.ResourceGraphApi(
+            self.world, renderer, self.throttling.resource_graph
+        )
         noise = self.scenario.spec.noise
         self._traffic = TrafficPolicy(
             self.world.timeline.api_faults, noise.missed_polls, self.throttling, self.clock.speed
@@ -248,8 +260,20 @@ class Emulator:
         quota_headers = {charge.header: str(charge.remaining)}
         if throttled is not None:
             return _refused(throttled, quota_headers)
-        call = Call(request.method, path, dict(request.query), t, self.base_url)
-        reply = self._api.handle(call)
+        assert self._health is not None and self._graph is not None
+        if resourcehealth.serves(path):
+            reply = self._health.handle(request.method, path, dict(request.query), t, self.base_url)
+        elif resourcegraph.serves(path):
+            reply = self._graph.handle(
+                request.method,
+                body,
+                t,
+                caller=credential.strip(),
+                retry_headers=lambda seconds: retry_headers(seconds, self.clock.speed),
+            )
+        else:
+            call = Call(request.method, path, dict(request.query), t, self.base_url)
+            reply = self._api.handle(call)
         reply.headers.update(quota_headers)
         return reply
 

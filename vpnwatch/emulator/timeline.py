@@ -19,6 +19,8 @@ from vpnwatch.emulator.scenario import (
     BgpPeerDown,
     CircuitDown,
     CircuitLinkDown,
+    Create,
+    Delete,
     Flap,
     InstanceFailure,
     MetricsFailure,
@@ -95,6 +97,13 @@ class CompiledTimeline:
     api_faults: list[ApiFault] = field(default_factory=list)
     packet_drops: dict[str, list[DropFault]] = field(default_factory=dict)
     metrics_failures: dict[str, Intervals] = field(default_factory=dict)
+    # (kind, name) -> when the resource exists; absent: always. Kinds: gateway, connection,
+    # site, circuit.
+    presence: dict[tuple[str, str], Intervals] = field(default_factory=dict)
+
+    def exists(self, kind: str, name: str, t: float) -> bool:
+        spans = self.presence.get((kind, name.lower()))
+        return spans is None or spans.contains(t)
 
     def drops_per_second(self, connection: str, slot: int, t: float) -> float:
         """Packets a tunnel drops per second at `t` while it reads Connected."""
@@ -124,7 +133,7 @@ def fault_ends(scenario: Scenario) -> dict[int, float]:
     recoveries = {f.fault: f.at for f in scenario.timeline if isinstance(f, Recover)}
     ends: dict[int, float] = {}
     for i, fault in enumerate(scenario.timeline):
-        if isinstance(fault, Recover):
+        if isinstance(fault, Recover | Create | Delete):
             continue
         if isinstance(fault, Flap):
             ends[i] = fault.at + fault.count * fault.period
@@ -144,8 +153,9 @@ def compile_timeline(scenario: Scenario, topo: Topology) -> CompiledTimeline:
     conn_spans: dict[tuple[str, int | None], list[tuple[float, float]]] = defaultdict(list)
     out = CompiledTimeline()
 
+    out.presence = _presence(scenario)
     for i, fault in enumerate(scenario.timeline):
-        if isinstance(fault, Recover):
+        if isinstance(fault, Recover | Create | Delete):
             continue
         start, end = fault.at, ends[i]
         if isinstance(fault, InstanceFailure):
@@ -240,6 +250,25 @@ def compile_timeline(scenario: Scenario, topo: Topology) -> CompiledTimeline:
             for index in (0, 1):
                 out.slot_down[(name, index)] = out.instance_down[(name, index)]
     return out
+
+
+def _presence(scenario: Scenario) -> dict[tuple[str, str], Intervals]:
+    """When each created or deleted resource exists: from its `create` (or always) until its
+    `delete` (or forever)."""
+    born: dict[tuple[str, str], float] = {}
+    dies: dict[tuple[str, str], float] = {}
+    for event in scenario.timeline:
+        if isinstance(event, Create | Delete):
+            kind, name = event.target
+            key = (kind, name.lower())
+            if isinstance(event, Create):
+                born[key] = min(event.at, born.get(key, math.inf))
+            else:
+                dies[key] = min(event.at, dies.get(key, math.inf))
+    return {
+        key: Intervals([(born.get(key, -math.inf), dies.get(key, math.inf))])
+        for key in set(born) | set(dies)
+    }
 
 
 def _neighbor_address(gateway: Gateway, neighbor: str) -> str:

@@ -105,6 +105,27 @@ class World:
         self._counters: dict[str, _CounterModel] = {}
         self._ages: dict[str, float] = {}
 
+    # --- which resources exist -------------------------------------------------------------
+
+    @property
+    def changes_over_time(self) -> bool:
+        """Whether any resource is created or deleted during the scenario."""
+        return bool(self.timeline.presence)
+
+    def exists(self, item: object, t: float) -> bool:
+        """Whether a gateway, connection, site or circuit exists at `t` (`create` / `delete` on
+        the timeline). A connection exists while it and its gateway do; other kinds always."""
+        exists = self.timeline.exists
+        if isinstance(item, Gateway):
+            return exists("gateway", item.name, t)
+        if isinstance(item, Connection):
+            return exists("connection", item.name, t) and exists("gateway", item.gateway.name, t)
+        if isinstance(item, Site):
+            return exists("site", item.name, t)
+        if isinstance(item, Circuit):
+            return exists("circuit", item.name, t)
+        return True
+
     # --- deterministic noise -------------------------------------------------------------
 
     def initial_age(self, key: str) -> float:

@@ -82,3 +82,11 @@ def get(db: sqlite3.Connection, alert_id: str, condition: str) -> StoredAlert | 
 def _alert(row: tuple[Any, ...]) -> StoredAlert:
     alert_id, condition, received_at, payload, processed = row
     return StoredAlert(alert_id, dt(received_at), json.loads(payload), bool(processed), condition)
+
+
+def prune(db: sqlite3.Connection, before: datetime) -> int:
+    """Delete alerts the correlator has taken that were received before `before`."""
+    cursor = db.execute(
+        "DELETE FROM alerts WHERE processed = 1 AND received_at < ?", (ts(before, "before"),)
+    )
+    return cursor.rowcount

@@ -136,6 +136,12 @@ class Store(Database):
         with self._transaction() as db:
             alerts.mark_processed(db, keys)
 
+    def prune_alerts(self, *, before: datetime) -> int:
+        """Forget alerts received before `before` once correlated (their evidence stays in the
+        incidents' timelines); returns how many. Unprocessed ones are kept whatever their age."""
+        with self._transaction() as db:
+            return alerts.prune(db, before)
+
     def get_alert(self, alert_id: str, condition: str = FIRED) -> StoredAlert | None:
         with self._reading() as db:
             return alerts.get(db, alert_id, condition)
