@@ -1,12 +1,18 @@
-"""HTTP latency of `/health` and `/metrics` while the agent polls a 1,000-gateway fleet.
+"""HTTP latency of `/health`, `/livez` and `/metrics` while the agent polls a 1,000-gateway fleet.
 
 Starts the emulator with `vpnwatch/scenarios/large-fleet.yaml`, the agent and its service on
-127.0.0.1, waits until /readyz answers 200, then sends a bounded load (a fixed number of requests
-per endpoint, cut short after a fixed duration) from a separate thread and event loop, so the
-client does not wait behind the server's own tasks. Prints p50/p99 latency and requests/s.
-No assertions; it stops by itself.
+127.0.0.1, waits until /readyz answers 200, then loads the service from a separate client
+process (so the client never competes with the server for the interpreter):
 
-    .venv/bin/python bench/http.py [--requests 400] [--concurrency 1,8] [--max-seconds 20]
+- `/health` at a fixed rate (`--rate`, default 500 requests/s) for `--seconds`, while polling;
+- `/livez` at 100 requests/s while another client scrapes `/metrics` back to back;
+- `/metrics` alone, back to back: latency and series count.
+
+Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
+agent's default `lro_poll_interval_seconds` between polls, not 0. Prints p50/p99 latency and
+requests/s. No assertions; it stops by itself.
+
+    .venv/bin/python bench/http.py [--rate 500] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -23,19 +29,18 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 
 import httpx
 
 from vpnwatch.clock import SystemClock
+from vpnwatch.config import CollectorsSettings
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.replay import emulator_settings
 from vpnwatch.service.app import create_app, running
 
 SCENARIO = "large-fleet"
-ENDPOINTS = ("/health", "/metrics")
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Result:
     statuses: dict[int, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
     body_bytes: int = 0
+    series: int = 0
 
     def quantile(self, q: float) -> float:
         if not self.latencies:
@@ -57,7 +63,7 @@ class Result:
         done = len(self.latencies)
         rate = done / self.wall_seconds if self.wall_seconds else 0.0
         return (
-            f"{self.endpoint:9} {done:5d} req  p50 {self.quantile(0.5) * 1000:8.1f} ms  "
+            f"{done:6d} req  p50 {self.quantile(0.5) * 1000:8.1f} ms  "
             f"p99 {self.quantile(0.99) * 1000:8.1f} ms  "
             f"mean {statistics.fmean(self.latencies) * 1000 if done else float('nan'):8.1f} ms  "
             f"{rate:7.1f} req/s  body {self.body_bytes / 1024:7.1f} KiB  "
@@ -65,54 +71,79 @@ class Result:
         )
 
 
-async def _load(
-    base_url: str, endpoint: str, count: int, concurrency: int, max_seconds: float
+async def _fixed_rate(
+    client: httpx.AsyncClient, endpoint: str, rate: float, seconds: float, stop: asyncio.Event
 ) -> Result:
+    """Requests sent on a fixed schedule (`rate` per second), each timed from its send."""
     result = Result(endpoint)
-    deadline = time.monotonic() + max_seconds
-    remaining = count
-    lock = asyncio.Lock()
+    pending: set[asyncio.Task[None]] = set()
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal remaining
-        while True:
-            async with lock:
-                if remaining <= 0 or time.monotonic() >= deadline:
-                    return
-                remaining -= 1
-            started = time.perf_counter()
-            try:
-                response = await client.get(endpoint)
-            except httpx.HTTPError:
-                result.errors += 1
-                continue
-            result.latencies.append(time.perf_counter() - started)
-            result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
-            result.body_bytes = len(response.content)
+    async def one() -> None:
+        started = time.perf_counter()
+        try:
+            response = await client.get(endpoint)
+        except httpx.HTTPError:
+            result.errors += 1
+            return
+        result.latencies.append(time.perf_counter() - started)
+        result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
+        result.body_bytes = len(response.content)
 
-    limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        result.wall_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    n = 0
+    while not stop.is_set() and time.perf_counter() - began < seconds:
+        n += 1
+        delay = began + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.wait(pending, timeout=30)
+    result.wall_seconds = time.perf_counter() - began
     return result
 
 
-def _load_in_thread(base_url: str, args: argparse.Namespace) -> list[tuple[int, Result]]:
-    results: list[tuple[int, Result]] = []
-    runs = [(c, e) for c in args.concurrency for e in ENDPOINTS]
+async def _back_to_back(
+    client: httpx.AsyncClient, endpoint: str, seconds: float, stop: asyncio.Event
+) -> Result:
+    result = Result(endpoint)
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        started = time.perf_counter()
+        try:
+            response = await client.get(endpoint)
+        except httpx.HTTPError:
+            result.errors += 1
+            continue
+        result.latencies.append(time.perf_counter() - started)
+        result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
+        result.body_bytes = len(response.content)
+        result.series = sum(
+            1 for line in response.text.splitlines() if line and not line.startswith("#")
+        )
+    stop.set()
+    result.wall_seconds = time.perf_counter() - began
+    return result
 
-    def run() -> None:
-        for concurrency, endpoint in runs:
-            result = asyncio.run(
-                _load(base_url, endpoint, args.requests, concurrency, args.max_seconds)
+
+async def client_main(base_url: str, rate: float, seconds: float) -> None:
+    """The load, run in its own process; prints one line per measurement."""
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+        never = asyncio.Event()
+        health = await _fixed_rate(client, "/health", rate, seconds, never)
+        print(f"/health at {rate:g}/s while polling   {health.line()}", flush=True)
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as scraper:
+            livez, metrics = await asyncio.gather(
+                _fixed_rate(client, "/livez", 100, seconds, stop),
+                _back_to_back(scraper, "/metrics", seconds, stop),
             )
-            results.append((concurrency, result))
-
-    thread = threading.Thread(target=run, name="load", daemon=True)
-    thread.start()
-    thread.join(timeout=len(runs) * (args.max_seconds + 35))
-    return results
+        print(f"/livez during /metrics scrapes  {livez.line()}", flush=True)
+        print(f"/metrics back to back           {metrics.line()}", flush=True)
+        print(f"/metrics series: {metrics.series}", flush=True)
 
 
 async def _wait_ready(base_url: str, timeout: float) -> float:
@@ -137,6 +168,9 @@ async def main(args: argparse.Namespace) -> int:
                 emulator.base_url, scenario, epoch=clock.now(),
                 store_path=str(Path(tmp) / "bench.sqlite3"),
             )  # fmt: skip
+            # LROs wait between polls as against Azure (emulator_settings makes replays skip it)
+            lro_wait = CollectorsSettings().lro_poll_interval_seconds
+            settings.collectors.lro_poll_interval_seconds = lro_wait
             settings.log_level = "WARNING"
             app = create_app(settings)
             async with running(app) as base_url:
@@ -151,18 +185,17 @@ async def main(args: argparse.Namespace) -> int:
                 state = app.state.agent.correlator.state
                 print(
                     f"ready after {took:.1f} s: {len(state.gateways)} gateways, "
-                    f"{len(state.connections)} connections, {len(state.entities)} entities"
+                    f"{len(state.connections)} connections, {len(state.entities)} entities; "
+                    f"LRO poll interval {lro_wait:g} s"
                 )
-                print(
-                    f"load: {args.requests} requests per endpoint and concurrency, at most "
-                    f"{args.max_seconds:.0f} s each, while the collectors keep polling"
-                )
-                results = await asyncio.to_thread(_load_in_thread, base_url, args)
-                for concurrency, result in results:
-                    print(f"c={concurrency:<2d} {result.line()}")
+                client = await asyncio.create_subprocess_exec(
+                    sys.executable, __file__, "--client", base_url,
+                    "--rate", str(args.rate), "--seconds", str(args.seconds),
+                )  # fmt: skip
+                await client.wait()
                 for status in app.state.agent.collector_status():
                     print(
-                        f"collector {status.name:12} runs {status.runs:3d} "
+                        f"collector {status.name:16} runs {status.runs:3d} "
                         f"failures {status.failures:3d}"
                     )
     return 0
@@ -171,17 +204,16 @@ async def main(args: argparse.Namespace) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", default=SCENARIO)
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument(
-        "--concurrency",
-        type=lambda v: [int(c) for c in v.split(",")],
-        default=[1, 8],
-        help="comma-separated concurrency levels, each run in turn (default 1,8)",
-    )
-    parser.add_argument("--max-seconds", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=500.0, help="/health requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measurement")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
+    parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(parse_args())))
+    arguments = parse_args()
+    if arguments.client:
+        asyncio.run(client_main(arguments.client, arguments.rate, arguments.seconds))
+        sys.exit(0)
+    sys.exit(asyncio.run(main(arguments)))

@@ -363,7 +363,8 @@ class Agent:
             return
         unsaved = self._unsaved
         try:
-            await asyncio.to_thread(self.store.apply, **unsaved.write_arguments())
+            store = self.store
+            await asyncio.to_thread(lambda: store.apply(**unsaved.write_arguments()))
         except StoreError as exc:
             if plan and self.notifications is not None:
                 # decided, so the next cycle does not decide it again; written with that cycle

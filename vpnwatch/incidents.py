@@ -44,7 +44,8 @@ class IncidentStatus(StrEnum):
 
 def incident_key(type_: IncidentType | str, subject: str) -> str:
     """The stable key of an incident: its type and the one resource (or scope) it is about."""
-    return f"{IncidentType(type_).value}:{subject}"
+    value = type_.value if isinstance(type_, IncidentType) else IncidentType(type_).value
+    return f"{value}:{subject}"
 
 
 @dataclass(slots=True)

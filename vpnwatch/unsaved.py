@@ -19,7 +19,8 @@ from vpnwatch.notify.planner import Plan
 class UnsavedChanges:
     def __init__(self) -> None:
         self.incidents: dict[str, Incident] = {}
-        self.records: dict[str, dict[str, Any]] = {}
+        # entity id -> the mapping holding its record, read (encoded) only when written
+        self.records: dict[str, Mapping[str, dict[str, Any]]] = {}
         self.removed: dict[str, None] = {}  # an ordered set
         self.plans: list[Plan] = []
 
@@ -32,8 +33,8 @@ class UnsavedChanges:
     ) -> None:
         for incident in incidents:
             self.incidents[incident.id] = incident
-        for entity_id, record in records.items():
-            self.records[entity_id] = record
+        for entity_id in records:
+            self.records[entity_id] = records
             self.removed.pop(entity_id, None)
         for entity_id in removed:
             self.records.pop(entity_id, None)
@@ -51,10 +52,11 @@ class UnsavedChanges:
         return bool(self.incidents or self.records or self.removed or self.plans)
 
     def write_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for `Store.apply`."""
+        """Keyword arguments for `Store.apply`; encodes the entity records, so call it where
+        they are written (the store's worker thread)."""
         return {
             "incidents": list(self.incidents.values()),
-            "entity_records": dict(self.records),
+            "entity_records": {eid: source[eid] for eid, source in self.records.items()},
             "removed_entities": list(self.removed),
             "notifications": [e for p in self.plans for e in p.entries],
             "notification_states": [s for p in self.plans for s in p.states],

@@ -98,7 +98,8 @@ class CorrelationResult:
     opened: list[Incident] = field(default_factory=list)
     updated: list[Incident] = field(default_factory=list)
     resolved: list[Incident] = field(default_factory=list)
-    entity_records_changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # encoded when read (see `RecordChanges`): persist them before the next step
+    entity_records_changed: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     entity_ids_removed: list[str] = field(default_factory=list)
 
 
@@ -156,7 +157,9 @@ class _Changes:
             inc.updated_at = self.now
             self.updated[inc.key] = inc
 
-    def result(self, records: dict[str, dict[str, Any]], removed: list[str]) -> CorrelationResult:
+    def result(
+        self, records: Mapping[str, dict[str, Any]], removed: list[str]
+    ) -> CorrelationResult:
         skip = self.opened.keys() | self.resolved.keys()
         return CorrelationResult(
             opened=list(self.opened.values()),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -101,6 +102,31 @@ def _all_unknown(*inputs: EntityState) -> bool:
     return bool(inputs) and all(
         e.unknown_reason is not None or e.health is Health.UNKNOWN for e in inputs
     )
+
+
+class RecordChanges(Mapping[str, dict[str, Any]]):
+    """The records a step changed, encoded only when read: the encoding happens where they are
+    persisted (the store's worker thread), not in the correlation step. Read them before the
+    next step changes the state."""
+
+    def __init__(self, state: FleetState, record_ids: list[str]) -> None:
+        self._state = state
+        self._ids = record_ids
+        self._known = frozenset(record_ids)
+
+    def __getitem__(self, rid: str) -> dict[str, Any]:
+        if rid not in self._known:
+            raise KeyError(rid)
+        return self._state.record(rid)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._known
 
 
 class FleetState(ObservationRules, Inventory):
@@ -402,11 +428,12 @@ class FleetState(ObservationRules, Inventory):
 
     # --- records: what the store keeps so a restart resumes ----------------------------------
 
-    def take_record_changes(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
-        """The records changed and removed since the last call, then forgets them."""
+    def take_record_changes(self) -> tuple[RecordChanges, list[str]]:
+        """The records changed and removed since the last call, then forgets them. The records
+        are encoded when read (by the store, at persist time, before the next step)."""
         self._sync_tally()
         due, removed = self._records.take(self.settings.staleness_seconds)
-        return {rid: self.record(rid) for rid in due}, removed
+        return RecordChanges(self, due), removed
 
     def record(self, rid: str) -> dict[str, Any]:
         if rid.startswith("run:"):
@@ -482,6 +509,10 @@ class FleetState(ObservationRules, Inventory):
         records, entities, tally = self._records, self.entities, self._tally
         tally.settle()
         for rid in records.changed:
-            for eid in records.members.get(rid, ()):
-                tally.update(entities[eid])
+            members = records.members.get(rid)
+            if not members:
+                continue
+            limit = timedelta(seconds=self.stale_after(next(iter(members))))  # one per record
+            for eid in members:
+                tally.update(entities[eid], limit)
         records.changed.clear()

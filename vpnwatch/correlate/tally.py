@@ -53,19 +53,29 @@ class HealthTally:
         if self._recount and self._now is not None:
             self._rebuild(self._now)
 
-    def update(self, e: EntityState) -> None:
-        """Count `e` as it is now (after it was added or changed)."""
+    def update(self, e: EntityState, limit: timedelta | None = None) -> None:
+        """Count `e` as it is now (after it was added or changed); `limit` is its staleness
+        limit when the caller knows it (the same for every entity of a record)."""
         if self._recount:
             return  # counted afresh anyway
-        deadline = self._deadline(e)
-        self._move(e.entity_id, self._bucket(e, deadline))
-        if deadline is not None:
-            if self._now is not None and deadline < self._now:
-                return  # stale already: nothing left to schedule
-            scheduled = self._scheduled.get(e.entity_id)
-            if scheduled is None or deadline < scheduled:
-                self._scheduled[e.entity_id] = deadline
-                heapq.heappush(self._deadlines, (deadline, e.entity_id))
+        eid, now, last = e.entity_id, self._now, e.last_observed
+        deadline = None
+        if e.unknown_reason is not None or last is None:
+            bucket = (e.kind, Health.UNKNOWN)
+        else:
+            if limit is None:
+                limit = timedelta(seconds=self._stale_after(eid))
+            deadline = last + limit
+            stale = now is not None and now > deadline
+            bucket = (e.kind, Health.UNKNOWN if stale else e.health)
+        if self._counted.get(eid) != bucket:
+            self._move(eid, bucket)
+        if deadline is None or (now is not None and deadline < now):
+            return  # unknown, or stale already: nothing to schedule
+        scheduled = self._scheduled.get(eid)
+        if scheduled is None or deadline < scheduled:
+            self._scheduled[eid] = deadline
+            heapq.heappush(self._deadlines, (deadline, eid))
 
     def discard(self, entity_id: str) -> None:
         """Stop counting an entity that was removed."""
@@ -97,18 +107,6 @@ class HealthTally:
         self._now = now
         for entity in self._entities.values():
             self.update(entity)
-
-    def _deadline(self, e: EntityState) -> datetime | None:
-        """When `e` turns stale: it is unknown from the first moment after this."""
-        if e.unknown_reason is not None or e.last_observed is None:
-            return None
-        return e.last_observed + timedelta(seconds=self._stale_after(e.entity_id))
-
-    def _bucket(self, e: EntityState, deadline: datetime | None) -> Bucket:
-        kind = str(e.kind)
-        if deadline is None or (self._now is not None and self._now > deadline):
-            return kind, Health.UNKNOWN
-        return kind, e.health
 
     def _move(self, entity_id: str, bucket: Bucket | None) -> None:
         old = self._counted.get(entity_id)
