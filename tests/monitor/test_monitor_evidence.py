@@ -31,7 +31,7 @@ def test_the_log_settles_a_single_connection_drop_as_a_failover(
     assert failover.attributes["settled_by"] == "GatewayTenantPrimaryChanged"
     assert failover.classification == "unplanned"
     # It was paged when polling saw the drop, not when the log landed minutes later.
-    assert (failover.opened_at - REPLAY_EPOCH).total_seconds() == pytest.approx(600, abs=15)
+    assert (failover.opened_at - REPLAY_EPOCH).total_seconds() == pytest.approx(120, abs=15)
     messages = [e.message for e in failover.timeline]
     assert any("TunnelDisconnected on GatewayTenantWorker_IN_0" in m for m in messages)
     assert any("Gateway instance unavailable" in m for m in messages)  # stateChangeReason_s
@@ -40,8 +40,8 @@ def test_the_log_settles_a_single_connection_drop_as_a_failover(
 def test_packet_drops_while_connected_are_evidence(incidents: list[Incident]) -> None:
     failover = _of(incidents, "vpngw-solo-weu", IncidentType.FAILOVER)
     drops = [e for e in failover.timeline if "PacketDropCount" in e.message]
-    # Dropped from 300 s, while ARM still read the connection Connected (the drop began at 600).
-    assert any((e.at - REPLAY_EPOCH).total_seconds() == 300 for e in drops)
+    # Dropped from 60 s, while ARM still read the connection Connected (it dropped at 120 s).
+    assert any((e.at - REPLAY_EPOCH).total_seconds() < 120 for e in drops)
     assert all("cn-solo-lyon" in e.message for e in drops)
 
 

@@ -122,6 +122,8 @@ LANE_WEIGHTS = {
     "arm.resourcehealth": 2.0,
     "discovery": 2.0,
     "arm.bgp": 1.0,
+    # the ARM listings the Azure Monitor collectors need (their queries spend no ARM budget)
+    "monitor.metrics": 1.0,
 }
 
 
