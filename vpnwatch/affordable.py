@@ -21,7 +21,7 @@ log = logging.getLogger("vpnwatch.budget")
 
 CONNECTIONS = "arm.connections"
 BGP = "arm.bgp"
-CHANGE = 0.1  # a promised interval that moves by more than this share is logged again
+CHANGE = 0.25  # a promised interval that moves by more than this share is logged again
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,8 +269,9 @@ class Agent:
         observations: list[Observation] = []
         if discovery_run is not None:
             observations.append(discovery_run)
-        for scope in scopes:
-            observations.extend(await collector.collect(scope))
+        # Each subscription has its own budget: scopes are read side by side, not one by one.
+        for collected in await asyncio.gather(*(collector.collect(s) for s in scopes)):
+            observations.extend(collected)
         await self.submit(observations)
         commit = getattr(collector, "commit", None)
         if commit is not None:  # a collector that reads incrementally moves on once persisted

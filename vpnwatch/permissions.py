@@ -75,8 +75,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "Microsoft.Network/publicIPAddresses/read", "GET",
-        _RG + _NET + r"/publicipaddresses/[^/]+",
-        "gateways: the address and zones of each instance's public IP",
+        _RG + _NET + r"/publicipaddresses(/[^/]+)?",
+        "gateways: the address and zones of each instance's public IP (listed per group)",
     ),
     Operation(
         "Microsoft.Network/expressRouteCircuits/read", "GET",

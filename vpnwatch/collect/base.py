@@ -66,6 +66,13 @@ class RunMemo:
         self._tasks: dict[str, asyncio.Task[object]] = {}
         self.later: list[Any] = []  # what the groups left for `ArmCollector.finish`
 
+    def known(self, key: str, value: object) -> None:
+        """`value` was read already (e.g. listed): `once(key, …)` returns it without a call."""
+        if key.lower() not in self._tasks:
+            future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            future.set_result(value)
+            self._tasks[key.lower()] = future  # type: ignore[assignment]
+
     async def once(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
         task = self._tasks.get(key.lower())
         if task is None:
@@ -93,9 +100,18 @@ class ArmCollector:
         self.clients = clients
         self.clock = clock
         self.interval_seconds = interval_seconds
+        self._pass_seconds: dict[str, float] = {}  # scope -> clock seconds its last pass took
+
+    @property
+    def pass_seconds(self) -> float:
+        """How often a pass can actually start: the interval, or the slowest scope's last pass
+        if that took longer (the budget paces requests). Planned refreshes count in these."""
+        slowest = max(self._pass_seconds.values(), default=0.0)
+        return max(self.interval_seconds, slowest)
 
     async def collect(self, scope: Scope) -> list[Observation]:
         started = time.monotonic()
+        began = self.clock.now()
         observations: list[Observation] = []
         resource_ids: list[str] = []
         failures: list[tuple[str, Failure]] = []
@@ -114,6 +130,7 @@ class ArmCollector:
                 observations.extend(result.observations)
                 resource_ids.extend(result.resource_ids)
             observations.extend(await self.finish(scope, memo, len(groups)))
+        self._pass_seconds[scope.label] = (self.clock.now() - began).total_seconds()
         run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
         observations.append(replace(run, promise_seconds=self.promise(scope)))
         return observations

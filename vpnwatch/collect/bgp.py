@@ -3,15 +3,25 @@
 `getBgpPeerStatus` is a long-running POST (202, then polls), and it is the only place Azure
 shows per-instance BGP sessions. The gateway list it needs is one cheap call per resource group,
 so this collector lists gateways itself instead of depending on the inventory collector's timing.
+
+The POST is charged as a write and each poll as a read, so BGP status is the most expensive
+signal and comes last: the read planner picks the gateways each pass may afford, those whose
+connections just changed first (the connection collector heats them), the rest in a slow
+rotation. Waits between polls hold no slot (`lanes.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from vpnwatch.collect.base import ArmCollector, GroupResult, RunMemo, Scope, name_of
 from vpnwatch.collect.parse import as_int, bgp_peer_state, text, timespan_seconds
-from vpnwatch.observations import BgpPeerObserved, BgpStatusObserved
+from vpnwatch.collect.planner import Candidate, Cost
+from vpnwatch.observations import BgpPeerObserved, BgpStatusObserved, Observation
+
+LRO_READS = 2.0  # a status poll and the result: what one getBgpPeerStatus costs in reads
 
 
 class BgpCollector(ArmCollector):
@@ -25,28 +35,60 @@ class BgpCollector(ArmCollector):
             lambda: network.virtual_network_gateways.list(resource_group),
         )
         speakers = [gw for gw in gateways if _speaks_bgp(gw)]
-        observed = await self.observe_each(
-            speakers,
-            "BGP peer status of gateway",
-            lambda gw: self._status(network, resource_group, gw),
+        memo.later.extend((resource_group, gw) for gw in speakers)
+        return GroupResult(resource_ids=[gw.id for gw in speakers])
+
+    async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
+        """POST getBgpPeerStatus on the gateways the planner picks for this pass."""
+        listed = {gw.id.lower(): (group, gw) for group, gw in memo.later}
+        plan = self.clients.planner.plan(
+            self.name,
+            scope.subscription_id,
+            [Candidate(gw.id, gw.id) for _, gw in memo.later],
+            self.interval_seconds,
+            Cost(reads=LRO_READS, writes=1.0, fixed_reads=float(groups)),
+            pass_seconds=self.pass_seconds,
         )
-        return GroupResult(observations=observed, resource_ids=[gw.id for gw in speakers])
+        network = self.clients.network(scope.subscription_id)
+        chosen = [listed[rid.lower()] for rid in plan.read]
+        return await _gather_each(
+            self.guarded(
+                gw.id,
+                f"read BGP peer status of gateway {gw.id}",
+                self._status(network, group, gw),
+            )
+            for group, gw in chosen
+        )
+
+    def promise(self, scope: Scope) -> float | None:
+        return self.clients.planner.promise(self.name, scope.subscription_id)
 
     async def _status(self, network: Any, resource_group: str, gateway: Any) -> BgpStatusObserved:
         name = gateway.name or name_of(gateway.id)
-        result = await self.lro(
-            f"getBgpPeerStatus on gateway {gateway.id}",
-            lambda: network.virtual_network_gateways.begin_get_bgp_peer_status(
-                resource_group, name
-            ),
-        )
+        try:
+            result = await self.lro(
+                f"getBgpPeerStatus on gateway {gateway.id}",
+                lambda: network.virtual_network_gateways.begin_get_bgp_peer_status(
+                    resource_group, name
+                ),
+            )
+        except Exception:
+            self.clients.planner.missed(self.name, gateway.id)
+            raise
         rows = (result.value if result is not None else None) or ()
-        return BgpStatusObserved(
+        observed = BgpStatusObserved(
             observed_at=self.clock.now(),
             source=self.name,
             gateway_id=gateway.id,
             peers=tuple(_peer(row) for row in rows),
         )
+        signature = tuple(sorted((p.local_address, p.neighbor, p.state) for p in observed.peers))
+        self.clients.planner.record(self.name, gateway.id, signature, group=gateway.id)
+        return observed
+
+
+async def _gather_each(awaitables: Iterable[Awaitable[Observation]]) -> list[Observation]:
+    return list(await asyncio.gather(*awaitables))
 
 
 def _speaks_bgp(gateway: Any) -> bool:

@@ -47,6 +47,7 @@ READS = "reads"
 WRITES = "writes"
 
 HOUR = 3600.0
+SCARCE_BELOW = 25  # remaining requests under which requests go out one at a time
 RECENT_WINDOW = 120.0  # what "the other lanes spent recently" looks back over
 _ANSWER_WAIT = 30.0  # wall seconds; a lost answer must not stop a bucket for good
 
@@ -100,10 +101,10 @@ class Bucket:
 
     @property
     def scarce(self) -> bool:
-        """Azure reported less left than the part kept for others: send one at a time, each
-        after the previous answer, so a refill slower than the model never meets a 429."""
-        floor = self.model.capacity * (1.0 - self.share)
-        return self.remaining is not None and self.remaining < floor + 1
+        """Azure has not said yet what is left, or said its bucket is nearly empty: send one at a
+        time, each after the previous answer, so a bucket emptier or a refill slower than the
+        model (someone else spending) never meets a 429."""
+        return self.remaining is None or self.remaining < SCARCE_BELOW
 
     @property
     def rate(self) -> float:
@@ -228,6 +229,9 @@ class RequestBudget:
         except asyncio.CancelledError:
             if future in state.waiters:
                 state.waiters.remove(future)
+            elif future.done() and not future.cancelled():  # granted, but never sent
+                bucket.outstanding = max(0, bucket.outstanding - 1)
+                bucket.answered.set()
             raise
 
     def observe(

@@ -26,6 +26,8 @@ from vpnwatch.collect.parse import as_int, connection_status, text, utc_timestam
 from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
+BGP_HEAT_SECONDS = 120.0
+
 
 class ConnectionCollector(ArmCollector):
     name = "arm.connections"
@@ -62,6 +64,7 @@ class ConnectionCollector(ArmCollector):
                 reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
                 fixed_reads=float(groups),
             ),
+            pass_seconds=self.pass_seconds,
         )
         chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
         return await self.observe_each(chosen, "connection", lambda c: self._connection(scope, c))
@@ -77,12 +80,14 @@ class ConnectionCollector(ArmCollector):
                 self.clients.planner.missed(self.name, connection.id)
                 raise
         observed = self._observed(connection)
-        self.clients.planner.record(
+        changed = self.clients.planner.record(
             self.name,
             observed.resource_id,
             (observed.status, tuple((t.name, t.status) for t in observed.tunnels)),
             group=observed.gateway_id,
         )
+        if changed and observed.gateway_id:  # read its gateway's BGP status next, too
+            self.clients.planner.heat([observed.gateway_id], seconds=BGP_HEAT_SECONDS)
         return observed
 
     def _observed(self, connection: Any) -> ConnectionObserved:

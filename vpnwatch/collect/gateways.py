@@ -1,10 +1,11 @@
 """Gateway inventory: virtual network gateways with their instances and zones, and local
 network gateways (the on-premises sites).
 
-A gateway's zones and instance addresses live on its public IPs, not on the gateway, so each
-referenced public IP is read once per run. Without them the correlator could not tell a zonal
-gateway from a zone-redundant one, so a gateway whose public IP cannot be read is reported
-unknown rather than half-described.
+A gateway's zones and instance addresses live on its public IPs, not on the gateway. The public
+IPs of the resource group are listed once per pass (one paged read instead of a GET per
+instance: 1,500 GETs for a 1,000-gateway fleet); one that lives elsewhere is read by GET, once.
+Without them the correlator could not tell a zonal gateway from a zone-redundant one, so a
+gateway whose public IP cannot be read is reported unknown rather than half-described.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class GatewayCollector(ArmCollector):
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         network = self.clients.network(scope.subscription_id)
-        gateways, local_gateways = await all_of(
+        gateways, local_gateways, public_ips = await all_of(
             self.list_all(
                 f"list virtual network gateways in resource group {resource_group}",
                 lambda: network.virtual_network_gateways.list(resource_group),
@@ -46,7 +47,13 @@ class GatewayCollector(ArmCollector):
                 f"list local network gateways in resource group {resource_group}",
                 lambda: network.local_network_gateways.list(resource_group),
             ),
+            self.list_all(
+                f"list public IP addresses in resource group {resource_group}",
+                lambda: network.public_ip_addresses.list(resource_group),
+            ),
         )
+        for pip in public_ips:
+            memo.known(pip.id, pip)
         result = GroupResult()
         observed = await self.observe_each(gateways, "gateway", lambda gw: self._gateway(gw, memo))
         result.observations.extend(observed)

@@ -71,6 +71,7 @@ class _Track:
     promise: float | None = None
     plan: Plan | None = None
     interval: float = 0.0
+    promises: deque[tuple[datetime, float]] = field(default_factory=deque)
     gaps: deque[tuple[datetime, float]] = field(default_factory=deque)  # (read at, since last)
 
 
@@ -102,8 +103,13 @@ class ReadPlanner:
         candidates: Sequence[Candidate],
         interval_seconds: float,
         cost: Cost = Cost(),
+        *,
+        pass_seconds: float | None = None,
     ) -> Plan:
-        """The resources to read in this pass, hot first, then the rotation's oldest groups."""
+        """The resources to read in this pass, hot first, then the rotation's oldest groups.
+
+        A pass reads what the budget affords in `interval_seconds`; when passes take longer
+        (`pass_seconds`, the last one's duration), the promise counts in those."""
         now = self.clock.now()
         track = self._track(lane, subscription)
         listed = {c.resource_id.lower(): c for c in candidates}
@@ -114,6 +120,7 @@ class ReadPlanner:
 
         rate = self.affordable_per_second(lane, subscription, cost)
         budget_per_pass = rate * interval_seconds * HEADROOM - cost.fixed_reads
+        cycle = max(interval_seconds, pass_seconds or 0.0)
         if math.isinf(budget_per_pass):
             budget_per_pass = float(len(candidates))
         per_pass = max(1, math.floor(budget_per_pass))
@@ -138,11 +145,18 @@ class ReadPlanner:
             hot=len(hot_ids),
             total=len(listed),
             per_pass=per_pass,
-            promise_seconds=passes * interval_seconds,
+            promise_seconds=passes * cycle,
             affordable_per_second=rate,
         )
         track.plan = plan
-        track.promise = plan.promise_seconds
+        # What was promised holds until a whole rotation under the new plan has passed: a
+        # resource read under a longer rotation must not turn stale early.
+        track.promises.append((now, plan.promise_seconds))
+        while track.promises and (now - track.promises[0][0]).total_seconds() > max(
+            p for _, p in track.promises
+        ):
+            track.promises.popleft()
+        track.promise = max(p for _, p in track.promises)
         track.interval = interval_seconds
         return plan
 
