@@ -384,11 +384,14 @@ class Correlator:
         changes.note(inc, before)
 
     def _apply_resolutions(self, resolutions: dict[str, Resolution], changes: _Changes) -> None:
-        hold = self.settings.state.clear_hold_seconds
         for key in sorted(resolutions):
             inc = self._open.get(key)
             if inc is None:
                 continue
+            # blindness is about vpnwatch, not a flapping network: seeing again ends it at once
+            # (its detector already waits for the failing collectors' next successful run)
+            blind = inc.type is IncidentType.MONITORING_BLIND
+            hold = 0.0 if blind else self.settings.state.clear_hold_seconds
             r = resolutions[key]
             before = _fingerprint(inc)
             if inc.clearing_since is None:
