@@ -107,14 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    for noisy in ("azure", "aiohttp.access", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _logging(level: str = "INFO", fmt: str = "text") -> None:
+    from vpnwatch.logs import configure
+
+    configure(level, fmt)
 
 
 def _stop_on_signals() -> None:
@@ -183,7 +179,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = _load_or_report(args.config)
     if settings is None:
         return 1
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     from vpnwatch.service.app import serve
 
     asyncio.run(serve(settings))
@@ -198,6 +194,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from vpnwatch.notify.settings import NotifySettings
     from vpnwatch.replay import emulator_settings
     from vpnwatch.service.app import serve
+    from vpnwatch.service.demo import DemoStory
 
     scenario = load_scenario(args.scenario)
     clock = ScaledClock(speed=args.speed)
@@ -225,7 +222,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     args.port,
                     oncall_url,
                 )
-                await serve(settings, clock=clock)
+                await serve(settings, clock=clock, demo=DemoStory(scenario, clock))
 
     _stop_on_signals()
     with (

@@ -519,6 +519,7 @@ class Settings(BaseSettings):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for log shippers
 
     @field_validator("log_level", mode="before")
     @classmethod

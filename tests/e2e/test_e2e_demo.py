@@ -39,6 +39,9 @@ def test_demo_serves_api_health_metrics_and_status_page(
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert [n for n in names if n not in page.text] == []
+    # the banner says it is a demo, which scenario, and how far it has got
+    assert 'id="demo-banner"' in page.text and "scenario <strong>demo</strong>" in page.text
+    assert "Progress:" in page.text or "The scenario has ended" in page.text
 
     # Its state lives in a temp directory ($TMPDIR is tmp_path here) for as long as it runs.
     assert [p.name for p in tmp_path.glob("vpnwatch-demo-*/*.sqlite3")] == ["demo.sqlite3"]

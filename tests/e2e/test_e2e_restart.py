@@ -135,6 +135,10 @@ def test_kill_9_during_failover_resumes_the_open_incident(
 
     agent = start_agent("agent")
     wait_for("the agent to be ready", lambda: status_of(f"{api}/readyz") == 200, 20)
+    # one start-up line says where it reads from, as whom, where it keeps state and listens
+    [startup] = [line for line in agent.stderr().splitlines() if " starting: " in line]
+    assert "cloud custom" in startup and "credential static_token" in startup
+    assert str(database) in startup and f"{LOOPBACK}:{service_port}" in startup
 
     # The second failover, not the first: opened after instance 0 was repaired.
     second_spell = emulator_started + timedelta(seconds=INSTANCE_REPAIRED_AT / SPEED)

@@ -32,6 +32,7 @@ from vpnwatch.config import Settings
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.auth import require_reader
+from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from vpnwatch.service.protocol import protocol_with_read_timeout
 from vpnwatch.service.schemas import ErrorResponse
@@ -105,6 +106,7 @@ def create_app(
     metrics: ServiceMetrics | None = None,
     manage_agent: bool = True,
     clock: Clock | None = None,
+    demo: DemoStory | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `agent` (built from `settings` when not given).
 
@@ -141,6 +143,7 @@ def create_app(
     app.state.agent = agent
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.demo = demo  # the demo's banner on every page; None when watching Azure
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
@@ -198,11 +201,37 @@ def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> u
     )
 
 
+def startup_line(settings: Settings) -> str:
+    """Everything someone reading the log first needs, in one line."""
+    azure, targets = settings.azure, settings.targets
+    cloud = azure.cloud.value
+    if azure.cloud.value == "custom":
+        cloud += f" ({azure.resolved_endpoints().resource_manager})"
+    if targets.discover_all:
+        watched = "every subscription the credential can see"
+    else:
+        watched = f"{len(targets.subscriptions)} subscription(s) " + ", ".join(
+            targets.subscriptions
+        )
+    if targets.resource_groups:
+        watched += f" (resource groups {', '.join(targets.resource_groups)})"
+    return (
+        f"vpnwatch {__version__} starting: cloud {cloud}, credential {azure.credential.kind.value},"
+        f" watching {watched}, state {settings.store.path},"
+        f" listening on http://{settings.service.host}:{settings.service.port}/"
+    )
+
+
 async def serve(
-    settings: Settings, agent: Agent | None = None, *, clock: Clock | None = None
+    settings: Settings,
+    agent: Agent | None = None,
+    *,
+    clock: Clock | None = None,
+    demo: DemoStory | None = None,
 ) -> None:
     """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
-    app = create_app(settings, agent=agent, clock=clock)
+    log.info("%s", startup_line(settings))
+    app = create_app(settings, agent=agent, clock=clock, demo=demo)
     server = uvicorn.Server(
         _uvicorn_config(app, settings, settings.service.host, settings.service.port)
     )
