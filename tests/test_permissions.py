@@ -98,6 +98,9 @@ async def test_every_request_the_agent_makes_is_listed_and_the_role_allows_it(tm
         "Microsoft.Resources/subscriptions/read",  # only with targets.discover_all
         "Microsoft.Network/locations/operationResults/read",  # some LROs end without it
         "Microsoft.Insights/metrics/read",  # only when the metrics collector is on
+        # only when the maintenance collector is on
+        "Microsoft.Maintenance/maintenanceConfigurations/read",
+        "Microsoft.Maintenance/configurationAssignments/read",
         "Microsoft.OperationalInsights/workspaces/query/read",  # only with a logs workspace
     }, unused
 

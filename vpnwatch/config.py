@@ -263,6 +263,15 @@ class MetricsCollectorSettings(CollectorSettings):
     batch_size: int = Field(50, ge=1, le=50)  # resource ids per metrics:getBatch call (max 50)
 
 
+class MaintenanceCollectorSettings(CollectorSettings):
+    """Customer-controlled gateway maintenance (`Microsoft.Maintenance` configurations and
+    their assignments to gateways): a source of maintenance windows beside the configured ones.
+    Two ARM reads per subscription per pass; schedules change rarely, so the pass is slow."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(3600.0, gt=0)
+
+
 class LogsCollectorSettings(CollectorSettings):
     """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
 
@@ -302,6 +311,7 @@ class CollectorsSettings(_Section):
     expressroute: CollectorSettings = _collector(30.0)
     metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
     logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
+    maintenance: MaintenanceCollectorSettings = Field(default_factory=MaintenanceCollectorSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)

@@ -9,7 +9,7 @@ because ...", never a stale "up".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -276,6 +276,33 @@ class DiagnosticLogObserved(Observation):
 
 
 # --- inbound alerts --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceSchedule:
+    """One customer-controlled maintenance configuration's window, as assigned to gateways.
+
+    `start` is the first occurrence (aware, from `startDateTime` in the configuration's
+    `timeZone`); `recur_every` is Azure's text ("Day", "2Weeks Saturday,Sunday",
+    "Month Third Sunday", "Month day23,day24"), "" for a one-time window.
+    """
+
+    configuration_id: str
+    name: str
+    start: datetime
+    duration: timedelta
+    time_zone: str  # the IANA zone occurrences are laid out in
+    recur_every: str = ""
+    expires: datetime | None = None
+    resources: tuple[str, ...] = ()  # the gateways the configuration is assigned to
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenanceSchedulesObserved(Observation):
+    """Every gateway maintenance schedule of one subscription (replaces the previous set)."""
+
+    subscription_id: str
+    schedules: tuple[MaintenanceSchedule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

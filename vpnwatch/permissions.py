@@ -109,6 +109,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "long-running operations: reading their result",
     ),
     Operation(
+        "Microsoft.Maintenance/maintenanceConfigurations/read", "GET",
+        _SUB + r"/providers/microsoft\.maintenance/maintenanceconfigurations",
+        "maintenance: customer-controlled gateway maintenance windows (when enabled)",
+    ),
+    Operation(
+        "Microsoft.Maintenance/configurationAssignments/read", "GET",
+        _SUB + r"/providers/microsoft\.maintenance/configurationassignments",
+        "maintenance: which gateways each maintenance configuration holds",
+    ),
+    Operation(
         "Microsoft.Insights/metrics/read", "POST", _SUB + r"/metrics:getbatch",
         "metrics: gateway and circuit platform metrics (batch API)",
     ),

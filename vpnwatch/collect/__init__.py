@@ -15,6 +15,7 @@ from vpnwatch.collect.discovery import DiscoveryError, discover
 from vpnwatch.collect.expressroute import ExpressRouteCollector
 from vpnwatch.collect.gateways import GatewayCollector
 from vpnwatch.collect.logs import DiagnosticLogCollector, WatermarkStore
+from vpnwatch.collect.maintenance import MaintenanceCollector
 from vpnwatch.collect.metrics import MetricsCollector
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
@@ -28,6 +29,7 @@ __all__ = [
     "DiscoveryError",
     "ExpressRouteCollector",
     "GatewayCollector",
+    "MaintenanceCollector",
     "MetricsCollector",
     "RequestObserver",
     "Scope",
@@ -66,6 +68,10 @@ def build_collectors(
         (
             config.logs.enabled,
             DiagnosticLogCollector(clients, clock, config.logs.interval_seconds, watermarks),
+        ),
+        (
+            config.maintenance.enabled,
+            MaintenanceCollector(clients, clock, config.maintenance.interval_seconds),
         ),
     ]
     return [collector for enabled, collector in candidates if enabled]

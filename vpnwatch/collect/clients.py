@@ -19,6 +19,7 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.maintenance.aio import MaintenanceManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
@@ -122,6 +123,7 @@ LANE_WEIGHTS = {
     "arm.resourcehealth": 2.0,
     "discovery": 2.0,
     "arm.bgp": 1.0,
+    "arm.maintenance": 1.0,
     # the ARM listings the Azure Monitor collectors need (their queries spend no ARM budget)
     "monitor.metrics": 1.0,
 }
@@ -142,16 +144,15 @@ class AzureClients:
         self.budget = build_budget(settings, clock or SystemClock())
         self.lanes = Lanes(settings.collectors.max_concurrency)
         self.planner = ReadPlanner(self.budget, clock or SystemClock())
-        self._pacing = PacingPolicy(self.budget, self.lanes)
         self._credential: AsyncTokenCredential | None = None
         self._session: aiohttp.ClientSession | None = None
         self._network: dict[str, NetworkManagementClient] = {}
         self._resources: dict[str, ResourceManagementClient] = {}
         self._authorization: dict[str, AuthorizationManagementClient] = {}
+        self._maintenance: dict[str, MaintenanceManagementClient] = {}
         self._subscriptions: SubscriptionClient | None = None
         self._metrics: dict[str, MetricsClient] = {}
         self._logs: LogsQueryClient | None = None
-        self._recording = RequestRecordingPolicy(observer)
 
     async def __aenter__(self) -> AzureClients:
         self._credential = build_credential(self.settings)
@@ -174,6 +175,7 @@ class AzureClients:
             *self._resources.values(),
             *self._metrics.values(),
             *self._authorization.values(),
+            *self._maintenance.values(),
         ]
         if self._logs is not None:
             clients.append(self._logs)
@@ -184,6 +186,7 @@ class AzureClients:
         self._resources.clear()
         self._metrics.clear()
         self._authorization.clear()
+        self._maintenance.clear()
         self._subscriptions = None
         for client in clients:
             await client.close()
@@ -225,7 +228,10 @@ class AzureClients:
             options.pop("polling_interval")
             # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
             # none of the subscription's ARM read budget (its point is to spare that budget).
-            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            options["per_retry_policies"] = [
+                LaneSlotPolicy(self.lanes),
+                RequestRecordingPolicy(self.observer),
+            ]
             client = MetricsClient(
                 endpoint,
                 self._require_credential(),
@@ -244,7 +250,10 @@ class AzureClients:
             options = self._client_options()
             for key in ("base_url", "credential_scopes", "polling_interval"):
                 options.pop(key)
-            options["per_retry_policies"] = [LaneSlotPolicy(self.lanes), self._recording]
+            options["per_retry_policies"] = [
+                LaneSlotPolicy(self.lanes),
+                RequestRecordingPolicy(self.observer),
+            ]
             self._logs = LogsQueryClient(
                 self._require_credential(),
                 endpoint=f"{base}/v1",
@@ -252,6 +261,17 @@ class AzureClients:
                 **options,
             )
         return self._logs
+
+    def maintenance(self, subscription_id: str) -> MaintenanceManagementClient:
+        """Maintenance configurations and their assignments (an ARM read, paced like any)."""
+        key = subscription_id.lower()
+        client = self._maintenance.get(key)
+        if client is None:
+            client = MaintenanceManagementClient(
+                self._require_credential(), subscription_id, **self._client_options()
+            )
+            self._maintenance[key] = client
+        return client
 
     def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
         """Only `check-config --probe` uses it: the caller's effective permissions."""
@@ -298,7 +318,13 @@ class AzureClients:
             "credential_scopes": [token_scope(self.settings)],
             "transport": transport,
             "per_call_policies": [AllowHttpPolicy()] if azure.allow_http else [],
-            "per_retry_policies": [self._pacing, self._recording],
+            # Fresh instances per client: a pipeline chains its policies through their `next`,
+            # so one policy object shared by two pipelines would send one client's requests
+            # down the other's chain.
+            "per_retry_policies": [
+                PacingPolicy(self.budget, self.lanes),
+                RequestRecordingPolicy(self.observer),
+            ],
             "retry_total": collectors.retry_total,
             "retry_backoff_factor": collectors.retry_backoff_seconds,
             "polling_interval": collectors.lro_poll_interval_seconds,

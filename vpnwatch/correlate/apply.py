@@ -44,6 +44,7 @@ from vpnwatch.observations import (
     FailureCause,
     GatewayObserved,
     LocalNetworkGatewayObserved,
+    MaintenanceSchedulesObserved,
     Observation,
     ResourceUnknown,
 )
@@ -93,6 +94,9 @@ class ObservationRules:
                 self._apply_unknown(observation)
             case CollectionRun():
                 self._apply_run(observation)
+            case MaintenanceSchedulesObserved():
+                key = observation.subscription_id.lower()
+                self.maintenance_schedules[key] = observation.schedules
             case _:
                 pass  # alerts are evidence for incidents, not fleet state
 

@@ -22,14 +22,14 @@ The P2S counts are memory of the latest grain per gateway: after a restart the n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from vpnwatch.config import CorrelatorSettings
 from vpnwatch.correlate.failover import classify
 from vpnwatch.correlate.findings import DetectorContext, Finding, Resolution
-from vpnwatch.correlate.maintenance import maintenance_window
+from vpnwatch.correlate.maintenance import AnyWindow, maintenance_window
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 from vpnwatch.observations import DiagnosticLogObserved, MetricObserved
 
@@ -257,10 +257,12 @@ def settle_as_failover(
     gateway_name: str,
     row: DiagnosticLogObserved,
     settings: CorrelatorSettings,
+    windows: Sequence[AnyWindow] = (),
 ) -> None:
-    """Turn a single connection's `tunnel_down` into the failover its gateway's log says it was."""
+    """Turn a single connection's `tunnel_down` into the failover its gateway's log says it was.
+    `windows`: the maintenance windows in force (configured and Azure-defined)."""
     outage = inc.outage_seconds or 0.0
-    window = maintenance_window(settings.maintenance_windows, gateway_id, inc.opened_at)
+    window = maintenance_window(windows, gateway_id, inc.opened_at)
     classification, severity = classify(settings.failover, outage, window)
     if is_planned(inc):
         inc.attributes["maintenance"] = "host"

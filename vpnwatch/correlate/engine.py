@@ -452,7 +452,14 @@ class Correlator:
                         and not gw.active_active
                         and incident_key(IncidentType.FAILOVER, gid) not in self._open
                     ):
-                        azuremonitor.settle_as_failover(inc, gid, gw.name, row, self.settings)
+                        azuremonitor.settle_as_failover(
+                            inc,
+                            gid,
+                            gw.name,
+                            row,
+                            self.settings,
+                            self._state.maintenance_windows(self.settings.maintenance_windows),
+                        )
                         self._rekey(inc, key_before, changes)
                 elif row.event is LogEvent.HOST_MAINTENANCE and inc.type is IncidentType.FAILOVER:
                     azuremonitor.plan(inc)

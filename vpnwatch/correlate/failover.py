@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from vpnwatch.config import FailoverSettings, MaintenanceWindow
+from vpnwatch.config import FailoverSettings
 from vpnwatch.correlate.entities import SERVING, VPN, EntityKind, EntityState, Health
 from vpnwatch.correlate.findings import (
     DetectorContext,
@@ -45,14 +45,14 @@ from vpnwatch.correlate.findings import (
     spell_start,
 )
 from vpnwatch.correlate.keys import gateway_keys
-from vpnwatch.correlate.maintenance import maintenance_window
+from vpnwatch.correlate.maintenance import AnyWindow, maintenance_window
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 from vpnwatch.observations import ConnectionObserved, GatewayObserved
 
 
 def classify(
-    settings: FailoverSettings, outage: float, window: MaintenanceWindow | None
+    settings: FailoverSettings, outage: float, window: AnyWindow | None
 ) -> tuple[str, Severity]:
     if outage > settings.slo_seconds:
         return "slo_breach", Severity.CRITICAL
@@ -144,7 +144,7 @@ class FailoverDetector:
         s = ctx.settings.failover
         start = min(e.since for e in down)
         elapsed = seconds(start, ctx.now)
-        window = maintenance_window(ctx.settings.maintenance_windows, gw.resource_id, start)
+        window = maintenance_window(ctx.maintenance_windows, gw.resource_id, start)
         evidence = [self._seen(ctx, e) for e in down]
         if elapsed > s.slo_seconds:
             classification, severity = "slo_breach", Severity.CRITICAL
@@ -198,7 +198,7 @@ class FailoverDetector:
         start = min(starts, default=began)
         restore = max(restores, default=max(e.since for e in entities))
         outage = max(0.0, seconds(start, restore))
-        window = maintenance_window(ctx.settings.maintenance_windows, gw.resource_id, start)
+        window = maintenance_window(ctx.maintenance_windows, gw.resource_id, start)
         classification, severity = classify(ctx.settings.failover, outage, window)
         if inc.classification == "slo_breach":  # paged as a breach: it stays one
             classification, severity = "slo_breach", Severity.CRITICAL
@@ -253,7 +253,7 @@ class FailoverDetector:
             return
         start, restore = max(previous), max(established)
         outage = min(max(0.0, seconds(start, restore)), max(polls))
-        window = maintenance_window(ctx.settings.maintenance_windows, gw.resource_id, start)
+        window = maintenance_window(ctx.maintenance_windows, gw.resource_id, start)
         classification, severity = classify(ctx.settings.failover, outage, window)
         key = incident_key(IncidentType.FAILOVER, gw.resource_id)
         yield Finding(
@@ -285,7 +285,7 @@ class FailoverDetector:
         return seen(e, f"connection {conn.name}", conn.source)
 
     @staticmethod
-    def _attributes(gw: GatewayObserved, window: MaintenanceWindow | None) -> dict[str, str]:
+    def _attributes(gw: GatewayObserved, window: AnyWindow | None) -> dict[str, str]:
         attributes = {"gateway": gw.name, "region": gw.region, "sku": gw.sku}
         if gw.zonal_zone:
             attributes["zone"] = gw.zonal_zone

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from vpnwatch.config import CorrelatorSettings
 from vpnwatch.correlate.entities import EntityState, Health
+from vpnwatch.correlate.maintenance import AnyWindow
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity
 
@@ -82,6 +83,11 @@ class DetectorContext:
 
     def entity(self, entity_id: str) -> EntityState | None:
         return self.state.entities.get(entity_id)
+
+    @property
+    def maintenance_windows(self) -> list[AnyWindow]:
+        """Configured and Azure-defined maintenance windows."""
+        return self.state.maintenance_windows(self.settings.maintenance_windows)
 
     def subjects(self, type_: IncidentType) -> list[str]:
         """Subjects of this detector's open incidents of one type."""

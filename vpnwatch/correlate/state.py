@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from vpnwatch.config import StateSettings
+from vpnwatch.config import MaintenanceWindow, StateSettings
 from vpnwatch.correlate.apply import (
     BLINDING_CAUSES,
     ObservationRules,
@@ -59,6 +59,7 @@ from vpnwatch.correlate.health import (
     tally,
 )
 from vpnwatch.correlate.inventory import BGP_SUFFIX, Inventory, bgp_record_id
+from vpnwatch.correlate.maintenance import AnyWindow
 from vpnwatch.correlate.recordbook import RecordBook, material
 from vpnwatch.correlate.records import RecordError, decode_observation, encode_observation
 from vpnwatch.correlate.tally import HealthTally
@@ -68,6 +69,7 @@ from vpnwatch.observations import (
     ConnectionObserved,
     GatewayObserved,
     LocalNetworkGatewayObserved,
+    MaintenanceSchedule,
     Observation,
 )
 
@@ -139,6 +141,8 @@ class FleetState(ObservationRules, Inventory):
         self.entities: dict[str, EntityState] = {}
         self.collector_runs: dict[tuple[str, str], CollectionRun] = {}
         self.run_streaks: dict[tuple[str, str], RunStreak] = {}
+        # Azure-defined gateway maintenance schedules, by subscription (lower-case id)
+        self.maintenance_schedules: dict[str, tuple[MaintenanceSchedule, ...]] = {}
         # observed during the current step (cleared by `begin_step`)
         self.touched_connections: set[str] = set()
         self.touched_bgp: set[str] = set()
@@ -154,6 +158,11 @@ class FleetState(ObservationRules, Inventory):
         self._scope_of: dict[str, str] = {}  # record id -> its subscription prefix
 
     # --- reading ---------------------------------------------------------------------------
+
+    def maintenance_windows(self, configured: Iterable[MaintenanceWindow]) -> list[AnyWindow]:
+        """The configured maintenance windows, then every Azure-defined schedule."""
+        azure = [s for group in self.maintenance_schedules.values() for s in group]
+        return [*configured, *azure]
 
     def health_of(self, entity_id: str, now: datetime) -> Health:
         entity = self.entities.get(entity_id)

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vpnwatch.windowszones import iana_zone
+
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 ZONES = ("1", "2", "3")
@@ -174,6 +176,22 @@ class CircuitSpec(_Spec):
     microsoft_peering: PeeringSpec | None = None
 
 
+class MaintenanceConfigurationSpec(_Spec):
+    """Customer-controlled gateway maintenance: a `Microsoft.Maintenance` configuration in this
+    resource group, assigned to `gateways` (names of gateways anywhere in the subscription).
+    The window opens `start_offset` scenario seconds after the start (rendered as Azure does,
+    "yyyy-MM-dd HH:mm" local to `time_zone`, so to the minute), lasts `duration` ("HH:mm") and
+    repeats by `recur_every` (Azure's spelling; empty: once)."""
+
+    name: str
+    start_offset: float = 0.0
+    duration: str = Field("05:00", pattern=r"^\d{1,2}:\d{2}$")
+    time_zone: str = "UTC"
+    recur_every: str = ""
+    expires_offset: float | None = None
+    gateways: list[str] = Field(default_factory=list)
+
+
 class ResourceGroupSpec(_Spec):
     name: str
     location: str
@@ -182,6 +200,7 @@ class ResourceGroupSpec(_Spec):
     vpn_gateways: list[VpnGatewaySpec] = Field(default_factory=list)
     expressroute_gateways: list[ExpressRouteGatewaySpec] = Field(default_factory=list)
     expressroute_circuits: list[CircuitSpec] = Field(default_factory=list)
+    maintenance_configurations: list[MaintenanceConfigurationSpec] = Field(default_factory=list)
 
 
 class SubscriptionSpec(_Spec):
@@ -816,6 +835,20 @@ def _cross_check(spec: ScenarioSpec) -> Iterable[str]:
             site = sites.get(conn.site.lower())
             if site is not None and site.bgp is None:
                 yield f"{ckey}.bgp: site {conn.site!r} has no bgp settings"
+    for si, sub in enumerate(spec.topology.subscriptions):
+        for ri, rg in enumerate(sub.resource_groups):
+            for mi, mc in enumerate(rg.maintenance_configurations):
+                mkey = (
+                    f"topology.subscriptions[{si}].resource_groups[{ri}]."
+                    f"maintenance_configurations[{mi}]"
+                )
+                for name in mc.gateways:
+                    if name.lower() not in gateways:
+                        yield f"{mkey}.gateways: no gateway named {name!r}"
+                try:
+                    iana_zone(mc.time_zone)
+                except ValueError as exc:
+                    yield f"{mkey}.time_zone: {exc}"
 
     ids = {f.id: i for i, f in enumerate(spec.timeline) if getattr(f, "id", None)}
     recovered: set[str] = set()

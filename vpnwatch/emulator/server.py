@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
-from vpnwatch.emulator import resourcegraph, resourcehealth
+from vpnwatch.emulator import maintenance, resourcegraph, resourcehealth
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.certs import TlsFiles, make_tls_files
 from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
@@ -100,6 +100,7 @@ class Emulator:
         self._api: ArmApi | None = None
         self._monitor: MonitorApi | None = None
         self._health: resourcehealth.ResourceHealthApi | None = None
+        self._maintenance: maintenance.MaintenanceApi | None = None
         self._graph: resourcegraph.ResourceGraphApi | None = None
         self._traffic: TrafficPolicy | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
@@ -128,6 +129,7 @@ class Emulator:
             self.page_size,
             self.scenario.spec.noise.resource_health_delay,
         )
+        self._maintenance = maintenance.MaintenanceApi(self.world, self.started_at)
         self._graph = resourcegraph.ResourceGraphApi(
             self.world, renderer, self.throttling.resource_graph
         )
@@ -263,6 +265,9 @@ class Emulator:
         assert self._health is not None and self._graph is not None
         if resourcehealth.serves(path):
             reply = self._health.handle(request.method, path, dict(request.query), t, self.base_url)
+        elif maintenance.serves(path):
+            assert self._maintenance is not None
+            reply = self._maintenance.handle(request.method, path, t)
         elif resourcegraph.serves(path):
             reply = self._graph.handle(
                 request.method,
