@@ -24,7 +24,11 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
 from vpnwatch.collect.budget import READS, WRITES, RequestBudget
-from vpnwatch.collect.telemetry import REMAINING_READS_HEADER, REMAINING_WRITES_HEADER
+from vpnwatch.collect.telemetry import (
+    REMAINING_READS_HEADER,
+    REMAINING_WRITES_HEADER,
+    header_int,
+)
 
 DEFAULT_LANE = "default"
 
@@ -95,16 +99,6 @@ def request_kind(method: str, url: str) -> tuple[str, str] | None:
     return subscription, kind
 
 
-def _header_int(headers: object, name: str) -> int | None:
-    value = getattr(headers, "get", lambda _n: None)(name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
 def retry_after_seconds(headers: object, speed: float) -> float | None:
     """The wait a 429 asks for, in clock seconds. `retry-after-ms` is wall time (an emulator on a
     scaled clock sends it scaled), so it is converted with the clock's speed."""
@@ -170,7 +164,7 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         self.budget.observe(
             subscription,
             kind,
-            remaining=_header_int(headers, header),
+            remaining=header_int(headers, header),
             status=status,
             retry_after=retry_after_seconds(headers, self.budget.clock.speed)
             if status == 429

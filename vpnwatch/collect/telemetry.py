@@ -121,8 +121,10 @@ def operation_name(method: str, url: str) -> str:
     return f"{verb} {_KNOWN_SEGMENTS.get(segment, 'other')}"
 
 
-def _remaining_reads(headers: Any) -> int | None:
-    value = headers.get(REMAINING_READS_HEADER)
+def header_int(headers: Any, name: str) -> int | None:
+    """A whole-number response header such as ARM's remaining-requests counts; None when it is
+    absent or not a number."""
+    value = headers.get(name)
     if value is None:
         return None
     try:
@@ -147,7 +149,7 @@ class RequestRecordingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         try:
             response = await self.next.send(request)
             status = response.http_response.status_code
-            remaining = _remaining_reads(response.http_response.headers)
+            remaining = header_int(response.http_response.headers, REMAINING_READS_HEADER)
             return response
         finally:
             self._report(operation, status, time.monotonic() - started, remaining)
