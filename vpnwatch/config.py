@@ -11,16 +11,24 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from vpnwatch.configfile import ConfigError, ConfigProblem, Loc, load_model, rule_error
+from vpnwatch.configfile import (
+    ConfigError,
+    ConfigProblem,
+    Loc,
+    OffsetDatetime,
+    load_model,
+    rule_error,
+)
+from vpnwatch.configfile import Section as _Section
 from vpnwatch.notify.settings import NotifySettings
 
 __all__ = [
@@ -35,10 +43,6 @@ __all__ = [
 
 ENV_PREFIX = "VPNWATCH_"
 CONFIG_PATH_ENV = "VPNWATCH_CONFIG"  # the settings file when none is named; not a setting itself
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- Azure ------------------------------------------------------------------------------------
@@ -332,19 +336,12 @@ class MaintenanceWindow(_Section):
     """
 
     name: str = "maintenance"
-    start: datetime | None = None
-    end: datetime | None = None
+    start: OffsetDatetime | None = None
+    end: OffsetDatetime | None = None
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
     start_time: time | None = None
     duration_minutes: float | None = Field(None, gt=0)
     resources: list[str] = Field(default_factory=list)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("give a UTC offset, e.g. 2026-05-02T01:00:00Z")
-        return value
 
     @model_validator(mode="after")
     def _one_form(self) -> MaintenanceWindow:

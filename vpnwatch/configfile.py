@@ -23,11 +23,12 @@ import types
 import typing
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from pydantic_core import PydanticCustomError
 
 ENVIRONMENT = "environment"  # the `file` of a problem that comes from an environment variable
@@ -60,6 +61,24 @@ class ConfigError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(str(problem) for problem in self.problems)
+
+
+class Section(BaseModel):
+    """A block of the configuration file: a key it does not know is a mistake, reported with its
+    line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _with_utc_offset(value: datetime) -> datetime:
+    if value.utcoffset() is None:
+        raise ValueError("give a UTC offset, e.g. 2026-05-02T01:00:00Z")
+    return value
+
+
+# A moment in a config file (a maintenance window's or a silence's start and end): an offset is
+# required, so a window never shifts with the host's time zone.
+OffsetDatetime = Annotated[datetime, AfterValidator(_with_utc_offset)]
 
 
 def rule_error(at: str, message: str) -> PydanticCustomError:

@@ -7,20 +7,17 @@ Credentials are `SecretStr`, and so are the webhook URLs of Slack, Teams and the
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import time
 from enum import StrEnum
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from vpnwatch.configfile import rule_error
+from vpnwatch.configfile import OffsetDatetime, rule_error
+from vpnwatch.configfile import Section as _Section
 from vpnwatch.incidents import IncidentType, Severity
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ReceiverKind(StrEnum):
@@ -162,20 +159,13 @@ class SilenceSettings(_Section):
 
     name: str = "silence"
     matchers: list[SilenceMatcher] = Field(min_length=1)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: OffsetDatetime | None = None
+    end: OffsetDatetime | None = None
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
     start_time: time | None = None
     duration_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
     timezone: str = "UTC"
     comment: str = ""
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError("give a UTC offset, e.g. 2026-05-02T01:00:00Z")
-        return value
 
     @field_validator("timezone")
     @classmethod
