@@ -66,7 +66,8 @@ class AffordableIntervals:
         planner = self.clients.planner
         configured = self.settings.collectors.connections.interval_seconds
         out = []
-        for sub in sorted({key for key, _ in buckets}):
+        arm_keys = {key for key, kind in buckets if kind in (READS, WRITES)}
+        for sub in sorted(arm_keys):
             reads, writes = buckets.get((sub, READS)), buckets.get((sub, WRITES))
             plans = planner.plans()
             plan = plans.get((CONNECTIONS, sub))

@@ -27,9 +27,14 @@ from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
-from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
+from vpnwatch.collect.budget import (
+    ARM_BUCKETS,
+    ARM_HOURLY,
+    LOG_QUERY_CONCURRENCY,
+    RequestBudget,
+)
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
-from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
+from vpnwatch.collect.lanes import Lanes, PacingPolicy, monitor_charge
 from vpnwatch.collect.planner import ReadPlanner
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
@@ -127,6 +132,7 @@ LANE_WEIGHTS = {
     # the ARM listings the Azure Monitor collectors need (their queries spend no ARM budget)
     "monitor.metrics": 1.0,
 }
+LOGS_LANE = "monitor.logs"
 
 
 class AzureClients:
@@ -143,6 +149,8 @@ class AzureClients:
         self.observer = observer
         self.budget = build_budget(settings, clock or SystemClock())
         self.lanes = Lanes(settings.collectors.max_concurrency)
+        # Log Analytics runs at most 5 queries of one caller at once (the rest queue, then fail).
+        self.lanes.get(LOGS_LANE, min(LOG_QUERY_CONCURRENCY, settings.collectors.max_concurrency))
         self.planner = ReadPlanner(self.budget, clock or SystemClock())
         self._credential: AsyncTokenCredential | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -226,10 +234,10 @@ class AzureClients:
             options.pop("base_url")
             options.pop("credential_scopes")
             options.pop("polling_interval")
-            # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
-            # none of the subscription's ARM read budget (its point is to spare that budget).
+            # The batch API is Azure Monitor's, not ARM's: it spends none of the subscription's
+            # ARM read budget (its point is to spare that budget), only its own.
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes),
+                PacingPolicy(self.budget, self.lanes, monitor_charge),
                 RequestRecordingPolicy(self.observer),
             ]
             client = MetricsClient(
@@ -251,7 +259,7 @@ class AzureClients:
             for key in ("base_url", "credential_scopes", "polling_interval"):
                 options.pop(key)
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes),
+                PacingPolicy(self.budget, self.lanes, monitor_charge),
                 RequestRecordingPolicy(self.observer),
             ]
             self._logs = LogsQueryClient(
