@@ -37,6 +37,7 @@ Listener = Callable[[CorrelationResult], None]
 
 DISCOVERY = "discovery"
 PRUNE_EVERY = timedelta(hours=1)
+EARLY_FLUSH_SECONDS = 2.0  # what long passes read so far goes to the correlator this often
 
 
 @dataclass(slots=True)
@@ -85,6 +86,8 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_seconds = tick_seconds
         self._first_cycle_done: set[str] = set()
+        self._early: list[Observation] = []  # read by passes still under way, not yet submitted
+        self._early_flush: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -123,6 +126,9 @@ class Agent:
     async def start(self) -> None:
         """Open, then run every collector on its interval as background tasks."""
         await self.open()
+        for collector in self._collectors:  # long passes hand over what they read as they go
+            if hasattr(collector, "deliver"):
+                collector.deliver = self._take_early
         self._tasks = [
             asyncio.create_task(self._collector_loop(c), name=f"collector:{c.name}")
             for c in self._collectors
@@ -132,6 +138,8 @@ class Agent:
             await self.notifications.start()
 
     async def stop(self) -> None:
+        if self._early_flush is not None:
+            self._tasks.append(self._early_flush)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -246,6 +254,19 @@ class Agent:
             self._next_due[collector.name] = now + timedelta(seconds=collector.interval_seconds)
         await self.tick()
 
+    async def _take_early(self, observations: list[Observation]) -> None:
+        """Observations a pass read before its end: submitted within `EARLY_FLUSH_SECONDS`,
+        together with whatever other passes handed over meanwhile (one correlation step)."""
+        self._early.extend(observations)
+        if self._early_flush is None or self._early_flush.done():
+            self._early_flush = asyncio.create_task(self._flush_early(), name="early-flush")
+
+    async def _flush_early(self) -> None:
+        await self.clock.sleep(EARLY_FLUSH_SECONDS)
+        ready, self._early = self._early, []
+        if ready:
+            await self.submit(ready)
+
     async def _collector_loop(self, collector: Collector) -> None:
         while True:
             started = self.clock.now()
@@ -272,7 +293,9 @@ class Agent:
         # Each subscription has its own budget: scopes are read side by side, not one by one.
         for collected in await asyncio.gather(*(collector.collect(s) for s in scopes)):
             observations.extend(collected)
-        await self.submit(observations)
+        # What was handed over early goes first, so a pass's `CollectionRun` comes after it.
+        early, self._early = self._early, []
+        await self.submit([*early, *observations])
         commit = getattr(collector, "commit", None)
         if commit is not None:  # a collector that reads incrementally moves on once persisted
             await commit()

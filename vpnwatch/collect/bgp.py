@@ -12,8 +12,6 @@ rotation. Waits between polls hold no slot (`lanes.py`).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from vpnwatch.collect.base import ArmCollector, GroupResult, RunMemo, Scope, name_of
@@ -51,7 +49,7 @@ class BgpCollector(ArmCollector):
         )
         network = self.clients.network(scope.subscription_id)
         chosen = [listed[rid.lower()] for rid in plan.read]
-        return await _gather_each(
+        return await self.as_read(
             self.guarded(
                 gw.id,
                 f"read BGP peer status of gateway {gw.id}",
@@ -85,10 +83,6 @@ class BgpCollector(ArmCollector):
         signature = tuple(sorted((p.local_address, p.neighbor, p.state) for p in observed.peers))
         self.clients.planner.record(self.name, gateway.id, signature, group=gateway.id)
         return observed
-
-
-async def _gather_each(awaitables: Iterable[Awaitable[Observation]]) -> list[Observation]:
-    return list(await asyncio.gather(*awaitables))
 
 
 def _speaks_bgp(gateway: Any) -> bool:
