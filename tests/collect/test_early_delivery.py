@@ -87,6 +87,6 @@ async def test_a_pass_that_failed_somewhere_hands_nothing_over_early() -> None:
             returned = await collector.collect(Scope(SUB, ("rg-ed-westeurope", "rg-missing")))
 
     assert delivered == []
-    run = [o for o in returned if isinstance(o, CollectionRun)][0]
+    run = next(o for o in returned if isinstance(o, CollectionRun))
     assert not run.ok
     assert len([o for o in returned if isinstance(o, ConnectionObserved)]) >= 20
