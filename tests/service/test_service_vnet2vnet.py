@@ -1,4 +1,4 @@
-"""The status page and topology picture draw a VNet-to-VNet link as one line between two gateways."""
+"""The status page and topology picture draw a VNet-to-VNet link as one line between gateways."""
 
 from __future__ import annotations
 
