@@ -235,7 +235,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
     _logging()
-    from vpnwatch.emulator import ScenarioError, load_scenario, serve_forever
+    from vpnwatch.emulator import ScenarioError, TlsUnavailable, load_scenario, serve_forever
 
     try:
         scenario = load_scenario(args.scenario)
@@ -243,18 +243,22 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     _stop_on_signals()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve_forever(
-                scenario,
-                host=args.host,
-                port=args.port,
-                tls=args.tls,
-                speed=args.speed,
-                token=args.token,
-                throttling=args.throttling,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                serve_forever(
+                    scenario,
+                    host=args.host,
+                    port=args.port,
+                    tls=args.tls,
+                    speed=args.speed,
+                    token=args.token,
+                    throttling=args.throttling,
+                )
             )
-        )
+    except TlsUnavailable as exc:
+        print(f"vpnwatch emulator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

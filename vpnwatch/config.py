@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from vpnwatch.configfile import (
     ConfigError,
@@ -501,12 +500,12 @@ class ServiceSettings(_Section):
         return value
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """The whole configuration. `load_settings` lets environment variables override the file:
     `VPNWATCH_SERVICE__PORT=9000`, `VPNWATCH_AZURE__CREDENTIAL__TOKEN=...`. `Settings(...)`
     itself reads only its arguments, so tests do not depend on the process environment."""
 
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     azure: AzureSettings = Field(default_factory=AzureSettings)
     targets: TargetSettings
@@ -522,19 +521,6 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # `load_settings` merges the environment into the file's values itself, so that each
-        # problem can name the variable it came from.
-        return (init_settings,)
 
 
 def load_settings(path: str | Path | None, *, environ: Mapping[str, str] | None = None) -> Settings:
