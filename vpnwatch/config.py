@@ -37,6 +37,7 @@ __all__ = [
     "ConfigProblem",
     "Settings",
     "check_config",
+    "config_warnings",
     "load_settings",
 ]
 
@@ -552,6 +553,27 @@ def check_config(
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What works but should change, one line each: `check-config` prints them and `run` logs
+    them at start."""
+    warnings = []
+    legacy = settings.notify.api_token
+    if legacy is not None and legacy.get_secret_value():
+        auth = settings.service.auth
+        if auth.bearer_token is not None or auth.user_header:
+            warnings.append(
+                "notify.api_token: ignored while service.auth is set (silences take the same "
+                "credentials as the rest of the API); remove it"
+            )
+        else:
+            warnings.append(
+                "notify.api_token: deprecated; set service.auth.bearer_token instead, which "
+                "protects reads too (until then notify.api_token still admits changes to "
+                "silences)"
+            )
+    return warnings
 
 
 def _outside_world(settings: Settings) -> Iterable[tuple[Loc, str]]:
