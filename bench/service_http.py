@@ -12,25 +12,19 @@ Long-running operations (BGP peer status, route tables) wait as the SDK waits ag
 agent's default `lro_poll_interval_seconds` between polls, not 0. Prints p50/p99 latency and
 requests/s. No assertions; it stops by itself.
 
-    .venv/bin/python bench/http.py [--rate 500] [--seconds 20]
+    .venv/bin/python bench/service_http.py [--rate 500] [--seconds 20]
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file is named like the standard library's `http` package, which httpx imports: run as a
-# script, its own directory must not be first on the path. The repository root goes there instead.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
