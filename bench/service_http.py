@@ -1,36 +1,45 @@
 """HTTP latency of `/health`, `/livez` and `/metrics` while the agent polls a 1,000-gateway fleet.
 
-Starts the emulator with `vpnwatch/scenarios/large-fleet.yaml`, the agent and its service on
-127.0.0.1, waits until /readyz answers 200, then loads the service from a separate client
-process (so the client never competes with the server for the interpreter):
+The emulator serves `vpnwatch/scenarios/large-fleet.yaml` in its own process (ARM's read budget
+on, as in `bench/scale.py`), so computing Azure's answers never competes with the agent for the
+interpreter. The agent and its service run on 127.0.0.1; the benchmark waits until /readyz
+answers 200 and then until the first full rotation (every listed connection and every gateway's
+BGP status read once), so `/metrics` carries the whole fleet. Then it loads the service from a
+separate client process:
 
 - `/health` at a fixed rate (`--rate`, default 500 requests/s) for `--seconds`, while polling;
 - `/livez` at 100 requests/s while another client scrapes `/metrics` back to back;
 - `/metrics` alone, back to back: latency and series count.
 
 Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
-agent's default `lro_poll_interval_seconds` between polls, not 0. Prints p50/p99 latency and
+agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
+on a scaled clock (LRO waits and the read budget scale with it). Prints p50/p99 latency and
 requests/s. No assertions; it stops by itself.
 
-    .venv/bin/python bench/service_http.py [--rate 500] [--seconds 20]
+    .venv/bin/python bench/service_http.py [--rate 500] [--seconds 20] [--speed 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing as mp
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from vpnwatch.clock import SystemClock
+from vpnwatch.agent import Agent
+from vpnwatch.clock import ScaledClock
 from vpnwatch.config import CollectorsSettings
 from vpnwatch.emulator import Emulator, load_scenario
+from vpnwatch.emulator.scenario import Scenario
 from vpnwatch.replay import emulator_settings
 from vpnwatch.service.app import create_app, running
 
@@ -140,6 +149,27 @@ async def client_main(base_url: str, rate: float, seconds: float) -> None:
         print(f"/metrics series: {metrics.series}", flush=True)
 
 
+def shared_clock(speed: float, wall_epoch: float) -> ScaledClock:
+    """A scaled clock that reads `wall_epoch` at wall time `wall_epoch`, in any process."""
+    now = wall_epoch + (time.time() - wall_epoch) * speed
+    return ScaledClock(speed, epoch=datetime.fromtimestamp(now, UTC))
+
+
+def _serve(scenario: str, speed: float, epoch: float, conn: Any) -> None:
+    """The emulator's process: serve the scenario until the parent closes the pipe. Its own
+    process, so that computing Azure's answers never competes with the agent for the
+    interpreter."""
+
+    async def main() -> None:
+        async with Emulator(scenario, clock=shared_clock(speed, epoch), port=0) as emu:
+            assert emu.started_at is not None
+            conn.send((emu.base_url, emu.started_at.timestamp()))
+            while not await asyncio.to_thread(conn.poll, 0.5):
+                pass
+
+    asyncio.run(main())
+
+
 async def _wait_ready(base_url: str, timeout: float) -> float:
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
@@ -153,45 +183,95 @@ async def _wait_ready(base_url: str, timeout: float) -> float:
     raise TimeoutError(f"not ready after {timeout:.0f} s")
 
 
+def _rotation_done(agent: Agent) -> tuple[bool, str]:
+    """Whether every connection the subscriptions list, and the BGP status of every gateway
+    with BGP, has been read at least once: the whole fleet is in the state (and on /metrics)."""
+    assert agent.correlator is not None
+    state = agent.correlator.state
+    listed = sum(b.connections for b in agent.budgets())
+    with_bgp = sum(1 for gw in state.gateways.values() if gw.bgp_enabled)
+    progress = (
+        f"{len(state.connections)} of {listed} connections, "
+        f"BGP of {len(state.bgp)} of {with_bgp} gateways, {len(state.entities)} entities"
+    )
+    done = listed > 0 and len(state.connections) >= listed and len(state.bgp) >= with_bgp
+    return done, progress
+
+
+async def _wait_full_rotation(agent: Agent, timeout: float) -> float:
+    started = time.monotonic()
+    shown = 0.0
+    while time.monotonic() - started < timeout:
+        done, progress = _rotation_done(agent)
+        if done:
+            return time.monotonic() - started
+        if time.monotonic() - shown > 30:
+            print(f"  reading the fleet: {progress}", flush=True)
+            shown = time.monotonic()
+        await asyncio.sleep(1.0)
+    raise TimeoutError(f"no full rotation after {timeout:.0f} s ({_rotation_done(agent)[1]})")
+
+
 async def main(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    clock = SystemClock()
+    epoch = time.time()
+    parent, child = mp.Pipe()
+    emulator = mp.get_context("spawn").Process(
+        target=_serve, args=(args.scenario, args.speed, epoch, child)
+    )
+    emulator.start()
+    try:
+        emulator_url, started = await asyncio.to_thread(parent.recv)
+        return await _measure(args, scenario, emulator_url, started, epoch)
+    finally:
+        parent.close()
+        emulator.join(timeout=10)
+        if emulator.is_alive():
+            emulator.terminate()
+
+
+async def _measure(
+    args: argparse.Namespace, scenario: Scenario, emulator_url: str, started: float, epoch: float
+) -> int:
+    clock = shared_clock(args.speed, epoch)
     with tempfile.TemporaryDirectory(prefix="vpnwatch-bench-") as tmp:
-        async with Emulator(scenario, clock=clock, port=0) as emulator:
-            settings = emulator_settings(
-                emulator.base_url, scenario, epoch=clock.now(),
-                store_path=str(Path(tmp) / "bench.sqlite3"),
+        settings = emulator_settings(
+            emulator_url, scenario, epoch=datetime.fromtimestamp(started, UTC),
+            store_path=str(Path(tmp) / "bench.sqlite3"),
+        )  # fmt: skip
+        # LROs wait between polls as against Azure (emulator_settings makes replays skip it):
+        # the SDK's wait is wall time, so it is the default scenario wait over the speed.
+        lro_wait = CollectorsSettings().lro_poll_interval_seconds
+        settings.collectors.lro_poll_interval_seconds = lro_wait / args.speed
+        settings.log_level = "WARNING"
+        app = create_app(settings, clock=clock)
+        agent: Agent = app.state.agent
+        async with running(app) as base_url:
+            print(
+                f"scenario {scenario.name!r} at speed {args.speed:g}: service {base_url}, "
+                f"emulator {emulator_url} (its own process)"
+            )
+            try:
+                took = await _wait_ready(base_url, args.ready_timeout)
+                print(f"ready after {took:.1f} s: {_rotation_done(agent)[1]}", flush=True)
+                took = await _wait_full_rotation(agent, args.ready_timeout)
+            except TimeoutError as exc:
+                print(f"gave up: {exc}", file=sys.stderr)
+                return 1
+            print(
+                f"first full rotation {took:.1f} s after ready: {_rotation_done(agent)[1]}; "
+                f"LRO poll interval {lro_wait:g} scenario s"
+            )
+            client = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--client", base_url,
+                "--rate", str(args.rate), "--seconds", str(args.seconds),
             )  # fmt: skip
-            # LROs wait between polls as against Azure (emulator_settings makes replays skip it)
-            lro_wait = CollectorsSettings().lro_poll_interval_seconds
-            settings.collectors.lro_poll_interval_seconds = lro_wait
-            settings.log_level = "WARNING"
-            app = create_app(settings)
-            async with running(app) as base_url:
+            await client.wait()
+            for status in agent.collector_status():
                 print(
-                    f"scenario {scenario.name!r}: service {base_url}, emulator {emulator.base_url}"
+                    f"collector {status.name:16} runs {status.runs:3d} "
+                    f"failures {status.failures:3d}"
                 )
-                try:
-                    took = await _wait_ready(base_url, args.ready_timeout)
-                except TimeoutError as exc:
-                    print(f"gave up: {exc}", file=sys.stderr)
-                    return 1
-                state = app.state.agent.correlator.state
-                print(
-                    f"ready after {took:.1f} s: {len(state.gateways)} gateways, "
-                    f"{len(state.connections)} connections, {len(state.entities)} entities; "
-                    f"LRO poll interval {lro_wait:g} s"
-                )
-                client = await asyncio.create_subprocess_exec(
-                    sys.executable, __file__, "--client", base_url,
-                    "--rate", str(args.rate), "--seconds", str(args.seconds),
-                )  # fmt: skip
-                await client.wait()
-                for status in app.state.agent.collector_status():
-                    print(
-                        f"collector {status.name:16} runs {status.runs:3d} "
-                        f"failures {status.failures:3d}"
-                    )
     return 0
 
 
@@ -200,7 +280,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scenario", default=SCENARIO)
     parser.add_argument("--rate", type=float, default=500.0, help="/health requests per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each measurement")
-    parser.add_argument("--ready-timeout", type=float, default=600.0)
+    parser.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
+    parser.add_argument(
+        "--ready-timeout", type=float, default=1200.0, help="for readiness, then a full rotation"
+    )
     parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

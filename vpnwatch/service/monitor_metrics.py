@@ -1,9 +1,9 @@
 """Azure Monitor platform metrics on `/metrics`: the newest grain of each series the metrics
 collector read, under the labels of the fleet series they belong to.
 
-Tunnel series carry `resource_group`, `gateway` and `connection`, like `vpnwatch_tunnel_up`, so
-PromQL joins them on those labels. `azure_instance` is Azure's gateway instance
-(`GatewayTenantWorker_IN_0`/`_IN_1`): on an active/standby gateway it is not the IP
+Tunnel series carry `subscription`, `resource_group`, `gateway` and `connection`, like
+`vpnwatch_tunnel_up`, so PromQL joins them on those labels. `azure_instance` is Azure's gateway
+instance (`GatewayTenantWorker_IN_0`/`_IN_1`): on an active/standby gateway it is not the IP
 configuration that `gateway_instance` names, and `instance` is Prometheus' own target label.
 A series appears once Azure has aggregated a grain for it (metrics land minutes late) and goes
 when no grain has come for half an hour.
@@ -90,10 +90,18 @@ _DIMENSIONS = {
 }
 
 
+def subscription_of(resource_id: str) -> str:
+    """The subscription of a resource id, lower-cased ("" when it names none)."""
+    parts = resource_id.split("/")
+    if len(parts) > 2 and parts[1].lower() == "subscriptions":
+        return parts[2].lower()
+    return ""
+
+
 def _resource_labels(resource_id: str) -> Labels:
     parts = [p for p in resource_id.split("/") if p]
     lowered = [p.lower() for p in parts]
-    labels: Labels = {}
+    labels: Labels = {"subscription": subscription_of(resource_id)}
     if "resourcegroups" in lowered:
         labels["resource_group"] = parts[lowered.index("resourcegroups") + 1]
     kind = lowered[-2] if len(lowered) >= 2 else ""
