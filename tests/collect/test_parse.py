@@ -12,7 +12,7 @@ from vpnwatch.collect.parse import (
     timespan_seconds,
     utc_timestamp,
 )
-from vpnwatch.collect.telemetry import operation_name, subscription_of
+from vpnwatch.collect.telemetry import operation_name, url_subscription
 from vpnwatch.observations import BgpPeerState, ConnectionStatus
 
 SUB = "/subscriptions/11111111-1111-1111-1111-111111111111"
@@ -106,4 +106,4 @@ def test_operation_names_are_bounded(method: str, url: str, name: str) -> None:
     ],
 )  # fmt: skip
 def test_the_subscription_a_request_names(url: str, subscription: str) -> None:
-    assert subscription_of(url) == subscription
+    assert url_subscription(url) == subscription

@@ -128,7 +128,7 @@ def operation_name(method: str, url: str) -> str:
     return f"{verb} {_KNOWN_SEGMENTS.get(segment, 'other')}"
 
 
-def subscription_of(url: str) -> str:
+def url_subscription(url: str) -> str:
     """The subscription an ARM or Azure Monitor URL names (lower-cased), "" when none."""
     parts = urlsplit(url).path.split("/")
     for i, part in enumerate(parts[:-1]):
@@ -159,7 +159,7 @@ class RequestRecordingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http_request = request.http_request
         operation = operation_name(http_request.method, http_request.url)
-        subscription = subscription_of(http_request.url)
+        subscription = url_subscription(http_request.url)
         started = time.monotonic()
         status: int | None = None
         remaining: int | None = None

@@ -51,9 +51,9 @@ from vpnwatch.correlate.entities import (
     tunnel_id,
 )
 from vpnwatch.incidents import IncidentType, Severity
+from vpnwatch.resourceids import subscription_of
 from vpnwatch.service import monitor_metrics
 from vpnwatch.service.fleet import resource_name
-from vpnwatch.service.monitor_metrics import subscription_of
 from vpnwatch.service.otlp import OtlpPush
 
 if TYPE_CHECKING:
@@ -490,7 +490,7 @@ def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
     for key, status in state.bgp.items():
         gw = state.gateway(status.gateway_id)
         name = gw.name if gw else resource_name(status.gateway_id)
-        subscription = gw.subscription_id.lower() if gw else subscription_of(status.gateway_id)
+        subscription = (gw.subscription_id if gw else subscription_of(status.gateway_id)).lower()
         for peer in status.peers:
             labels = {"subscription": subscription, "gateway": name,
                       "local_address": peer.local_address, "neighbor": peer.neighbor}  # fmt: skip
