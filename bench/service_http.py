@@ -149,6 +149,14 @@ async def client_main(base_url: str, rate: float, seconds: float) -> None:
         print(f"/metrics series: {metrics.series}", flush=True)
 
 
+async def _loop_lag(lags: list[float], every: float = 0.01) -> None:
+    """How late the agent's event loop wakes a sleeper: what a request waits for the loop."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(every)
+        lags.append(max(0.0, time.perf_counter() - started - every))
+
+
 def shared_clock(speed: float, wall_epoch: float) -> ScaledClock:
     """A scaled clock that reads `wall_epoch` at wall time `wall_epoch`, in any process."""
     now = wall_epoch + (time.time() - wall_epoch) * speed
@@ -262,11 +270,22 @@ async def _measure(
                 f"first full rotation {took:.1f} s after ready: {_rotation_done(agent)[1]}; "
                 f"LRO poll interval {lro_wait:g} scenario s"
             )
+            lags: list[float] = []
+            probe = asyncio.create_task(_loop_lag(lags))
+            cpu = time.process_time()
             client = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--client", base_url,
                 "--rate", str(args.rate), "--seconds", str(args.seconds),
             )  # fmt: skip
             await client.wait()
+            cpu = time.process_time() - cpu
+            probe.cancel()
+            lags.sort()
+            p50, p99 = lags[len(lags) // 2] * 1000, lags[int(len(lags) * 0.99)] * 1000
+            print(
+                f"agent process meanwhile: {cpu:.1f} CPU s; event loop late by p50 {p50:.1f} ms, "
+                f"p99 {p99:.1f} ms, max {lags[-1] * 1000:.0f} ms ({len(lags)} samples)"
+            )
             for status in agent.collector_status():
                 print(
                     f"collector {status.name:16} runs {status.runs:3d} "
