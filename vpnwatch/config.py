@@ -438,6 +438,10 @@ class SiteSettings(_Section):
     min_connections: int = Field(2, ge=2)
 
 
+class Vnet2VnetSettings(_Section):
+    enabled: bool = True
+
+
 class BlindSettings(_Section):
     enabled: bool = True
     # failing this long (and `min_failed_runs` runs) opens `monitoring_blind`; None: one
@@ -462,6 +466,7 @@ class CorrelatorSettings(_Section):
     expressroute: ExpressRouteSettings = Field(default_factory=ExpressRouteSettings)
     zone: ZoneSettings = Field(default_factory=ZoneSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
+    vnet2vnet: Vnet2VnetSettings = Field(default_factory=Vnet2VnetSettings)
     blind: BlindSettings = Field(default_factory=BlindSettings)
     p2s: P2SSettings = Field(default_factory=P2SSettings)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
