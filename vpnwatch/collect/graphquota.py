@@ -6,6 +6,11 @@ own: "a user can send at most 15 queries within every 5-second window", with wha
 Resource Graph", governance/resource-graph/concepts/guidance-for-throttled-requests). vpnwatch's
 `RequestBudget` keeps it as one more kind of bucket (`GRAPH`, under the key `GRAPH_KEY`), spent
 at the same share as ARM's.
+
+The quota is a fixed window, not a bucket: a bucket of 15 refilled at 3/s could send 15 at the
+end of one window's spending and 15 more before the window resets. A bucket never sends more than
+`capacity + refill * 5 s` in any 5 seconds, so half of each (7.5, refilled at 1.5/s) keeps even a
+100 % share inside the window's 15.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from vpnwatch.collect.telemetry import header_int
 
 GRAPH = "graph"
 GRAPH_KEY = "resourcegraph"  # per caller: one principal per agent
-GRAPH_QUOTA = BucketModel(15, 15 / 5.0, "graph")
+GRAPH_QUOTA = BucketModel(7.5, 1.5, "graph")  # 7.5 + 1.5/s * 5 s = 15 per window
 REMAINING_HEADER = "x-ms-user-quota-remaining"
 
 

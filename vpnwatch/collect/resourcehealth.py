@@ -24,6 +24,7 @@ from typing import Any
 
 from vpnwatch.collect.base import ArmCollector, CallFailed, Scope
 from vpnwatch.collect.errors import Failure
+from vpnwatch.collect.parse import text
 from vpnwatch.collect.telemetry import tally_requests
 from vpnwatch.observations import Observation
 
@@ -80,7 +81,7 @@ class ResourceHealthCollector(ArmCollector):
             if not resource_id or not _in_scope(resource_id, scope):
                 continue
             props = status.properties
-            state = str(getattr(props, "availability_state", None) or "Unknown").lower()
+            state = (text(getattr(props, "availability_state", None)) or "Unknown").lower()
             key = resource_id.lower()
             now[key] = state
             previous = before.get(key) if before is not None else None
