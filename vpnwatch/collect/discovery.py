@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from vpnwatch.collect.base import Scope, resource_group_of
+from vpnwatch.collect.base import Scope
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import classify
 from vpnwatch.collect.lanes import in_lane
@@ -30,6 +30,7 @@ from vpnwatch.collect.resourcegraph import (
 )
 from vpnwatch.config import TargetSettings
 from vpnwatch.observations import FailureCause
+from vpnwatch.resourceids import resource_group_of
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,18 @@ from vpnwatch.collect.errors import Failure
 from vpnwatch.collect.parse import text
 from vpnwatch.collect.telemetry import tally_requests
 from vpnwatch.observations import Observation
+from vpnwatch.resourceids import provider_type_of, resource_group_of
 
 AVAILABLE = "available"
 _PROVIDER = "/providers/microsoft.resourcehealth/"
 
 # The resource types whose availability says something about hybrid connectivity.
-WATCHED_TYPES = (
-    "/providers/microsoft.network/virtualnetworkgateways/",
-    "/providers/microsoft.network/connections/",
-    "/providers/microsoft.network/expressroutecircuits/",
+WATCHED_TYPES = frozenset(
+    {
+        "microsoft.network/virtualnetworkgateways",
+        "microsoft.network/connections",
+        "microsoft.network/expressroutecircuits",
+    }
 )
 
 
@@ -101,7 +104,7 @@ def resource_of(status_id: str) -> str:
     if cut <= 0:
         return ""
     resource_id = status_id[:cut]
-    if not any(t in resource_id.lower() + "/" for t in WATCHED_TYPES):
+    if provider_type_of(resource_id).lower() not in WATCHED_TYPES:
         return ""
     return resource_id
 
@@ -109,5 +112,5 @@ def resource_of(status_id: str) -> str:
 def _in_scope(resource_id: str, scope: Scope) -> bool:
     if not scope.resource_groups:
         return True
-    low = resource_id.lower()
-    return any(f"/resourcegroups/{g.lower()}/" in low for g in scope.resource_groups)
+    group = resource_group_of(resource_id).lower()
+    return any(group == g.lower() for g in scope.resource_groups)
