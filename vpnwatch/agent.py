@@ -25,6 +25,7 @@ from vpnwatch.collect.discovery import DiscoveryError, discover
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
+from vpnwatch.correlate.azuremonitor import RECENT_SECONDS
 from vpnwatch.incidents import IncidentType
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import CollectionRun, Observation
@@ -100,8 +101,13 @@ class Agent:
             i for i in open_incidents if i.type is not IncidentType.NOTIFICATION_FAILING
         ]
         records = await asyncio.to_thread(self.store.load_entity_records)
+        recent_since = self.clock.now() - timedelta(seconds=RECENT_SECONDS)
+        recent = await asyncio.to_thread(self.store.load_resolved_since, recent_since)
         self.correlator = Correlator(
-            self.settings.correlator, open_incidents=open_incidents, entity_records=records
+            self.settings.correlator,
+            open_incidents=open_incidents,
+            entity_records=records,
+            recently_resolved=recent,
         )
         if open_incidents:
             log.info(
@@ -222,20 +228,30 @@ class Agent:
         return result
 
     async def _prune_when_due(self) -> None:
-        """Once an hour, forget correlated alerts older than `store.alert_retention_days`."""
+        """Once an hour, forget correlated alerts older than `store.alert_retention_days` and
+        incidents resolved longer ago than `store.incident_retention_days`."""
         now = self.clock.now()
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = now
         assert self.store is not None
-        before = now - timedelta(days=self.settings.store.alert_retention_days)
-        try:
-            pruned = await asyncio.to_thread(self.store.prune_alerts, before=before)
-        except StoreError as exc:
-            log.warning("pruning old alerts failed: %s", exc)
-            return
-        if pruned:
-            log.info("pruned %d alert(s) received before %s", pruned, before.isoformat())
+        retention = self.settings.store
+        for what, prune, days in (
+            ("alert(s) received", self.store.prune_alerts, retention.alert_retention_days),
+            (
+                "incident(s) resolved",
+                self.store.prune_resolved_incidents,
+                retention.incident_retention_days,
+            ),
+        ):
+            before = now - timedelta(days=days)
+            try:
+                pruned = await asyncio.to_thread(prune, before=before)
+            except StoreError as exc:
+                log.warning("pruning %s before %s failed: %s", what, before.isoformat(), exc)
+                continue
+            if pruned:
+                log.info("pruned %d %s before %s", pruned, what, before.isoformat())
 
     async def run_due(self) -> None:
         """Run once every collector whose next run is due at the clock's current time."""
