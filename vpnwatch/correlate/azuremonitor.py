@@ -33,6 +33,7 @@ from vpnwatch.correlate.maintenance import AnyWindow, maintenance_window
 from vpnwatch.correlate.timeline import add_evidence
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 from vpnwatch.observations import DiagnosticLogObserved, MetricObserved
+from vpnwatch.resourceids import name_of
 
 RECENT_SECONDS = 1800.0  # a resolved incident still takes late log evidence this long
 MATCH_SLACK = timedelta(seconds=180)  # a log row's time may differ this much from a poll's
@@ -149,7 +150,7 @@ class P2SDetector:
     ) -> Finding:
         subject = self._subject(ctx, gid)
         gw = ctx.state.gateways.get(subject)
-        name = gw.name if gw is not None else subject.rsplit("/", 1)[-1]
+        name = gw.name if gw is not None else name_of(subject)
         failover = self._failover(gid, count.at)
         before = count.previous if count.previous is not None else count.baseline
         evidence = (

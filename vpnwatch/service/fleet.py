@@ -24,6 +24,7 @@ from vpnwatch.observations import (
     GatewayObserved,
     LocalNetworkGatewayObserved,
 )
+from vpnwatch.resourceids import name_of
 from vpnwatch.service.schemas import (
     BgpPeerOut,
     CircuitOut,
@@ -56,10 +57,8 @@ class BgpRow:
 
 
 def resource_name(resource_id: str | None) -> str:
-    """The last segment of an Azure resource id: what people call the resource."""
-    if not resource_id:
-        return ""
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+    """What people call the resource an Azure resource id names."""
+    return name_of(resource_id) if resource_id else ""
 
 
 class FleetView:
