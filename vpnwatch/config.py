@@ -296,6 +296,14 @@ class LogsCollectorSettings(CollectorSettings):
         return self
 
 
+class ResourceHealthCollectorSettings(CollectorSettings):
+    """Resource Health availability statuses: one paged ARM read per subscription per pass. A
+    hint, never up or down: a gateway, connection or circuit whose state changed is read first
+    by the collectors that read status (`collect/resourcehealth.py`)."""
+
+    interval_seconds: float = Field(60.0, gt=0)
+
+
 class BudgetSettings(_Section):
     """How much of each subscription's ARM request budget vpnwatch may spend (`collect/budget.py`).
 
@@ -316,7 +324,13 @@ class CollectorsSettings(_Section):
     metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
     logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     maintenance: MaintenanceCollectorSettings = Field(default_factory=MaintenanceCollectorSettings)
+    resourcehealth: ResourceHealthCollectorSettings = Field(
+        default_factory=ResourceHealthCollectorSettings
+    )
     discovery_interval_seconds: float = Field(900.0, gt=0)
+    # Resource Graph finds the resource groups that hold watched resources (ARM listings when
+    # it cannot answer); false: list every resource group of every subscription
+    discovery_resource_graph: bool = True
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.8, ge=0)  # exponential backoff factor between retries

@@ -109,6 +109,7 @@ class Agent:
             self.clock,
             interval_seconds=self.settings.collectors.discovery_interval_seconds,
             retry_seconds=min((c.interval_seconds for c in collectors), default=0.0),
+            resource_graph=self.settings.collectors.discovery_resource_graph,
         )
         self._schedule = CollectorSchedule(
             collectors, scopes, self.clock, self.submit, after_pass=self._log_affordable

@@ -23,12 +23,15 @@ from azure.mgmt.maintenance.aio import MaintenanceManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+from azure.mgmt.resourcehealth.aio import ResourceHealthMgmtClient
 from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
+from vpnwatch.collect.graphquota import GraphQuotaPolicy
 from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
 from vpnwatch.collect.planner import ReadPlanner
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
@@ -150,6 +153,8 @@ class AzureClients:
         self._resources: dict[str, ResourceManagementClient] = {}
         self._authorization: dict[str, AuthorizationManagementClient] = {}
         self._maintenance: dict[str, MaintenanceManagementClient] = {}
+        self._resource_health: dict[str, ResourceHealthMgmtClient] = {}
+        self._resource_graph: ResourceGraphClient | None = None
         self._subscriptions: SubscriptionClient | None = None
         self._metrics: dict[str, MetricsClient] = {}
         self._logs: LogsQueryClient | None = None
@@ -176,7 +181,11 @@ class AzureClients:
             *self._metrics.values(),
             *self._authorization.values(),
             *self._maintenance.values(),
+            *self._resource_health.values(),
         ]
+        if self._resource_graph is not None:
+            clients.append(self._resource_graph)
+            self._resource_graph = None
         if self._logs is not None:
             clients.append(self._logs)
             self._logs = None
@@ -187,6 +196,7 @@ class AzureClients:
         self._metrics.clear()
         self._authorization.clear()
         self._maintenance.clear()
+        self._resource_health.clear()
         self._subscriptions = None
         for client in clients:
             await client.close()
@@ -272,6 +282,30 @@ class AzureClients:
             )
             self._maintenance[key] = client
         return client
+
+    def resource_health(self, subscription_id: str) -> ResourceHealthMgmtClient:
+        """Availability statuses (an ARM read, paced like any)."""
+        key = subscription_id.lower()
+        client = self._resource_health.get(key)
+        if client is None:
+            client = ResourceHealthMgmtClient(
+                self._require_credential(), subscription_id, **self._client_options()
+            )
+            self._resource_health[key] = client
+        return client
+
+    @property
+    def resource_graph(self) -> ResourceGraphClient:
+        """Azure Resource Graph queries: not charged to any subscription's ARM buckets, but
+        paced under Resource Graph's own per-caller quota (`GraphQuotaPolicy`)."""
+        if self._resource_graph is None:
+            options = self._client_options()
+            options["per_retry_policies"] = [
+                GraphQuotaPolicy(self.budget, self.lanes),
+                RequestRecordingPolicy(self.observer),
+            ]
+            self._resource_graph = ResourceGraphClient(self._require_credential(), **options)
+        return self._resource_graph
 
     def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
         """Only `check-config --probe` uses it: the caller's effective permissions."""
