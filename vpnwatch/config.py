@@ -493,6 +493,8 @@ class StoreSettings(_Section):
     path: Path = Path("var/vpnwatch.sqlite3")
     # inbound alerts, once correlated, are kept this long (their evidence stays in incidents)
     alert_retention_days: float = Field(30.0, gt=0)
+    # resolved incidents, with their timelines, are kept this long after they resolved
+    incident_retention_days: float = Field(30.0, gt=0)
 
 
 class HealthStatusPolicy(StrEnum):
