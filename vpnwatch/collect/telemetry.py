@@ -97,6 +97,8 @@ _KNOWN_SEGMENTS = {
     "operationstatuses": "operationStatus",
     "asyncoperations": "operationStatus",
     "operationresults": "operationResults",
+    "availabilitystatuses": "availabilityStatuses",  # Resource Health
+    "resources": "resources",  # Resource Graph queries
 }
 
 
