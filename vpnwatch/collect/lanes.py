@@ -36,6 +36,7 @@ from vpnwatch.collect.budget import (
     WRITES,
     RequestBudget,
 )
+from vpnwatch.collect.retry import SubscriptionThrottled, deadline_of
 from vpnwatch.collect.telemetry import (
     REMAINING_READS_HEADER,
     REMAINING_WRITES_HEADER,
@@ -155,7 +156,12 @@ def retry_after_seconds(headers: object, speed: float) -> float | None:
 class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Per-retry policy: waits for the budget (`charge` says which bucket a request draws from:
     ARM's by default) and the lane's slot, sends, then tells the budget what Azure said about
-    what is left."""
+    what is left.
+
+    Waiting for a token or a slot is pacing, and does not count against the call's deadline
+    (`retry.py`); waiting out a 429's `Retry-After` does. When that wait would outlast the call's
+    deadline the request is not sent at all: the call fails as throttled at once, and the
+    subscription is not asked again before Azure said it may be."""
 
     def __init__(self, budget: RequestBudget, lanes: Lanes, charge: Charge = request_kind) -> None:
         super().__init__()
@@ -167,12 +173,22 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         http_request = request.http_request
         charged = self.charge(http_request.method, http_request.url)
         lane_name = current_lane()
+        deadline = deadline_of(request)
+        clock = self.budget.clock
+        waiting_since = clock.now()
+        blocked = 0.0
         if charged is not None:
+            blocked = self.budget.blocked_seconds(*charged)
+            if deadline is not None and blocked > 0 and blocked >= deadline.remaining():
+                raise SubscriptionThrottled(charged[0], charged[1], blocked)
             await self.budget.acquire(charged[0], charged[1], lane_name)
         lane = self.lanes.get(lane_name)
         response: PipelineResponse | None = None  # type: ignore[type-arg]
         try:
             async with lane.slots:
+                if deadline is not None:
+                    waited = (clock.now() - waiting_since).total_seconds()
+                    deadline.paced += max(0.0, waited - blocked)
                 lane.in_flight += 1
                 try:
                     response = await self.next.send(request)
