@@ -51,6 +51,8 @@ from vpnwatch.correlate.entities import Health
 from vpnwatch.emulator import load_scenario
 from vpnwatch.emulator.counters import read_counters
 from vpnwatch.replay import emulator_settings
+from vpnwatch.service.health import fleet_health
+from vpnwatch.service.metrics import ServiceMetrics
 from vpnwatch.store import Store
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "vpnwatch" / "scenarios"
@@ -190,7 +192,10 @@ async def _measure(
     subscriptions: list[str],
 ) -> None:
     run = Run()
-    agent = Agent(settings, clock=clock, store=Store.open(":memory:"))
+    # The service's own metrics as the request observer: its `vpnwatch_azure_requests_total`
+    # is where a 429 the agent met would be counted.
+    metrics = ServiceMetrics(settings.service)
+    agent = Agent(settings, clock=clock, store=Store.open(":memory:"), observer=metrics)
 
     def on_result(result: CorrelationResult) -> None:
         t = (clock.now() - origin).total_seconds()
@@ -207,6 +212,7 @@ async def _measure(
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         served = read_counters(base_url).minus(start)
         _report(args, agent, clock, origin, served, faults, run, subscriptions, cpu0, cpu1)
+        _report_service(agent, metrics)
     finally:
         await agent.stop()
 
@@ -258,6 +264,28 @@ def _report(
         f"({cpu / max(passes, 1):.2f} s per pass, {cpu / max(elapsed, 1):.2f} s per scenario s); "
         f"peak RSS {cpu1.ru_maxrss / 1024:.0f} MiB"
     )
+
+
+def _report_service(agent: Agent, metrics: ServiceMetrics) -> None:
+    """What `/metrics` and `/health` would say: 429s in `vpnwatch_azure_requests_total`, and the
+    effective connection interval per subscription."""
+    by_code: Counter[str] = Counter()
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "vpnwatch_azure_requests_total":
+                by_code[sample.labels.get("code", "")] += int(sample.value)
+    print(
+        "\n/metrics vpnwatch_azure_requests_total by code: "
+        + ", ".join(f"{code} {n}" for code, n in sorted(by_code.items()))
+    )
+    health = fleet_health(agent)
+    print(f"/health: {health.status.value}, subscriptions (effective connection interval):")
+    for b in health.subscriptions:
+        print(
+            f"  {b.subscription_id} {b.connections} connections, every "
+            f"{_s(b.effective_interval_seconds)} s (configured {b.configured_interval_seconds:g},"
+            f" achieved {_s(b.achieved_interval_seconds)}, limited {b.limited})"
+        )
 
 
 def _report_budget(
