@@ -70,6 +70,16 @@ class GatewayInstance:
     bgp_addresses: tuple[str, ...] = ()  # defaultBgpIpAddresses of this IP configuration
 
 
+@dataclass(frozen=True, slots=True)
+class P2SConfiguration:
+    """A VPN gateway's point-to-site settings (`properties.vpnClientConfiguration`)."""
+
+    address_pools: tuple[str, ...] = ()  # vpnClientAddressPool.addressPrefixes
+    tunnel_types: tuple[str, ...] = ()  # vpnClientProtocols: IkeV2, SSTP, OpenVPN
+    auth_types: tuple[str, ...] = ()  # vpnAuthenticationTypes: Certificate, Radius, AAD
+    radius_servers: int = 0  # RADIUS servers configured (their addresses are not kept)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayObserved(Observation):
     resource_id: str
@@ -85,6 +95,7 @@ class GatewayObserved(Observation):
     asn: int | None
     provisioning_state: str
     instances: tuple[GatewayInstance, ...] = ()
+    p2s: P2SConfiguration | None = None  # None: point-to-site is not configured
 
     @property
     def zones(self) -> tuple[str, ...]:

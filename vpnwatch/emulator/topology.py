@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from vpnwatch.emulator.scenario import (
     CircuitSpec,
     ExpressRouteGatewaySpec,
+    P2SSpec,
     PeeringSpec,
     Scenario,
     SiteSpec,
@@ -125,6 +126,7 @@ class Gateway:
     ip_configurations: list[IpConfiguration] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
     p2s_clients: int = 0  # point-to-site users connected when nothing is failing
+    p2s: P2SSpec | None = None  # point-to-site configuration
 
     @property
     def resource_id(self) -> str:
@@ -449,6 +451,7 @@ def _build_gateway(
         zones=tuple(spec.zones or ()),
         instances=instances,
         p2s_clients=spec.p2s_clients if isinstance(spec, VpnGatewaySpec) else 0,
+        p2s=spec.p2s_configuration if isinstance(spec, VpnGatewaySpec) else None,
     )
     names = ["default", "activeActive"] if active_active else ["default"]
     for slot, ipconfig_name in enumerate(names):

@@ -50,10 +50,9 @@ HealthFilter = Annotated[EntityHealth | None, Query(description="Only this healt
 def _view(agent: Agent) -> FleetView:
     """The fleet as the correlator sees it now; empty until the agent has opened."""
     if agent.correlator is None:
-        state = FleetState(agent.settings.correlator.state)
-    else:
-        state = agent.correlator.state
-    return FleetView(state, agent.clock.now())
+        return FleetView(FleetState(agent.settings.correlator.state), agent.clock.now())
+    correlator = agent.correlator
+    return FleetView(correlator.state, agent.clock.now(), correlator.monitor)
 
 
 def _next_url(request: Request, total: int, limit: int, offset: int) -> str | None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from vpnwatch.correlate import FleetState, Health
+from vpnwatch.correlate.azuremonitor import MonitorMemory
 from vpnwatch.correlate.entities import bgp_peer_id, instance_id, link_id, tunnel_id
 from vpnwatch.incidents import Evidence, Incident
 from vpnwatch.observations import (
@@ -32,6 +33,7 @@ from vpnwatch.service.schemas import (
     EvidenceOut,
     GatewayInstanceOut,
     GatewayOut,
+    P2SOut,
     HealthCounts,
     IncidentDetail,
     IncidentOut,
@@ -65,9 +67,12 @@ def resource_name(resource_id: str | None) -> str:
 class FleetView:
     """Reads one `FleetState` at one moment `now`."""
 
-    def __init__(self, state: FleetState, now: datetime) -> None:
+    def __init__(
+        self, state: FleetState, now: datetime, monitor: MonitorMemory | None = None
+    ) -> None:
         self.state = state
         self.now = now
+        self.monitor = monitor  # the newest Azure Monitor metrics (P2S counts), when known
 
     # --- health --------------------------------------------------------------------------------
 
@@ -155,11 +160,26 @@ class FleetView:
             zones=list(gw.zones),
             zone_redundant=len(gw.zones) > 1,
             instances=instances,
+            p2s=self.p2s_out(key, gw),
             health=self.health(key),
             health_since=self.since(key),
             last_known=self.last_known(key),
             health_reason=self.reason(key),
             observed_at=gw.observed_at,
+        )
+
+    def p2s_out(self, key: str, gw: GatewayObserved) -> P2SOut | None:
+        config = gw.p2s
+        if config is None:
+            return None
+        count = self.monitor.p2s.get(key.lower()) if self.monitor is not None else None
+        return P2SOut(
+            address_pools=list(config.address_pools),
+            tunnel_types=list(config.tunnel_types),
+            auth_types=list(config.auth_types),
+            radius_servers=config.radius_servers,
+            connected=count.total if count is not None else None,
+            connected_at=count.at if count is not None else None,
         )
 
     def tunnel_instance(self, connection: ConnectionObserved, public_ip: str | None) -> str | None:

@@ -58,7 +58,7 @@ async def resource_page(request: Request, agent: AgentDep, resource_path: str) -
     if key != entity_id:
         return RedirectResponse(links.resource(entity_id) or "/", status_code=307)
     state = correlator.state
-    view = FleetView(state, agent.clock.now())
+    view = FleetView(state, agent.clock.now(), correlator.monitor)
     incidents = await asyncio.to_thread(_incidents, agent, key)
     context: dict[str, object] = {
         "kind": kind,

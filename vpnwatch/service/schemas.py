@@ -147,6 +147,19 @@ class GatewayInstanceOut(_Out):
     health: EntityHealth
 
 
+class P2SOut(_Out):
+    """A gateway's point-to-site configuration, as its GET returns it."""
+
+    address_pools: list[str]
+    tunnel_types: list[str] = Field(description="IkeV2, SSTP, OpenVPN")
+    auth_types: list[str] = Field(description="Certificate, Radius, AAD")
+    radius_servers: int
+    connected: float | None = Field(
+        None, description="Connected users in the newest P2SConnectionCount grain (None: no data)."
+    )
+    connected_at: datetime | None = Field(None, description="Start of that grain.")
+
+
 class GatewayOut(_Out):
     id: str
     name: str
@@ -162,6 +175,7 @@ class GatewayOut(_Out):
     zones: list[str] = Field(description="Zones of the gateway's public IPs; empty when non-zonal.")
     zone_redundant: bool
     instances: list[GatewayInstanceOut]
+    p2s: P2SOut | None = Field(None, description="Point-to-site; None when not configured.")
     health: EntityHealth
     health_since: datetime | None
     last_known: LastKnown | None = None
