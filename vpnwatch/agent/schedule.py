@@ -1,0 +1,121 @@
+"""When each collector runs, and how its passes went.
+
+A pass polls every current scope side by side (each subscription has its own budget), hands
+everything it saw to the data path in one step, and only then lets an incremental collector move
+its watermark. Passes run either as one loop per collector on its interval (`start`) or, for the
+stepped replay, as the collectors due at the clock's current time (`run_due`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from vpnwatch.agent.scopes import ScopeDiscovery
+from vpnwatch.clock import Clock
+from vpnwatch.collect.base import Collector
+from vpnwatch.observations import CollectionRun, Observation
+
+log = logging.getLogger("vpnwatch.agent")
+
+Submit = Callable[[Sequence[Observation]], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class CollectorStatus:
+    name: str
+    interval_seconds: float
+    last_run_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    runs: int = 0
+    failures: int = 0
+
+
+class CollectorSchedule:
+    def __init__(
+        self,
+        collectors: Sequence[Collector],
+        scopes: ScopeDiscovery,
+        clock: Clock,
+        submit: Submit,
+        after_pass: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.collectors = list(collectors)
+        self.scopes = scopes
+        self.clock = clock
+        self._submit = submit
+        self._after_pass = after_pass
+        now = clock.now()
+        self._status = {c.name: CollectorStatus(c.name, c.interval_seconds) for c in collectors}
+        self._next_due = {c.name: now for c in collectors}
+        self._first_pass_done: set[str] = set()
+
+    @property
+    def first_passes_done(self) -> bool:
+        """Every collector has completed one pass."""
+        return bool(self.collectors) and all(
+            c.name in self._first_pass_done for c in self.collectors
+        )
+
+    def status(self) -> list[CollectorStatus]:
+        return list(self._status.values())
+
+    def loops(self) -> list[asyncio.Task[None]]:
+        """One background task per collector, each running it on its interval."""
+        return [
+            asyncio.create_task(self._loop(c), name=f"collector:{c.name}")
+            for c in self.collectors
+        ]
+
+    async def run_due(self) -> None:
+        """Run once every collector whose next run is due at the clock's current time."""
+        now = self.clock.now()
+        due = [c for c in self.collectors if self._next_due[c.name] <= now]
+        for collector in due:
+            await self.run(collector)
+            self._next_due[collector.name] = now + timedelta(seconds=collector.interval_seconds)
+
+    async def run(self, collector: Collector) -> None:
+        """One pass of `collector` over every current scope."""
+        scopes, discovery_run = await self.scopes.current()
+        observations: list[Observation] = []
+        if discovery_run is not None:
+            observations.append(discovery_run)
+        for collected in await asyncio.gather(*(collector.collect(s) for s in scopes)):
+            observations.extend(collected)
+        await self._submit(observations)
+        commit = getattr(collector, "commit", None)
+        if commit is not None:  # a collector that reads incrementally moves on once persisted
+            await commit()
+        self._record(collector, observations)
+        self._after_pass()
+
+    async def _loop(self, collector: Collector) -> None:
+        while True:
+            started = self.clock.now()
+            try:
+                await self.run(collector)
+            except Exception:  # a bug in one collector must not stop the others
+                log.exception("collector %s crashed; retrying next interval", collector.name)
+            elapsed = (self.clock.now() - started).total_seconds()
+            await self.clock.sleep(max(0.0, collector.interval_seconds - elapsed))
+
+    def _record(self, collector: Collector, observations: Sequence[Observation]) -> None:
+        status = self._status[collector.name]
+        runs = [o for o in observations if isinstance(o, CollectionRun)]
+        failed = [r for r in runs if not r.ok]
+        status.runs += 1
+        status.last_run_at = self.clock.now()
+        if runs and not failed:
+            status.last_success_at = status.last_run_at
+            status.last_error = None
+            self._first_pass_done.add(collector.name)
+        else:
+            status.failures += 1
+            status.last_error = "; ".join(f"{r.scope}: {r.reason}" for r in failed) or "no scope"
+            if not runs:  # nothing to poll is a completed pass, not a failure of the agent
+                self._first_pass_done.add(collector.name)
