@@ -102,6 +102,8 @@ async def test_every_request_the_agent_makes_is_listed_and_the_role_allows_it(tm
         "Microsoft.Maintenance/maintenanceConfigurations/read",
         "Microsoft.Maintenance/configurationAssignments/read",
         "Microsoft.OperationalInsights/workspaces/query/read",  # only with a logs workspace
+        # only when the resiliency collector is on
+        *(op.action for op in OPERATIONS if op.collector == "resiliency"),
     }, unused
 
 
@@ -132,7 +134,10 @@ async def test_probe_names_each_missing_permission_in_one_line():
 async def test_probe_passes_with_the_shipped_role():
     lines = await _probe(RoleGrant(actions=tuple(required_actions())))
     assert all(line.startswith("OK") for line in lines), lines
-    assert any(f"all {len(set(required_actions()))} permissions granted" in line for line in lines)
+    # the resiliency collector is off in this estate: its actions are not checked
+    checked = {op.action for op in OPERATIONS if op.collector is None}
+    assert checked < set(required_actions())
+    assert any(f"all {len(checked)} permissions granted" in line for line in lines)
 
 
 async def test_probe_says_a_refused_credential_in_one_line():

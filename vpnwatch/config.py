@@ -276,6 +276,16 @@ class MaintenanceCollectorSettings(CollectorSettings):
     interval_seconds: float = Field(3600.0, gt=0)
 
 
+class ResiliencyCollectorSettings(CollectorSettings):
+    """ExpressRoute resiliency, read-only: each circuit's link failover tests, each
+    ExpressRoute gateway's site failover tests and Resiliency Insights. Every read is a
+    long-running POST charged as a write, so the pass is slow. How old a validation may be
+    is the correlator's `resiliency` block."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(21600.0, gt=0)  # every 6 hours
+
+
 class LogsCollectorSettings(CollectorSettings):
     """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
 
@@ -316,6 +326,7 @@ class CollectorsSettings(_Section):
     metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
     logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     maintenance: MaintenanceCollectorSettings = Field(default_factory=MaintenanceCollectorSettings)
+    resiliency: ResiliencyCollectorSettings = Field(default_factory=ResiliencyCollectorSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)
@@ -440,6 +451,15 @@ class P2SSettings(_Section):
     drop_share: float = Field(0.5, gt=0, le=1)
 
 
+class ResiliencySettings(_Section):
+    """`resiliency_validation_overdue` (severity `info`: on the status page, API and /metrics,
+    routed to no pager or chat by default) when a circuit's or ExpressRoute gateway's last
+    failover test is older than this, or none ever ran."""
+
+    enabled: bool = True
+    validation_max_age_days: float = Field(90.0, gt=0)
+
+
 class CorrelatorSettings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
@@ -451,6 +471,7 @@ class CorrelatorSettings(_Section):
     site: SiteSettings = Field(default_factory=SiteSettings)
     blind: BlindSettings = Field(default_factory=BlindSettings)
     p2s: P2SSettings = Field(default_factory=P2SSettings)
+    resiliency: ResiliencySettings = Field(default_factory=ResiliencySettings)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
 
 

@@ -225,6 +225,28 @@ class CircuitObserved(Observation):
     secondary_bytes_out: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResiliencyObserved(Observation):
+    """ExpressRoute resiliency of a circuit (link failover tests) or an ExpressRoute gateway
+    (site failover tests, Resiliency Insights), read rarely: each read is a long-running POST.
+
+    `supported` False: Azure answered that the feature is not available for the resource
+    (`reason` says what it said); then nothing else is known, and nothing is wrong either.
+    """
+
+    resource_id: str
+    kind: str  # "circuit" | "gateway"
+    supported: bool = True
+    reason: str = ""
+    last_validation: datetime | None = None  # end of the newest completed failover test
+    last_validation_succeeded: bool | None = None
+    tests: int = 0  # completed failover tests Azure reported
+    score: float | None = None  # Resiliency Insights overall score (gateways; None: not computed)
+    max_score: float | None = None
+    computed_at: datetime | None = None  # when Azure last computed the score
+    recommendations: tuple[str, ...] = ()  # titles of its open recommendations
+
+
 # --- Azure Monitor -------------------------------------------------------------------------
 
 
@@ -375,6 +397,7 @@ AnyObservation = (
     | ConnectionObserved
     | BgpStatusObserved
     | CircuitObserved
+    | ResiliencyObserved
     | AzureAlertObserved
     | MetricObserved
     | DiagnosticLogObserved

@@ -46,6 +46,7 @@ from vpnwatch.observations import (
     LocalNetworkGatewayObserved,
     MaintenanceSchedulesObserved,
     Observation,
+    ResiliencyObserved,
     ResourceUnknown,
 )
 
@@ -94,6 +95,10 @@ class ObservationRules:
                 self._apply_unknown(observation)
             case CollectionRun():
                 self._apply_run(observation)
+            case ResiliencyObserved():
+                held = self.resiliency.get(observation.resource_id.lower())
+                if held is None or held.observed_at <= observation.observed_at:
+                    self.resiliency[observation.resource_id.lower()] = observation
             case MaintenanceSchedulesObserved():
                 key = observation.subscription_id.lower()
                 self.maintenance_schedules[key] = observation.schedules

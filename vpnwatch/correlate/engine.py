@@ -59,6 +59,7 @@ from vpnwatch.correlate.findings import (
     seconds,
 )
 from vpnwatch.correlate.redundancy import RedundancyDetector
+from vpnwatch.correlate.resiliency import ResiliencyDetector
 from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.correlate.tunnel import TunnelDetector
@@ -113,6 +114,7 @@ def build_detectors(settings: CorrelatorSettings) -> list[Detector]:
         (settings.site.enabled, SiteDetector()),
         (settings.zone.enabled, ZoneDetector()),
         (settings.blind.enabled, BlindDetector()),
+        (settings.resiliency.enabled, ResiliencyDetector()),
     ]
     return [detector for enabled, detector in candidates if enabled]
 

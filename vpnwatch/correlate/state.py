@@ -71,6 +71,7 @@ from vpnwatch.observations import (
     LocalNetworkGatewayObserved,
     MaintenanceSchedule,
     Observation,
+    ResiliencyObserved,
 )
 
 __all__ = [
@@ -143,6 +144,8 @@ class FleetState(ObservationRules, Inventory):
         self.run_streaks: dict[tuple[str, str], RunStreak] = {}
         # Azure-defined gateway maintenance schedules, by subscription (lower-case id)
         self.maintenance_schedules: dict[str, tuple[MaintenanceSchedule, ...]] = {}
+        # ExpressRoute resiliency per circuit / ExpressRoute gateway, by lower-cased id
+        self.resiliency: dict[str, ResiliencyObserved] = {}
         # observed during the current step (cleared by `begin_step`)
         self.touched_connections: set[str] = set()
         self.touched_bgp: set[str] = set()

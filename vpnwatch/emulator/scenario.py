@@ -170,8 +170,20 @@ class VpnGatewaySpec(_GatewaySpec):
         return self.p2s
 
 
+class ResiliencySpec(_Spec):
+    """What ExpressRoute's resiliency features report for a circuit or an ExpressRoute gateway
+    (`emulator/resiliency.py`). Without it: supported, never validated, no insights computed."""
+
+    supported: bool = True  # False: Azure answers that the feature is not available here
+    # the last completed failover test ended this many days before the scenario starts
+    validated_days_ago: float | None = Field(None, ge=0)
+    validation_succeeded: bool = True
+    score: int | None = Field(None, ge=0, le=100)  # gateway resiliency insights: overall score
+
+
 class ExpressRouteGatewaySpec(_GatewaySpec):
     sku: str = "ErGw1AZ"
+    resiliency: ResiliencySpec | None = None
 
 
 class PeeringSpec(_Spec):
@@ -201,6 +213,7 @@ class CircuitSpec(_Spec):
     location: str | None = None  # the resource group's location when omitted
     private_peering: PeeringSpec | None = None
     microsoft_peering: PeeringSpec | None = None
+    resiliency: ResiliencySpec | None = None
 
 
 class MaintenanceConfigurationSpec(_Spec):

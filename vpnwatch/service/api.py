@@ -20,7 +20,13 @@ from vpnwatch.correlate import FleetState
 from vpnwatch.incidents import IncidentStatus, IncidentType, Severity
 from vpnwatch.observations import ConnectionObserved
 from vpnwatch.service.deps import AgentDep
-from vpnwatch.service.fleet import FleetView, incident_detail, incident_out, resource_name
+from vpnwatch.service.fleet import (
+    FleetView,
+    incident_detail,
+    incident_out,
+    max_validation_age,
+    resource_name,
+)
 from vpnwatch.service.schemas import (
     BgpPeerPage,
     CircuitPage,
@@ -52,7 +58,9 @@ def _view(agent: Agent) -> FleetView:
     if agent.correlator is None:
         return FleetView(FleetState(agent.settings.correlator.state), agent.clock.now())
     correlator = agent.correlator
-    return FleetView(correlator.state, agent.clock.now(), correlator.monitor)
+    return FleetView(
+        correlator.state, agent.clock.now(), correlator.monitor, max_validation_age(correlator)
+    )
 
 
 def _next_url(request: Request, total: int, limit: int, offset: int) -> str | None:

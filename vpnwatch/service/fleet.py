@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from vpnwatch.correlate import FleetState, Health
+from vpnwatch.correlate import Correlator, FleetState, Health
 from vpnwatch.correlate.azuremonitor import MonitorMemory
 from vpnwatch.correlate.entities import bgp_peer_id, instance_id, link_id, tunnel_id
 from vpnwatch.incidents import Evidence, Incident
@@ -40,6 +40,7 @@ from vpnwatch.service.schemas import (
     LinkOut,
     P2SOut,
     PeeringOut,
+    ResiliencyOut,
     SiteOut,
     TunnelOut,
 )
@@ -64,15 +65,25 @@ def resource_name(resource_id: str | None) -> str:
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
+def max_validation_age(correlator: Correlator) -> timedelta:
+    """How old an ExpressRoute resiliency validation may be (the correlator's setting)."""
+    return timedelta(days=correlator.settings.resiliency.validation_max_age_days)
+
+
 class FleetView:
     """Reads one `FleetState` at one moment `now`."""
 
     def __init__(
-        self, state: FleetState, now: datetime, monitor: MonitorMemory | None = None
+        self,
+        state: FleetState,
+        now: datetime,
+        monitor: MonitorMemory | None = None,
+        validation_max_age: timedelta = timedelta(days=90),
     ) -> None:
         self.state = state
         self.now = now
         self.monitor = monitor  # the newest Azure Monitor metrics (P2S counts), when known
+        self.validation_max_age = validation_max_age  # ExpressRoute resiliency validation
 
     # --- health --------------------------------------------------------------------------------
 
@@ -161,11 +172,36 @@ class FleetView:
             zone_redundant=len(gw.zones) > 1,
             instances=instances,
             p2s=self.p2s_out(key, gw),
+            resiliency=self.resiliency_out(gw.resource_id),
             health=self.health(key),
             health_since=self.since(key),
             last_known=self.last_known(key),
             health_reason=self.reason(key),
             observed_at=gw.observed_at,
+        )
+
+    def resiliency_out(self, resource_id: str) -> ResiliencyOut | None:
+        observed = self.state.resiliency.get(resource_id.lower())
+        if observed is None:
+            return None
+        last = observed.last_validation
+        overdue = observed.supported and (
+            last is None or self.now - last > self.validation_max_age
+        )
+        return ResiliencyOut(
+            supported=observed.supported,
+            reason=observed.reason,
+            last_validation=last,
+            last_validation_succeeded=observed.last_validation_succeeded,
+            validation_age_days=(
+                round((self.now - last).total_seconds() / 86400, 1) if last is not None else None
+            ),
+            validation_overdue=overdue,
+            tests=observed.tests,
+            score=observed.score,
+            max_score=observed.max_score,
+            recommendations=list(observed.recommendations),
+            read_at=observed.observed_at,
         )
 
     def p2s_out(self, key: str, gw: GatewayObserved) -> P2SOut | None:
@@ -331,6 +367,7 @@ class FleetView:
             service_provider=c.service_provider,
             peering_location=c.peering_location,
             peerings=peerings,
+            resiliency=self.resiliency_out(c.resource_id),
             health=self.health(key),
             health_since=self.since(key),
             observed_at=c.observed_at,

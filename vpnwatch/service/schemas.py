@@ -160,6 +160,26 @@ class P2SOut(_Out):
     connected_at: datetime | None = Field(None, description="Start of that grain.")
 
 
+class ResiliencyOut(_Out):
+    """ExpressRoute resiliency as Azure last reported it (`collectors.resiliency`)."""
+
+    supported: bool = Field(description="False: Azure says the feature is not available here.")
+    reason: str = ""
+    last_validation: datetime | None = Field(
+        None, description="End of the newest completed failover test; null: none ever ran."
+    )
+    last_validation_succeeded: bool | None = None
+    validation_age_days: float | None = None
+    validation_overdue: bool = Field(
+        description="Older than correlator.resiliency.validation_max_age_days, or never run."
+    )
+    tests: int = 0
+    score: float | None = Field(None, description="Resiliency Insights overall score (gateways).")
+    max_score: float | None = None
+    recommendations: list[str] = Field(default_factory=list)
+    read_at: datetime
+
+
 class GatewayOut(_Out):
     id: str
     name: str
@@ -176,6 +196,7 @@ class GatewayOut(_Out):
     zone_redundant: bool
     instances: list[GatewayInstanceOut]
     p2s: P2SOut | None = Field(None, description="Point-to-site; None when not configured.")
+    resiliency: ResiliencyOut | None = Field(None, description="ExpressRoute gateways, once read.")
     health: EntityHealth
     health_since: datetime | None
     last_known: LastKnown | None = None
@@ -272,6 +293,7 @@ class CircuitOut(_Out):
     service_provider: str | None
     peering_location: str | None
     peerings: list[PeeringOut]
+    resiliency: ResiliencyOut | None = Field(None, description="Once read (every 6 h).")
     health: EntityHealth
     health_since: datetime | None
     observed_at: datetime
