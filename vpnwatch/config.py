@@ -438,6 +438,10 @@ class SiteSettings(_Section):
     min_connections: int = Field(2, ge=2)
 
 
+class Vnet2VnetSettings(_Section):
+    enabled: bool = True
+
+
 class BlindSettings(_Section):
     enabled: bool = True
     after_seconds: float = Field(60.0, ge=0)  # failing this long opens `monitoring_blind`
@@ -469,6 +473,7 @@ class CorrelatorSettings(_Section):
     expressroute: ExpressRouteSettings = Field(default_factory=ExpressRouteSettings)
     zone: ZoneSettings = Field(default_factory=ZoneSettings)
     site: SiteSettings = Field(default_factory=SiteSettings)
+    vnet2vnet: Vnet2VnetSettings = Field(default_factory=Vnet2VnetSettings)
     blind: BlindSettings = Field(default_factory=BlindSettings)
     p2s: P2SSettings = Field(default_factory=P2SSettings)
     resiliency: ResiliencySettings = Field(default_factory=ResiliencySettings)

@@ -32,6 +32,7 @@ class IncidentType(StrEnum):
     HYBRID_CONNECTIVITY_LOST = "hybrid_connectivity_lost"
     ZONE_OUTAGE = "zone_outage"
     SITE_DOWN = "site_down"
+    VNET2VNET_DOWN = "vnet2vnet_down"
     MONITORING_BLIND = "monitoring_blind"
     P2S_SESSIONS_LOST = "p2s_sessions_lost"
     RESILIENCY_VALIDATION_OVERDUE = "resiliency_validation_overdue"

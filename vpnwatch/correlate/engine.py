@@ -11,7 +11,9 @@ and then applies these rules, all here and nowhere else:
   finding is itself a suppressed symptom). A new finding whose key is explained does not open as
   a page of its own: its evidence goes to that nearest open ancestor's timeline. The exception
   is `zone_outage`, which adopts the per-gateway incidents it explains as children (opened,
-  `parent_key` set) so the API can list what the zone took down. When several findings explain
+  `parent_key` set) so the API can list what the zone took down, and `vnet2vnet_down`, which
+  opens as a child of the gateway failure that explains it (a link between two networks is
+  worth listing on its own, under its cause). When several findings explain
   one key, the most specific cause (lowest rank below) is the parent. An incident waiting out its
   resolution hold still explains what its resolution names: the BGP sessions that re-establish a
   poll after their tunnels do not page on their own.
@@ -63,6 +65,7 @@ from vpnwatch.correlate.resiliency import ResiliencyDetector
 from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.correlate.tunnel import TunnelDetector
+from vpnwatch.correlate.vnet2vnet import Vnet2VnetDetector
 from vpnwatch.correlate.zone import ZoneDetector
 from vpnwatch.incidents import Evidence, Incident, IncidentStatus, IncidentType, incident_key
 from vpnwatch.observations import (
@@ -83,6 +86,7 @@ _RANK: dict[IncidentType, int] = {
     IncidentType.REDUNDANCY_LOST: 1,
     IncidentType.GATEWAY_DOWN: 2,
     IncidentType.SITE_DOWN: 1,
+    IncidentType.VNET2VNET_DOWN: 1,
     IncidentType.EXPRESSROUTE_DOWN: 1,
     IncidentType.EXPRESSROUTE_FAILOVER_TO_VPN: 2,
     IncidentType.HYBRID_CONNECTIVITY_LOST: 3,
@@ -90,6 +94,10 @@ _RANK: dict[IncidentType, int] = {
     IncidentType.MONITORING_BLIND: 5,
     IncidentType.P2S_SESSIONS_LOST: 0,
 }
+
+# Explained, these still open (as children, never paged): a VNet-to-VNet link is connectivity
+# of its own between two networks, listed under the gateway failure that broke it.
+_OPENS_AS_CHILD = frozenset({IncidentType.VNET2VNET_DOWN})
 
 
 @dataclass(slots=True)
@@ -112,6 +120,7 @@ def build_detectors(settings: CorrelatorSettings) -> list[Detector]:
         (settings.bgp.enabled, BgpDetector()),
         (settings.expressroute.enabled, ExpressRouteDetector()),
         (settings.site.enabled, SiteDetector()),
+        (settings.vnet2vnet.enabled, Vnet2VnetDetector()),
         (settings.zone.enabled, ZoneDetector()),
         (settings.blind.enabled, BlindDetector()),
         (settings.resiliency.enabled, ResiliencyDetector()),
@@ -331,7 +340,10 @@ class Correlator:
             elif parent is None or cause_types[parent] is IncidentType.ZONE_OUTAGE:
                 self._open_new(f, parent, changes)
             elif (ancestor := open_ancestor(key)) is not None:
-                forwarded.setdefault(ancestor, []).extend(f.evidence)
+                if f.type in _OPENS_AS_CHILD:
+                    self._open_new(f, ancestor, changes)
+                else:
+                    forwarded.setdefault(ancestor, []).extend(f.evidence)
         for key in explainer:  # explained while its own detector cannot tell
             inc = self._open.get(key)
             ancestor = open_ancestor(key)

@@ -30,6 +30,7 @@ SERVING = frozenset({Health.UP, Health.DEGRADED})  # carrying traffic, perhaps w
 # `gateway_type` / `connection_type` values the detectors tell apart
 VPN = "Vpn"
 EXPRESSROUTE = "ExpressRoute"
+VNET2VNET = "Vnet2Vnet"
 
 
 class EntityKind(StrEnum):

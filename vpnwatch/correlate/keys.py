@@ -7,7 +7,7 @@ keeps the others from opening as pages of their own.
 
 from __future__ import annotations
 
-from vpnwatch.correlate.entities import tunnel_id
+from vpnwatch.correlate.entities import EXPRESSROUTE, VNET2VNET, tunnel_id
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.incidents import IncidentType, incident_key
 
@@ -39,9 +39,52 @@ def connection_keys(state: FleetState, connection_id: str) -> set[str]:
     return keys
 
 
+PAIR_SEPARATOR = "|"
+
+
+def vnet2vnet_pair(state: FleetState, connection_id: str) -> tuple[str, str] | None:
+    """The two gateways a Vnet2Vnet connection links, in a stable order (ids as the state files
+    them), or None for any other connection."""
+    conn = state.connections.get(connection_id)
+    if conn is None or conn.connection_type != VNET2VNET or not conn.peer_id:
+        return None
+    here = state.key_of(conn.gateway_id) or conn.gateway_id
+    there = state.key_of(conn.peer_id) or conn.peer_id
+    first, second = sorted((here, there), key=str.lower)
+    return first, second
+
+
+def pair_key(pair: tuple[str, str]) -> str:
+    """`vnet2vnet_down` of a link: its subject is both gateways, whichever side reported it."""
+    return incident_key(IncidentType.VNET2VNET_DOWN, PAIR_SEPARATOR.join(pair))
+
+
+def pair_connections(state: FleetState, pair: tuple[str, str]) -> list[str]:
+    """Both sides' connections of a Vnet2Vnet link (one each, unless configured twice)."""
+    return sorted(
+        {
+            cid
+            for gateway in pair
+            for cid in state.connections_of_gateway(gateway)
+            if vnet2vnet_pair(state, cid) == pair
+        }
+    )
+
+
+def only_links(state: FleetState, gateway_id: str, pair: tuple[str, str]) -> bool:
+    """Whether the gateway has no VPN connection besides those of this link: then a link that
+    drops leaves it nothing to tell its own failure from the link's."""
+    return all(
+        vnet2vnet_pair(state, cid) == pair
+        for cid in state.connections_of_gateway(gateway_id)
+        if state.connections[cid].connection_type != EXPRESSROUTE
+    )
+
+
 def gateway_keys(state: FleetState, gateway_id: str, *, sites: bool = False) -> set[str]:
     """Everything that goes wrong on a gateway: its failover and redundancy incidents, every
-    connection's and BGP peer's incidents, and (with `sites`) `site_down` of the sites it
+    connection's and BGP peer's incidents, its VNet-to-VNet links (when it has other
+    connections to tell its own failure by), and (with `sites`) `site_down` of the sites it
     connects to."""
     keys = {
         incident_key(IncidentType.FAILOVER, gateway_id),
@@ -50,6 +93,9 @@ def gateway_keys(state: FleetState, gateway_id: str, *, sites: bool = False) -> 
     }
     for cid in state.connections_of_gateway(gateway_id):
         keys |= connection_keys(state, cid)
+        pair = vnet2vnet_pair(state, cid)
+        if pair is not None and not only_links(state, gateway_id, pair):
+            keys.add(pair_key(pair))
         peer = state.connections[cid].peer_id
         if sites and peer:
             keys.add(incident_key(IncidentType.SITE_DOWN, state.key_of(peer) or peer))

@@ -117,7 +117,7 @@ class Diagnostics:
     def _tunnel(
         self, gw: Gateway, conn: Connection, at: float, instance: int, up: bool, reason: str = ""
     ) -> None:
-        remote = conn.site.gateway_ip if conn.site is not None else ""
+        remote = conn.remote_ip
         name = instance_name(instance)
         operation = "TunnelConnected" if up else "TunnelDisconnected"
         status = "Connected" if up else "Disconnected"

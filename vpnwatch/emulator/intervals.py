@@ -96,5 +96,15 @@ class Intervals:
                 j += 1
         return Intervals(out)
 
+    def complement(self) -> Intervals:
+        """Every moment not in these spans."""
+        out: list[Span] = []
+        start = -math.inf
+        for lo, hi in self.spans:
+            out.append((start, lo))
+            start = hi
+        out.append((start, math.inf))
+        return Intervals(out)
+
 
 EMPTY = Intervals()

@@ -295,10 +295,9 @@ def _last_carrier(world: World, gw: Gateway, slot: int, at: float) -> int:
 
 
 def _tunnel_dims(conn: Connection, instance: int) -> Dims:
-    site = conn.site
     return (
         ("ConnectionName", conn.name),
-        ("RemoteIP", site.gateway_ip if site is not None else ""),
+        ("RemoteIP", conn.remote_ip),
         ("Instance", instance_name(instance)),
     )
 

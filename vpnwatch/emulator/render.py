@@ -271,6 +271,14 @@ class Renderer:
         }
         if conn.site is not None:
             properties["localNetworkGateway2"] = {"id": conn.site.resource_id, "properties": {}}
+        if conn.peer_gateway is not None:
+            # Vnet2Vnet: the far end is another gateway, in the same reference shape as
+            # virtualNetworkGateway1 (MicrosoftDocs/azure-docs,
+            # articles/vpn-gateway/vpn-gateway-vnet-vnet-rm-ps.md, "Verify a connection").
+            properties["virtualNetworkGateway2"] = {
+                "id": conn.peer_gateway.resource_id,
+                "properties": {},
+            }
         if conn.circuit is not None:
             properties["peer"] = {"id": conn.circuit.resource_id}
         properties.update(

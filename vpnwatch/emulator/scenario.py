@@ -104,11 +104,17 @@ class SiteSpec(_Spec):
 
 
 class ConnectionSpec(_Spec):
-    """A connection of a VPN gateway to a site (IPsec) or of an ExpressRoute gateway to a
-    circuit (ExpressRoute)."""
+    """A connection of a VPN gateway to a site (IPsec) or to another VPN gateway
+    (`peer_gateway`: Vnet2Vnet), or of an ExpressRoute gateway to a circuit (ExpressRoute).
+
+    A Vnet2Vnet link is two connection resources, one on each gateway naming the other, as
+    Azure has it (`New-AzVirtualNetworkGatewayConnection -ConnectionType Vnet2Vnet` once per
+    direction, MicrosoftDocs/azure-docs articles/vpn-gateway/vpn-gateway-vnet-vnet-rm-ps.md):
+    a side whose partner connection does not exist never connects."""
 
     name: str
     site: str | None = None
+    peer_gateway: str | None = None
     circuit: str | None = None
     bgp: bool = False
     protocol: Literal["IKEv2", "IKEv1"] = "IKEv2"
@@ -854,15 +860,24 @@ def _cross_check(spec: ScenarioSpec) -> Iterable[str]:
                         yield from unique("connection", conn.name, ckey)
                         connections[conn.name.lower()] = conn
                         connection_gateway[conn.name.lower()] = gw.name.lower()
-                        if field == "vpn_gateways" and (conn.site is None or conn.circuit):
-                            yield f"{ckey}.site: a VPN connection names its site (and no circuit)"
-                        if field == "expressroute_gateways" and (conn.circuit is None or conn.site):
+                        if field == "vpn_gateways" and (
+                            (conn.site is None) == (conn.peer_gateway is None) or conn.circuit
+                        ):
+                            yield (
+                                f"{ckey}.site: a VPN connection names its site or its "
+                                "peer_gateway (one of them, and no circuit)"
+                            )
+                        if field == "expressroute_gateways" and (
+                            conn.circuit is None or conn.site or conn.peer_gateway
+                        ):
                             yield (
                                 f"{ckey}.circuit: an ExpressRoute connection names its circuit "
                                 "(and no site)"
                             )
-    for gkey, conn in _all_connections(spec):
+    for gkey, owner, conn in _all_connections(spec):
         ckey = gkey
+        if conn.peer_gateway is not None:
+            yield from _check_peer_gateway(ckey, owner, conn, vpn_gateways)
         if conn.site is not None and conn.site.lower() not in sites:
             yield f"{ckey}.site: no local network gateway named {conn.site!r}"
         if conn.circuit is not None and conn.circuit.lower() not in circuits:
@@ -966,7 +981,24 @@ def _check_lifecycle(
         yield f"{key}.{kind}: no {kind} named {name!r}"
 
 
-def _all_connections(spec: ScenarioSpec) -> Iterable[tuple[str, ConnectionSpec]]:
+def _check_peer_gateway(
+    key: str, owner: str, conn: ConnectionSpec, vpn_gateways: dict[str, VpnGatewaySpec]
+) -> Iterable[str]:
+    peer = vpn_gateways.get((conn.peer_gateway or "").lower())
+    if peer is None:
+        yield f"{key}.peer_gateway: no VPN gateway named {conn.peer_gateway!r}"
+        return
+    if peer.name.lower() == owner.lower():
+        yield f"{key}.peer_gateway: a gateway cannot connect to itself"
+    if conn.bgp:
+        local = vpn_gateways.get(owner.lower())
+        if peer.asn is None or local is None or local.asn is None:
+            yield f"{key}.bgp: both gateways of a Vnet2Vnet connection need an asn for BGP"
+        elif peer.asn == local.asn:
+            yield f"{key}.bgp: the two gateways need different ASNs for BGP (both {peer.asn})"
+
+
+def _all_connections(spec: ScenarioSpec) -> Iterable[tuple[str, str, ConnectionSpec]]:
     for si, sub in enumerate(spec.topology.subscriptions):
         for ri, rg in enumerate(sub.resource_groups):
             for field, group in (
@@ -979,14 +1011,18 @@ def _all_connections(spec: ScenarioSpec) -> Iterable[tuple[str, ConnectionSpec]]
                             f"topology.subscriptions[{si}].resource_groups[{ri}]."
                             f"{field}[{gi}].connections[{ci}]"
                         )
-                        yield key, conn
+                        yield key, gw.name, conn
 
 
 def _neighbors_of(gw: VpnGatewaySpec, sites: dict[str, SiteSpec]) -> set[str]:
+    """Sites by BGP address or name; Vnet2Vnet peer gateways by name (their addresses are
+    derived from the topology)."""
     found: set[str] = set()
     for conn in gw.connections:
         site = sites.get((conn.site or "").lower())
         if conn.bgp and site is not None and site.bgp is not None:
             found.add(site.bgp.peering_address)
             found.add(site.name.lower())
+        if conn.bgp and conn.peer_gateway is not None:
+            found.add(conn.peer_gateway.lower())
     return found

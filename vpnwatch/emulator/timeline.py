@@ -105,6 +105,11 @@ class CompiledTimeline:
         spans = self.presence.get((kind, name.lower()))
         return spans is None or spans.contains(t)
 
+    def absent(self, kind: str, name: str) -> Intervals:
+        """When a resource does not exist (before its `create`, after its `delete`)."""
+        spans = self.presence.get((kind, name.lower()))
+        return EMPTY if spans is None else spans.complement()
+
     def drops_per_second(self, connection: str, slot: int, t: float) -> float:
         """Packets a tunnel drops per second at `t` while it reads Connected."""
         return sum(
@@ -272,10 +277,13 @@ def _presence(scenario: Scenario) -> dict[tuple[str, str], Intervals]:
 
 
 def _neighbor_address(gateway: Gateway, neighbor: str) -> str:
+    """A site's or a Vnet2Vnet peer gateway's name stands for its (first) BGP address."""
     for conn in gateway.connections:
-        site = conn.site
+        site, peer = conn.site, conn.peer_gateway
         if site is not None and site.name.lower() == neighbor.lower():
             return site.bgp_peering_address or neighbor
+        if peer is not None and peer.name.lower() == neighbor.lower():
+            return peer.bgp_address(0)
     return neighbor
 
 

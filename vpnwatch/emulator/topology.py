@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from vpnwatch.emulator.scenario import (
     CircuitSpec,
+    ConnectionSpec,
     ExpressRouteGatewaySpec,
     P2SSpec,
     PeeringSpec,
@@ -227,6 +228,10 @@ class Circuit:
 
 @dataclass(eq=False)
 class Connection:
+    """A connection resource of `gateway` to a site (IPsec), a circuit (ExpressRoute) or
+    another VPN gateway (Vnet2Vnet). A Vnet2Vnet link is two of these, one per side: `partner`
+    is the other side's connection back to this gateway, if it has one."""
+
     rg: ResourceGroup
     name: str
     gateway: Gateway
@@ -234,6 +239,8 @@ class Connection:
     circuit: Circuit | None
     bgp_enabled: bool
     protocol: str
+    peer_gateway: Gateway | None = None
+    partner: Connection | None = None
 
     @property
     def resource_id(self) -> str:
@@ -241,7 +248,18 @@ class Connection:
 
     @property
     def connection_type(self) -> str:
-        return "ExpressRoute" if self.circuit is not None else "IPsec"
+        if self.circuit is not None:
+            return "ExpressRoute"
+        return "Vnet2Vnet" if self.peer_gateway is not None else "IPsec"
+
+    @property
+    def remote_ip(self) -> str:
+        """The far end's public IP: the site's device, or the peer gateway's first instance."""
+        if self.site is not None:
+            return self.site.gateway_ip
+        if self.peer_gateway is not None and self.peer_gateway.ip_configurations:
+            return self.peer_gateway.ip_configurations[0].public_ip.address
+        return ""
 
     @property
     def location(self) -> str:
@@ -349,9 +367,7 @@ def build_topology(scenario: Scenario) -> Topology:
     topo = Topology(seed=spec.seed)
     alloc = _Allocator()
     site_specs: dict[str, tuple[ResourceGroup, SiteSpec]] = {}
-    pending_connections: list[
-        tuple[ResourceGroup, Gateway, str, str | None, str | None, bool, str]
-    ] = []
+    pending_connections: list[tuple[ResourceGroup, Gateway, ConnectionSpec]] = []
 
     for sub_spec in spec.topology.subscriptions:
         sub = Subscription(id=sub_spec.id, name=sub_spec.name)
@@ -381,9 +397,7 @@ def build_topology(scenario: Scenario) -> Topology:
                 gateway = _build_gateway(rg, gw_spec, vnets[gw_spec.vnet.lower()], alloc, topo)
                 topo.gateways.append(gateway)
                 for c in gw_spec.connections:
-                    pending_connections.append(
-                        (rg, gateway, c.name, c.site, c.circuit, c.bgp, c.protocol)
-                    )
+                    pending_connections.append((rg, gateway, c))
 
     for rg, site_spec in site_specs.values():
         block = alloc.route_block()
@@ -402,22 +416,29 @@ def build_topology(scenario: Scenario) -> Topology:
             )
         )
     topo.index()
-    for rg, gateway, name, site_name, circuit_name, bgp, protocol in pending_connections:
-        site = topo.site(site_name) if site_name else None
-        circuit = topo.circuit(circuit_name) if circuit_name else None
+    for rg, gateway, spec in pending_connections:
+        site = topo.site(spec.site) if spec.site else None
+        circuit = topo.circuit(spec.circuit) if spec.circuit else None
         connection = Connection(
             rg=rg,
-            name=name,
+            name=spec.name,
             gateway=gateway,
             site=site,
             circuit=circuit,
-            bgp_enabled=bgp or circuit is not None,
-            protocol=protocol,
+            bgp_enabled=spec.bgp or circuit is not None,
+            protocol=spec.protocol,
+            peer_gateway=topo.gateway(spec.peer_gateway) if spec.peer_gateway else None,
         )
         gateway.connections.append(connection)
         if circuit is not None:
             circuit.connections.append(connection)
         topo.connections.append(connection)
+    for connection in topo.connections:
+        peer = connection.peer_gateway
+        if peer is not None:
+            connection.partner = next(
+                (c for c in peer.connections if c.peer_gateway is connection.gateway), None
+            )
     topo.index()
     return topo
 

@@ -28,6 +28,8 @@ from vpnwatch.emulator.topology import (
 )
 
 _JITTER_PERIOD = 120.0  # seconds of uptime per wobble of a counter's rate
+# "Always" as counters can measure it: from the scenario's start on.
+_FROM_START = Intervals([(0.0, math.inf)])
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,19 @@ class BgpPeerRow:
     messages_sent: int
     messages_received: int
     routes: tuple[str, ...]  # the prefixes behind routes_received
+
+
+@dataclass(frozen=True)
+class BgpNeighbor:
+    """A gateway's BGP neighbor over one of its connections; `far_down`: when the neighbor's own
+    instance is down (a Vnet2Vnet peer gateway's)."""
+
+    connection: Connection
+    address: str
+    asn: int
+    routes: list[str]
+    name: str
+    far_down: Intervals = EMPTY
 
 
 @dataclass(frozen=True)
@@ -157,7 +172,31 @@ class World:
 
     def tunnel_down(self, conn: Connection, slot: int) -> Intervals:
         gateway_down = self.timeline.gateway_slot_down(conn.gateway.name, slot)
-        return gateway_down.union(self.timeline.connection_link_down(conn.name, slot))
+        down = gateway_down.union(self.timeline.connection_link_down(conn.name, slot))
+        if conn.peer_gateway is not None:
+            down = down.union(self.far_side_down(conn))
+        return down
+
+    def far_side_down(self, conn: Connection) -> Intervals:
+        """When the other end of a Vnet2Vnet connection cannot carry its tunnels: the peer
+        gateway has no instance up, its connection back is missing, deleted or down on every
+        tunnel. Both sides drop together, each in its own connection resource."""
+        peer, partner = conn.peer_gateway, conn.partner
+        if peer is None:
+            return EMPTY
+        if partner is None:
+            return _FROM_START  # one side configured only: IKE has nobody to talk to
+        timeline = self.timeline
+        slots = range(peer.tunnels_per_connection)
+        no_instance = timeline.gateway_slot_down(peer.name, 0)
+        no_link = timeline.connection_link_down(partner.name, 0)
+        for slot in slots[1:]:
+            no_instance = no_instance.intersection(timeline.gateway_slot_down(peer.name, slot))
+            no_link = no_link.intersection(timeline.connection_link_down(partner.name, slot))
+        gone = timeline.absent("connection", partner.name).union(
+            timeline.absent("gateway", peer.name)
+        )
+        return no_instance.union(no_link, gone.intersection(_FROM_START))
 
     def tunnel_state(self, conn: Connection, slot: int, t: float) -> TunnelState:
         key = f"{conn.resource_id}#tunnel{slot}"
@@ -211,31 +250,50 @@ class World:
 
     # --- BGP -----------------------------------------------------------------------------
 
-    def _bgp_neighbors(self, gw: Gateway) -> list[tuple[Connection, Site]]:
-        found: list[tuple[Connection, Site]] = []
+    def _bgp_neighbors(self, gw: Gateway) -> list[BgpNeighbor]:
+        """A site's BGP address, or each BGP address of a Vnet2Vnet peer gateway (an
+        active/active peer has one per instance)."""
+        found: list[BgpNeighbor] = []
         seen: set[str] = set()
         for conn in gw.connections:
-            site = conn.site
-            if site is None or not conn.bgp_enabled or not site.bgp_peering_address:
+            if not conn.bgp_enabled:
                 continue
-            if site.bgp_peering_address not in seen:
-                seen.add(site.bgp_peering_address)
-                found.append((conn, site))
+            site, peer = conn.site, conn.peer_gateway
+            candidates: list[BgpNeighbor] = []
+            if site is not None and site.bgp_peering_address:
+                address = site.bgp_peering_address
+                candidates.append(BgpNeighbor(conn, address, site.asn or 0, site.routes, site.name))
+            elif peer is not None and peer.bgp_enabled:
+                candidates.extend(
+                    BgpNeighbor(
+                        conn,
+                        peer.bgp_address(slot),
+                        peer.asn,
+                        [str(peer.vnet.address_space)],
+                        peer.name,
+                        self.timeline.gateway_slot_down(peer.name, slot),
+                    )
+                    for slot in range(peer.tunnels_per_connection)
+                )
+            for neighbor in candidates:
+                if neighbor.address not in seen:
+                    seen.add(neighbor.address)
+                    found.append(neighbor)
         return found
 
-    def _routes_received(self, gw: Gateway, site: Site, t: float) -> int:
-        count = len(site.routes)
+    def _routes_received(self, gw: Gateway, neighbor: BgpNeighbor, t: float) -> int:
+        count = len(neighbor.routes)
         for override in self.timeline.routes_overrides.get(
-            (gw.name.lower(), site.bgp_peering_address or ""), []
+            (gw.name.lower(), neighbor.address), []
         ):
             if override.start <= t < override.end:
-                count = min(override.routes, len(site.routes))
+                count = min(override.routes, len(neighbor.routes))
         if self.jitter and count >= 4:
             bucket = int(t // 60)
-            wobble = rng(self.seed, "routes", gw.name, site.name, bucket).choice(
+            wobble = rng(self.seed, "routes", gw.name, neighbor.name, bucket).choice(
                 (-1, 0, 0, 0, 0, 1)
             )
-            count = max(0, min(len(site.routes), count + wobble))
+            count = max(0, min(len(neighbor.routes), count + wobble))
         return count
 
     def bgp_peers(self, gw: Gateway, t: float, peer: str | None = None) -> list[BgpPeerRow]:
@@ -245,11 +303,15 @@ class World:
         for slot in range(gw.tunnels_per_connection):
             local = gw.bgp_address(slot)
             gateway_down = self.timeline.gateway_slot_down(gw.name, slot)
-            for conn, site in self._bgp_neighbors(gw):
-                neighbor = site.bgp_peering_address or ""
+            for found in self._bgp_neighbors(gw):
+                conn, neighbor = found.connection, found.address
                 if peer is not None and peer != neighbor:
                     continue
                 link_down = self.timeline.connection_link_down(conn.name, slot)
+                key = f"{conn.resource_id}#tunnel{slot}"
+                if conn.peer_gateway is not None:
+                    link_down = link_down.union(self.far_side_down(conn), found.far_down)
+                    key = f"{key}#{neighbor}"
                 faults = [
                     f
                     for f in self.timeline.bgp_faults.get((gw.name.lower(), neighbor), [])
@@ -257,7 +319,6 @@ class World:
                 ]
                 session_down = EMPTY.union(*(f.spans for f in faults)) if faults else EMPTY
                 # The session came up just after the tunnel that carries it.
-                key = f"{conn.resource_id}#tunnel{slot}"
                 if gateway_down.contains(t):
                     state = "Unknown"
                 elif link_down.contains(t):
@@ -269,11 +330,11 @@ class World:
                         key,
                         local,
                         neighbor,
-                        site.asn or 0,
+                        found.asn,
                         state,
                         gateway_down.union(link_down, session_down),
                         t,
-                        site.routes[: self._routes_received(gw, site, t)],
+                        found.routes[: self._routes_received(gw, found, t)],
                     )
                 )
         return rows
@@ -353,9 +414,24 @@ class World:
         for slot, local in enumerate(locals_):
             for conn in gw.connections:
                 site = conn.site
-                if site is None or not gw.is_vpn:
+                if not gw.is_vpn or conn.circuit is not None:
                     continue
                 if not self.tunnel_state(conn, slot, t).connected:
+                    continue
+                if site is None:
+                    peer = conn.peer_gateway
+                    if peer is not None and not conn.bgp_enabled:  # static: the peer's VNet
+                        rows.append(
+                            GatewayRouteRow(
+                                local,
+                                str(peer.vnet.address_space),
+                                conn.remote_ip,
+                                local,
+                                "Network",
+                                "",
+                                32768,
+                            )
+                        )
                     continue
                 if conn.bgp_enabled and site.bgp_peering_address:
                     rows.append(
