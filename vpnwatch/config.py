@@ -286,6 +286,17 @@ class ResiliencyCollectorSettings(CollectorSettings):
     interval_seconds: float = Field(21600.0, gt=0)  # every 6 hours
 
 
+class VpnClientHealthSettings(_Section):
+    """Point-to-site sessions (`getVpnclientConnectionHealth`, a long-running POST charged as a
+    write): never polled, read on demand from the API and once when a gateway's P2S users
+    collapse; at most once per `min_interval_seconds` per gateway."""
+
+    enabled: bool = False
+    min_interval_seconds: float = Field(300.0, ge=0)
+    on_collapse: bool = True
+    max_wait_seconds: float = Field(5.0, ge=0)  # refuse when the write budget is further off
+
+
 class LogsCollectorSettings(CollectorSettings):
     """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
 
@@ -327,6 +338,7 @@ class CollectorsSettings(_Section):
     logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     maintenance: MaintenanceCollectorSettings = Field(default_factory=MaintenanceCollectorSettings)
     resiliency: ResiliencyCollectorSettings = Field(default_factory=ResiliencyCollectorSettings)
+    vpn_client_health: VpnClientHealthSettings = Field(default_factory=VpnClientHealthSettings)
     discovery_interval_seconds: float = Field(900.0, gt=0)
     timeout_seconds: float = Field(20.0, gt=0)
     retry_total: int = Field(3, ge=0, le=10)

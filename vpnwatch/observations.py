@@ -247,6 +247,30 @@ class ResiliencyObserved(Observation):
     recommendations: tuple[str, ...] = ()  # titles of its open recommendations
 
 
+@dataclass(frozen=True, slots=True)
+class P2SSession:
+    """One connected point-to-site user, as `getVpnclientConnectionHealth` lists it."""
+
+    connection_id: str  # vpnConnectionId, e.g. "IKEv2_1e1cfe59-..."
+    protocol: str  # its prefix: IKEv2, OpenVPN, SSTP
+    user: str
+    public_address: str  # "ip:port" of the client
+    private_address: str  # from the gateway's address pool
+    connected_at: datetime | None
+    duration_seconds: int
+    ingress_bytes: int
+    egress_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class P2SSessionsObserved(Observation):
+    """A gateway's point-to-site sessions, read on demand (`trigger`: "api" or "collapse")."""
+
+    gateway_id: str
+    trigger: str
+    sessions: tuple[P2SSession, ...] = ()
+
+
 # --- Azure Monitor -------------------------------------------------------------------------
 
 
@@ -398,6 +422,7 @@ AnyObservation = (
     | BgpStatusObserved
     | CircuitObserved
     | ResiliencyObserved
+    | P2SSessionsObserved
     | AzureAlertObserved
     | MetricObserved
     | DiagnosticLogObserved

@@ -71,6 +71,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "bgp: the BGP peer status of each gateway (a POST, not covered by Reader)",
     ),
     Operation(
+        "Microsoft.Network/virtualNetworkGateways/getVpnClientConnectionHealth/action", "POST",
+        _RG + _NET + r"/virtualnetworkgateways/[^/]+/getvpnclientconnectionhealth",
+        "p2s: a gateway's point-to-site sessions, on demand (a POST; when enabled)",
+        "vpn_client_health",
+    ),
+    Operation(
         "Microsoft.Network/connections/read", "GET", _RG + _NET + r"/connections(/[^/]+)?",
         "connections: status and per-instance tunnels",
     ),

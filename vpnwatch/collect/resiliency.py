@@ -23,7 +23,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 
 from vpnwatch.collect.base import ArmCollector, CallFailed, GroupResult, RunMemo, Scope, name_of
-from vpnwatch.collect.parse import text
+from vpnwatch.collect.parse import azure_time, text
 from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import Observation, ResiliencyObserved
 
@@ -164,7 +164,7 @@ def _is_expressroute(gateway: Any) -> bool:
 def _newest_completed(tests: Any) -> tuple[datetime | None, bool | None, int]:
     """The end of the newest completed test, whether it succeeded, and how many completed."""
     completed = [t for t in tests if text(t.status).lower() == "completed"]
-    ended = [(end, t) for t in completed if (end := _when(t.end_time)) is not None]
+    ended = [(end, t) for t in completed if (end := azure_time(t.end_time)) is not None]
     if not ended:
         return None, None, len(completed)
     end, newest = max(ended, key=lambda pair: pair[0])
@@ -172,18 +172,6 @@ def _newest_completed(tests: Any) -> tuple[datetime | None, bool | None, int]:
     if succeeded is None:
         succeeded = not (newest.issues or ())
     return end, bool(succeeded), len(completed)
-
-
-def _when(value: Any) -> datetime | None:
-    """A test's time: the wire sends text ("2025-01-01T00:00:00Z")."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return _aware(value)
-    try:
-        return _aware(datetime.fromisoformat(str(value).strip()))
-    except ValueError:
-        return None
 
 
 def _aware(value: datetime | None) -> datetime | None:

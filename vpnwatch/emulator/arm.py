@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from vpnwatch.emulator import resiliency
+from vpnwatch.emulator import p2s, resiliency
 from vpnwatch.emulator.render import Body, Renderer
 from vpnwatch.emulator.topology import (
     Circuit,
@@ -316,8 +316,12 @@ class ArmApi:
             return self._only(call, "GET") or self._page(
                 call, gw.connections, lambda c: self.render.connection(c, call.t, listed=True)
             )
+        if len(low) == 1 and low[0] in p2s.GATEWAY_ACTIONS:
+            return self._only(call, "POST") or self._read_post(
+                call, sub, gw.location, lambda: p2s.sessions(self.world, gw, call.t, self._start)
+            )
         if len(low) == 1 and low[0] in resiliency.GATEWAY_ACTIONS:
-            return self._only(call, "POST") or self._resiliency(
+            return self._only(call, "POST") or self._read_post(
                 call, sub, gw.location, lambda: resiliency.gateway_answer(gw, low[0], self._start)
             )
         if len(low) == 1 and low[0] in GATEWAY_ACTIONS:
@@ -348,7 +352,7 @@ class ArmApi:
         if low == ["stats"]:
             return self._only(call, "GET") or Reply(200, self.render.circuit_stats(circuit, call.t))
         if len(low) == 1 and low[0] in resiliency.CIRCUIT_ACTIONS:
-            return self._only(call, "POST") or self._resiliency(
+            return self._only(call, "POST") or self._read_post(
                 call,
                 sub,
                 circuit.location,
@@ -399,11 +403,11 @@ class ArmApi:
     def _start(self) -> datetime:
         return self.render.started_at
 
-    def _resiliency(
+    def _read_post(
         self, call: Call, sub: Subscription, region: str, answer: Callable[[], Any]
     ) -> Reply:
-        """A resiliency read (`resiliency.py`): refused at once where the feature does not
-        answer, otherwise a long-running POST like the others."""
+        """A read made by a long-running POST (`resiliency.py`, `p2s.py`): refused at once
+        where the feature does not answer, otherwise accepted like the others."""
         try:
             result = answer()
         except resiliency.Refused as refused:

@@ -24,6 +24,7 @@ from vpnwatch.observations import (
     ConnectionObserved,
     GatewayObserved,
     LocalNetworkGatewayObserved,
+    P2SSessionsObserved,
 )
 from vpnwatch.service.schemas import (
     BgpPeerOut,
@@ -39,6 +40,8 @@ from vpnwatch.service.schemas import (
     LastKnown,
     LinkOut,
     P2SOut,
+    P2SSessionOut,
+    P2SSessionsOut,
     PeeringOut,
     ResiliencyOut,
     SiteOut,
@@ -209,6 +212,7 @@ class FleetView:
         if config is None:
             return None
         count = self.monitor.p2s.get(key.lower()) if self.monitor is not None else None
+        read = self.state.p2s_sessions.get(gw.resource_id.lower())
         return P2SOut(
             address_pools=list(config.address_pools),
             tunnel_types=list(config.tunnel_types),
@@ -216,6 +220,8 @@ class FleetView:
             radius_servers=config.radius_servers,
             connected=count.total if count is not None else None,
             connected_at=count.at if count is not None else None,
+            sessions_read_at=read.observed_at if read is not None else None,
+            sessions_count=len(read.sessions) if read is not None else None,
         )
 
     def tunnel_instance(self, connection: ConnectionObserved, public_ip: str | None) -> str | None:
@@ -372,6 +378,30 @@ class FleetView:
             health_since=self.since(key),
             observed_at=c.observed_at,
         )
+
+
+def p2s_sessions_out(observed: P2SSessionsObserved, *, fresh: bool) -> P2SSessionsOut:
+    return P2SSessionsOut(
+        gateway_id=observed.gateway_id,
+        read_at=observed.observed_at,
+        trigger=observed.trigger,
+        fresh=fresh,
+        count=len(observed.sessions),
+        sessions=[
+            P2SSessionOut(
+                connection_id=s.connection_id,
+                protocol=s.protocol,
+                user=s.user,
+                public_address=s.public_address,
+                private_address=s.private_address,
+                connected_at=s.connected_at,
+                duration_seconds=s.duration_seconds,
+                ingress_bytes=s.ingress_bytes,
+                egress_bytes=s.egress_bytes,
+            )
+            for s in observed.sessions
+        ],
+    )
 
 
 def incident_out(incident: Incident) -> IncidentOut:

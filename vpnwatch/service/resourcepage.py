@@ -83,6 +83,7 @@ async def resource_page(request: Request, agent: AgentDep, resource_path: str) -
             connections=connections,
             peers=peers,
             bgp_rows=[r for r in view.bgp_items() if r.status.gateway_id == key],
+            p2s_sessions=state.p2s_sessions.get(gateway.resource_id.lower()),
             title=gateway.name,
         )
     elif kind == "circuit":

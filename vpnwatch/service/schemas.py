@@ -158,6 +158,36 @@ class P2SOut(_Out):
         None, description="Connected users in the newest P2SConnectionCount grain (None: no data)."
     )
     connected_at: datetime | None = Field(None, description="Start of that grain.")
+    sessions_read_at: datetime | None = Field(
+        None, description="The last on-demand reading of the sessions (POST .../p2s-sessions)."
+    )
+    sessions_count: int | None = None
+
+
+class P2SSessionOut(_Out):
+    connection_id: str
+    protocol: str
+    user: str
+    public_address: str = Field(description="The client's address and port.")
+    private_address: str = Field(description="Its address from the gateway's pool.")
+    connected_at: datetime | None
+    duration_seconds: int
+    ingress_bytes: int
+    egress_bytes: int
+
+
+class P2SSessionsOut(_Out):
+    """A reading of `getVpnclientConnectionHealth` (a long-running POST, charged as a write)."""
+
+    gateway_id: str
+    read_at: datetime
+    trigger: str = Field(description="api: asked for; collapse: the P2S users collapsed.")
+    fresh: bool = Field(
+        description="True: read for this request; false: the last reading, younger than "
+        "collectors.vpn_client_health.min_interval_seconds."
+    )
+    count: int
+    sessions: list[P2SSessionOut]
 
 
 class ResiliencyOut(_Out):
