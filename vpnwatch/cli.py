@@ -138,12 +138,16 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in {args.file}", file=sys.stderr)
         return 1
-    print(f"OK: {args.file}")
-    if not args.probe:
-        return 0
     settings = _load_or_report(args.file)
     if settings is None:
         return 1
+    from vpnwatch.config import config_warnings
+
+    for warning in config_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"OK: {args.file}")
+    if not args.probe:
+        return 0
     _logging("CRITICAL")  # the probe's report says everything; the SDKs' logs would repeat it
     from vpnwatch.collect.probe import probe
 
@@ -180,7 +184,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if settings is None:
         return 1
     _logging(settings.log_level, settings.log_format)
+    from vpnwatch.config import config_warnings
     from vpnwatch.service.app import serve
+
+    for warning in config_warnings(settings):
+        logging.getLogger("vpnwatch").warning("configuration: %s", warning)
 
     asyncio.run(serve(settings))
     return 0
@@ -235,7 +243,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
     _logging()
-    from vpnwatch.emulator import ScenarioError, load_scenario, serve_forever
+    from vpnwatch.emulator import ScenarioError, TlsUnavailable, load_scenario, serve_forever
 
     try:
         scenario = load_scenario(args.scenario)
@@ -243,18 +251,22 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     _stop_on_signals()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            serve_forever(
-                scenario,
-                host=args.host,
-                port=args.port,
-                tls=args.tls,
-                speed=args.speed,
-                token=args.token,
-                throttling=args.throttling,
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(
+                serve_forever(
+                    scenario,
+                    host=args.host,
+                    port=args.port,
+                    tls=args.tls,
+                    speed=args.speed,
+                    token=args.token,
+                    throttling=args.throttling,
+                )
             )
-        )
+    except TlsUnavailable as exc:
+        print(f"vpnwatch emulator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

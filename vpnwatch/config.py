@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from vpnwatch.configfile import (
     ConfigError,
@@ -38,6 +37,7 @@ __all__ = [
     "ConfigProblem",
     "Settings",
     "check_config",
+    "config_warnings",
     "load_settings",
 ]
 
@@ -539,12 +539,12 @@ class ServiceSettings(_Section):
         return value
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """The whole configuration. `load_settings` lets environment variables override the file:
     `VPNWATCH_SERVICE__PORT=9000`, `VPNWATCH_AZURE__CREDENTIAL__TOKEN=...`. `Settings(...)`
     itself reads only its arguments, so tests do not depend on the process environment."""
 
-    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     azure: AzureSettings = Field(default_factory=AzureSettings)
     targets: TargetSettings
@@ -560,19 +560,6 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # `load_settings` merges the environment into the file's values itself, so that each
-        # problem can name the variable it came from.
-        return (init_settings,)
 
 
 def load_settings(path: str | Path | None, *, environ: Mapping[str, str] | None = None) -> Settings:
@@ -604,6 +591,27 @@ def check_config(
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What works but should change, one line each: `check-config` prints them and `run` logs
+    them at start."""
+    warnings = []
+    legacy = settings.notify.api_token
+    if legacy is not None and legacy.get_secret_value():
+        auth = settings.service.auth
+        if auth.bearer_token is not None or auth.user_header:
+            warnings.append(
+                "notify.api_token: ignored while service.auth is set (silences take the same "
+                "credentials as the rest of the API); remove it"
+            )
+        else:
+            warnings.append(
+                "notify.api_token: deprecated; set service.auth.bearer_token instead, which "
+                "protects reads too (until then notify.api_token still admits changes to "
+                "silences)"
+            )
+    return warnings
 
 
 def _outside_world(settings: Settings) -> Iterable[tuple[Loc, str]]:

@@ -12,6 +12,10 @@ Rules it applies:
 - `<PREFIX>SECTION__KEY=value` overrides `section.key` of the file; structured settings (a
   section, a list) take JSON; an empty variable counts as unset;
 - values are never echoed in messages, so a misplaced secret does not end up in a log.
+
+The environment is read here rather than through pydantic-settings' sources: those cannot say
+which variable a bad value came from, nor set one item of a named list
+(`VPNWATCH_NOTIFY__RECEIVERS__ONCALL__ROUTING_KEY`), and both are what `check-config` promises.
 """
 
 from __future__ import annotations

@@ -82,3 +82,23 @@ def test_cli_reports_a_missing_file(tmp_path: Path) -> None:
     result = check_config_cli(tmp_path / "absent.yaml")
     assert result.returncode == 1
     assert f"{tmp_path / 'absent.yaml'}: no such file" in result.stdout + result.stderr
+
+
+@needs_cli
+@pytest.mark.parametrize(
+    ("auth", "said"),
+    [
+        ("", "notify.api_token: deprecated; set service.auth.bearer_token instead"),
+        ("service:\n  auth:\n    bearer_token: t\n", "notify.api_token: ignored while"),
+    ],
+)
+def test_cli_warns_of_the_deprecated_silences_token(tmp_path: Path, auth: str, said: str) -> None:
+    path = tmp_path / "legacy.yaml"
+    path.write_text(
+        f"targets:\n  discover_all: true\nnotify:\n  api_token: old-token\n{auth}", encoding="utf-8"
+    )
+    result = check_config_cli(path)
+    assert result.returncode == 0, result.stderr  # it still works
+    assert f"warning: {said}" in result.stderr
+    assert "old-token" not in result.stdout + result.stderr
+    assert f"OK: {path}" in result.stdout

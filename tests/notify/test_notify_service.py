@@ -1,6 +1,7 @@
 """The notify stage inside the agent and its service: a real emulator playing the zone-outage
 scenario, real receivers on 127.0.0.1. One page per root incident (children never on their
-own), the silences API behind its token, and no credential anywhere the service shows or logs."""
+own), the silences API behind the API's authentication, and no credential anywhere the service
+shows or logs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from notify_helpers import Answer, CaptureServer, assert_valid
 
 from vpnwatch.agent import Agent
 from vpnwatch.clock import ManualClock
+from vpnwatch.config import ApiAuthSettings
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.notify.settings import NotifySettings
 from vpnwatch.replay import REPLAY_EPOCH, emulator_settings
@@ -55,7 +57,12 @@ class Notified:
 
 @asynccontextmanager
 async def notified(
-    tmp_path: Path, scenario: str = "zone-outage", routes: list | None = None
+    tmp_path: Path,
+    scenario: str = "zone-outage",
+    routes: list | None = None,
+    *,
+    api_token: str | None = API_TOKEN,
+    auth: ApiAuthSettings | None = None,
 ) -> AsyncIterator[Notified]:
     loaded = load_scenario(scenario)
     clock = ManualClock(REPLAY_EPOCH)
@@ -85,9 +92,11 @@ async def notified(
                 },
             ],
             routes=routes,
-            api_token=API_TOKEN,
+            api_token=api_token,
             link_base_url="http://127.0.0.1:8080",
         )
+        if auth is not None:
+            settings.service.auth = auth
         metrics = ServiceMetrics(settings.service)
         agent = Agent(settings, clock=clock, observer=metrics)
         app = create_app(settings, agent=agent, metrics=metrics, manage_agent=False)
@@ -156,20 +165,26 @@ async def test_secrets_never_show(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     assert "<redacted>" in text  # the receiver echoed the key; vpnwatch hid it
 
 
-async def test_silences_api_needs_the_token_and_mutes(tmp_path: Path) -> None:
-    async with notified(tmp_path, "site-down") as n:
-        auth = {"Authorization": f"Bearer {API_TOKEN}"}
-        silence = {
-            "matchers": [{"name": "type", "value": "site_down|tunnel_down", "isRegex": True}],
-            "startsAt": "2025-12-31T00:00:00Z",
-            "endsAt": "2026-01-01T00:04:00Z",
-            "createdBy": "on-call",
-            "comment": "carrier works",
-        }
+SILENCE = {
+    "matchers": [{"name": "type", "value": "site_down|tunnel_down", "isRegex": True}],
+    "startsAt": "2025-12-31T00:00:00Z",
+    "endsAt": "2026-01-01T00:04:00Z",
+    "createdBy": "on-call",
+    "comment": "carrier works",
+}
+READER_TOKEN = "api-reader-token"
+
+
+async def test_silences_take_the_api_token_and_mute(tmp_path: Path) -> None:
+    api_auth = ApiAuthSettings(bearer_token=READER_TOKEN)
+    async with notified(tmp_path, "site-down", api_token=None, auth=api_auth) as n:
+        auth = {"Authorization": f"Bearer {READER_TOKEN}"}
+        silence = SILENCE
         async with n.client() as client:
             assert (await client.post("/api/v1/silences", json=silence)).status_code == 401
             bad = {"Authorization": "Bearer nope"}
             assert (await client.get("/api/v1/silences", headers=bad)).status_code == 401
+            assert (await client.get("/api/v1/notifications")).status_code == 401
             created = await client.post("/api/v1/silences", json=silence, headers=auth)
             assert created.status_code == 200, created.text
             silence_id = created.json()["silenceID"]
@@ -177,15 +192,58 @@ async def test_silences_api_needs_the_token_and_mutes(tmp_path: Path) -> None:
             sent_during = len(n.pager.requests) + len(n.chat.requests) + len(n.hook.requests)
             listed = (await client.get("/api/v1/silences", headers=auth)).json()
             assert [(s["id"], s["state"]) for s in listed] == [(silence_id, "active")]
-            incidents = (await client.get("/api/v1/incidents?status=open")).json()["items"]
-            assert incidents
-            marks = (
-                await client.get(f"/api/v1/incidents/{incidents[0]['id']}/notifications")
-            ).json()
+            incidents = (await client.get("/api/v1/incidents?status=open", headers=auth)).json()
+            assert incidents["items"]
+            first = incidents["items"][0]["id"]
+            path = f"/api/v1/incidents/{first}/notifications"
+            assert (await client.get(path)).status_code == 401
+            marks = (await client.get(path, headers=auth)).json()
             assert marks["silenced_by"] == [silence_id]
             assert {r["phase"] for r in marks["receivers"]} == {"silenced"}
-            deleted = await client.delete(f"/api/v1/silences/{silence_id}", headers=auth)
+            path = f"/api/v1/silences/{silence_id}"
+            assert (await client.delete(path)).status_code == 401
+            deleted = await client.delete(path, headers=auth)
             assert deleted.status_code == 200 and deleted.json()["state"] == "expired"
             await n.play(until=10)
         assert sent_during == 0
         assert n.hook.requests, "once the silence is gone, the open incident is sent"
+
+
+async def test_with_api_auth_off_anyone_local_reads_and_no_one_writes(tmp_path: Path) -> None:
+    async with notified(tmp_path, "site-down", api_token=None) as n, n.client() as client:
+        assert (await client.get("/api/v1/silences")).status_code == 200
+        refused = await client.post("/api/v1/silences", json=SILENCE)
+        assert refused.status_code == 403
+        assert "service.auth.bearer_token" in refused.json()["detail"]
+        anyone = {"Authorization": "Bearer anything"}
+        assert (
+            await client.post("/api/v1/silences", json=SILENCE, headers=anyone)
+        ).status_code == 403
+        assert (await client.delete("/api/v1/silences/abc")).status_code == 403
+        assert (await client.get("/api/v1/silences")).json() == []
+
+
+async def test_a_proxy_user_may_write(tmp_path: Path) -> None:
+    api_auth = ApiAuthSettings(user_header="X-Forwarded-User")
+    opened = notified(tmp_path, "site-down", api_token=None, auth=api_auth)
+    async with opened as n, n.client() as client:
+        assert (await client.post("/api/v1/silences", json=SILENCE)).status_code == 401
+        alice = {"X-Forwarded-User": "alice"}
+        created = await client.post("/api/v1/silences", json=SILENCE, headers=alice)
+        assert created.status_code == 200, created.text
+        listed = (await client.get("/api/v1/silences", headers=alice)).json()
+        assert [s["id"] for s in listed] == [created.json()["silenceID"]]
+
+
+async def test_the_deprecated_notify_api_token_still_admits_writes(tmp_path: Path) -> None:
+    """While service.auth is off, notify.api_token (deprecated) is what a write must carry."""
+    async with notified(tmp_path, "site-down") as n, n.client() as client:
+        assert (await client.get("/api/v1/silences")).status_code == 200  # reads: as the API
+        assert (await client.post("/api/v1/silences", json=SILENCE)).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (
+            await client.post("/api/v1/silences", json=SILENCE, headers=wrong)
+        ).status_code == 401
+        legacy = {"Authorization": f"Bearer {API_TOKEN}"}
+        created = await client.post("/api/v1/silences", json=SILENCE, headers=legacy)
+        assert created.status_code == 200, created.text

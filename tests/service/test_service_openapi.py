@@ -50,9 +50,9 @@ async def test_every_operation_declares_its_responses(fleet: Fleet):
         ("GET", "/api/v1/incidents"): {"200", "422"},
         ("GET", "/api/v1/incidents/{incident_id}"): {"200", "404", "422"},
         ("POST", WEBHOOK): {"202", "401", "413", "422", "503"},
-        ("GET", "/api/v1/silences"): {"200", "401", "409"},
-        ("POST", "/api/v1/silences"): {"200", "401", "409", "422"},
-        ("DELETE", "/api/v1/silences/{silence_id}"): {"200", "401", "404", "409", "422"},
+        ("GET", "/api/v1/silences"): {"200", "409"},
+        ("POST", "/api/v1/silences"): {"200", "401", "403", "409", "422"},
+        ("DELETE", "/api/v1/silences/{silence_id}"): {"200", "401", "403", "404", "409", "422"},
         ("GET", "/api/v1/notifications"): {"200", "409", "422"},
         ("GET", "/api/v1/incidents/{incident_id}/notifications"): {"200", "404", "409", "422"},
     }

@@ -22,6 +22,11 @@ from vpnwatch.collect.lanes import in_lane
 from vpnwatch.collect.telemetry import RequestTally, tally_requests
 from vpnwatch.observations import CollectionRun, FailureCause, Observation, ResourceUnknown
 
+# the collectors' vocabulary for the parts of the ids they read
+from vpnwatch.resourceids import name_of as name_of
+from vpnwatch.resourceids import resource_group_of as resource_group_of
+from vpnwatch.resourceids import subscription_of as subscription_of
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -288,24 +293,3 @@ async def all_of(*awaitables: Awaitable[Any]) -> list[Any]:
         if isinstance(result, BaseException):
             raise result
     return list(results)
-
-
-def resource_group_of(resource_id: str) -> str:
-    """The resource group named in an ARM id, as spelled there."""
-    parts = resource_id.split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part.lower() == "resourcegroups":
-            return parts[index + 1]
-    return ""
-
-
-def subscription_of(resource_id: str) -> str:
-    parts = resource_id.split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part.lower() == "subscriptions":
-            return parts[index + 1]
-    return ""
-
-
-def name_of(resource_id: str) -> str:
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from vpnwatch.clock import Clock
 from vpnwatch.collect.budget import READS, WRITES, RequestBudget
+from vpnwatch.resourceids import subscription_of
 
 HOT_SECONDS = 300.0  # a resource whose reading changed stays hot this long
 HEADROOM = 0.9  # plan 90 % of what the budget allows; the rest absorbs retries and polls
@@ -257,7 +258,7 @@ class ReadPlanner:
         return track
 
     def _track_of_resource(self, lane: str, resource_id: str) -> _Track:
-        return self._track(lane, _subscription_of(resource_id))
+        return self._track(lane, subscription_of(resource_id).lower())
 
     def _is_hot(self, rid: str, seen: _Seen, now: datetime) -> bool:
         if seen.last_read is None:
@@ -289,11 +290,3 @@ class ReadPlanner:
 
 def _after(now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=seconds)
-
-
-def _subscription_of(resource_id: str) -> str:
-    parts = resource_id.split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part.lower() == "subscriptions":
-            return parts[index + 1].lower()
-    return ""

@@ -32,6 +32,7 @@ from vpnwatch.correlate.findings import DetectorContext, Finding, Resolution
 from vpnwatch.correlate.maintenance import AnyWindow, maintenance_window
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 from vpnwatch.observations import DiagnosticLogObserved, MetricObserved
+from vpnwatch.resourceids import name_of
 
 RECENT_SECONDS = 1800.0  # a resolved incident still takes late log evidence this long
 MATCH_SLACK = timedelta(seconds=180)  # a log row's time may differ this much from a poll's
@@ -148,7 +149,7 @@ class P2SDetector:
     ) -> Finding:
         subject = self._subject(ctx, gid)
         gw = ctx.state.gateways.get(subject)
-        name = gw.name if gw is not None else subject.rsplit("/", 1)[-1]
+        name = gw.name if gw is not None else name_of(subject)
         failover = self._failover(gid, count.at)
         before = count.previous if count.previous is not None else count.baseline
         evidence = (

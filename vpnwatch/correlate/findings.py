@@ -20,6 +20,7 @@ from vpnwatch.correlate.entities import EntityState, Health
 from vpnwatch.correlate.maintenance import AnyWindow
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity
+from vpnwatch.resourceids import name_of as name_of  # what detectors call a resource
 
 # Flap bookkeeping the engine keeps in an incident's attributes (so it is persisted with it):
 # the outage of the spells before the current one, and when the current spell started.
@@ -99,11 +100,6 @@ class Detector(Protocol):
     types: frozenset[IncidentType]
 
     def evaluate(self, ctx: DetectorContext) -> Iterable[Finding | Resolution]: ...
-
-
-def name_of(resource_id: str) -> str:
-    """What people call a resource: the last segment of its id."""
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
 def seconds(start: datetime, end: datetime) -> float:

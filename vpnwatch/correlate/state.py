@@ -74,6 +74,7 @@ from vpnwatch.observations import (
     P2SSessionsObserved,
     ResiliencyObserved,
 )
+from vpnwatch.resourceids import subscription_of
 
 __all__ = [
     "BLINDING_CAUSES",
@@ -93,10 +94,8 @@ PROMISE_FEEDERS = {"arm.gateways": ("arm.gateways", "arm.connections")}
 
 
 def _subscription_prefix(resource_id: str) -> str:
-    parts = resource_id.lower().split("/")
-    if len(parts) > 2 and parts[1] == "subscriptions":
-        return f"/subscriptions/{parts[2]}/"
-    return ""
+    subscription = subscription_of(resource_id).lower()
+    return f"/subscriptions/{subscription}/" if subscription else ""
 
 
 UNKNOWN_INPUTS = "unknown: nothing it is derived from is known"

@@ -6,13 +6,20 @@ would cause on purpose in a real subscription.
 """
 
 from vpnwatch.emulator.scenario import Scenario, ScenarioError, load_scenario, shipped_scenarios
-from vpnwatch.emulator.server import Emulator, RequestRecord, emu_thread, serve_forever
+from vpnwatch.emulator.server import (
+    Emulator,
+    RequestRecord,
+    TlsUnavailable,
+    emu_thread,
+    serve_forever,
+)
 
 __all__ = [
     "Emulator",
     "RequestRecord",
     "Scenario",
     "ScenarioError",
+    "TlsUnavailable",
     "emu_thread",
     "load_scenario",
     "serve_forever",

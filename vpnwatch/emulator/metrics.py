@@ -35,6 +35,7 @@ from vpnwatch.emulator.arm import Reply, error
 from vpnwatch.emulator.instances import carrier_at, instance_name, switches
 from vpnwatch.emulator.topology import Circuit, Connection, Gateway
 from vpnwatch.emulator.world import World
+from vpnwatch.resourceids import provider_type_of, subscription_of
 
 MAX_RESOURCE_IDS = 50
 LATENCY_SECONDS = 180.0  # a grain's aggregate lands this long after the grain closed
@@ -116,9 +117,9 @@ class MetricsApi:
                     f"the finest supported is PT{int(metric.min_grain // 60)}M."
                 )
         for rid in resource_ids:
-            if _segment(rid, "subscriptions").lower() != sub.lower():
+            if subscription_of(rid).lower() != sub.lower():
                 return _bad(f"Resource {rid} is not in subscription {sub}.")
-            if _namespace_of(rid) != namespace:
+            if provider_type_of(rid).lower() != namespace:
                 return _bad(f"Resource {rid} is not of namespace {namespace}.")
         resources = {rid: self._resource(namespace, rid) for rid in resource_ids}
         regions = {r.location.lower() for r in resources.values() if r is not None}
@@ -667,22 +668,6 @@ def _circuit_metrics(world: World) -> list[MetricDef]:
 def _bad(message: str) -> Reply:
     reply = error(400, "BadRequest", message, {"x-ms-error-code": "BadRequest"})
     return reply
-
-
-def _segment(rid: str, name: str) -> str:
-    parts = rid.split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part.lower() == name:
-            return parts[i + 1]
-    return ""
-
-
-def _namespace_of(rid: str) -> str:
-    parts = [p for p in rid.split("/") if p]
-    for i, part in enumerate(parts[:-2]):
-        if part.lower() == "providers":
-            return f"{parts[i + 1]}/{parts[i + 2]}".lower()
-    return ""
 
 
 def _split_dimensions(filter_: str) -> set[str]:

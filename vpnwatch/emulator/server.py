@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
 from vpnwatch.emulator import maintenance, resourcegraph, resourcehealth
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
-from vpnwatch.emulator.certs import TlsFiles, make_tls_files
 from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
 from vpnwatch.emulator.monitor import MonitorApi
 from vpnwatch.emulator.rbac import RoleGrant, is_permissions_call
@@ -38,9 +37,33 @@ from vpnwatch.emulator.scenario import Scenario, ThrottlingSpec, load_scenario
 from vpnwatch.emulator.traffic import Refusal, TrafficPolicy, retry_headers
 from vpnwatch.emulator.world import World
 
+if TYPE_CHECKING:
+    from vpnwatch.emulator.certs import TlsFiles
+
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 REQUEST_LOG_LIMIT = 200_000
 UNCOUNTED = "uncounted"  # refused before reaching a resource (auth, outage): not served
+
+
+class TlsUnavailable(RuntimeError):
+    """https was asked for, but the `emulator` extra (which brings `cryptography`) is not
+    installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the emulator's https (--tls) needs the 'cryptography' package, which the emulator "
+            "extra installs: pip install 'vpnwatch[emulator]'"
+        )
+
+
+def _make_tls_files() -> TlsFiles:
+    try:
+        from vpnwatch.emulator.certs import make_tls_files
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "cryptography":
+            raise
+        raise TlsUnavailable() from None
+    return make_tls_files()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +162,7 @@ class Emulator:
         )
         ssl_context = None
         if self.tls:
-            self._tls_files = make_tls_files()
+            self._tls_files = _make_tls_files()
             self.cert_path = str(self._tls_files.ca_path)
             ssl_context = self._tls_files.server_context()
         app = web.Application()

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from vpnwatch.incidents import Incident
+from vpnwatch.resourceids import resource_group_of, subscription_of
 
 MAX_DEDUP_KEY = 255  # PagerDuty's limit; Opsgenie's alias allows 512
 MAX_EVIDENCE = 10
@@ -55,13 +56,12 @@ def labels_of(incident: Incident) -> dict[str, str]:
         if name.startswith("tag:"):
             labels[name] = value
     first = next(iter(incident.resources), "")
-    parts = first.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    for segment, label in (("subscriptions", "subscription"), ("resourcegroups", "resource_group")):
-        if segment in lowered:
-            at = lowered.index(segment)
-            if at + 1 < len(parts):
-                labels[label] = parts[at + 1]
+    for label, value in (
+        ("subscription", subscription_of(first)),
+        ("resource_group", resource_group_of(first)),
+    ):
+        if value:
+            labels[label] = value
     return labels
 
 

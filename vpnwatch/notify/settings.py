@@ -217,7 +217,8 @@ class NotifySettings(_Section):
     # its own; Alertmanager's group_wait. Escalations and resolves never wait.
     group_wait_seconds: float = Field(15.0, ge=0)
     link_base_url: str | None = None  # where incident links point, e.g. https://vpnwatch.corp
-    # bearer token of the silences API (`Authorization: Bearer ...`); unset: that API refuses
+    # deprecated: a bearer token that may change silences while `service.auth` is off; use
+    # `service.auth.bearer_token`, which protects reads too (`vpnwatch/service/auth.py`)
     api_token: SecretStr | None = None
 
     @model_validator(mode="after")

@@ -150,7 +150,7 @@ def create_app(
     readers = [Depends(require_reader)]
     app.include_router(health.router, responses=UNAVAILABLE)
     app.include_router(api.router, responses=UNAVAILABLE, dependencies=readers)
-    app.include_router(notify_api.router, responses=UNAVAILABLE)  # its own bearer token
+    app.include_router(notify_api.router, responses=UNAVAILABLE, dependencies=readers)
     app.include_router(webhook_router(settings.service.webhook))
     app.include_router(statuspage.router, responses=UNAVAILABLE, dependencies=readers)
     app.include_router(incidentpage.router, responses=UNAVAILABLE, dependencies=readers)

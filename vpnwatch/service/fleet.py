@@ -26,6 +26,7 @@ from vpnwatch.observations import (
     LocalNetworkGatewayObserved,
     P2SSessionsObserved,
 )
+from vpnwatch.resourceids import name_of
 from vpnwatch.service.schemas import (
     BgpPeerOut,
     CircuitOut,
@@ -62,10 +63,8 @@ class BgpRow:
 
 
 def resource_name(resource_id: str | None) -> str:
-    """The last segment of an Azure resource id: what people call the resource."""
-    if not resource_id:
-        return ""
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+    """What people call the resource an Azure resource id names."""
+    return name_of(resource_id) if resource_id else ""
 
 
 def max_validation_age(correlator: Correlator) -> timedelta:

@@ -11,6 +11,7 @@ import re
 from urllib.parse import quote
 
 from vpnwatch.correlate import FleetState
+from vpnwatch.resourceids import name_of
 
 RESOURCES = "/resources"
 INCIDENTS = "/incidents"
@@ -83,7 +84,7 @@ class Links:
 def entity_label(entity_id: str) -> str:
     """What a person calls an entity: `cn-paris · tunnel 0`, `vgw-1 · instance default`."""
     resource_id, part = split_entity(entity_id)
-    name = resource_id.rstrip("/").rsplit("/", 1)[-1]
+    name = name_of(resource_id)
     if part is None:
         return name
     bits = part.strip("/").split("/")

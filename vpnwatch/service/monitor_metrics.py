@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from vpnwatch.correlate.azuremonitor import MonitorMemory
 from vpnwatch.observations import MetricObserved
+from vpnwatch.resourceids import name_of, resource_group_of, resource_type_of
 
 Labels = dict[str, str]
 Add = Callable[[str, float, Labels], None]
@@ -91,13 +92,12 @@ _DIMENSIONS = {
 
 
 def _resource_labels(resource_id: str) -> Labels:
-    parts = [p for p in resource_id.split("/") if p]
-    lowered = [p.lower() for p in parts]
     labels: Labels = {}
-    if "resourcegroups" in lowered:
-        labels["resource_group"] = parts[lowered.index("resourcegroups") + 1]
-    kind = lowered[-2] if len(lowered) >= 2 else ""
-    labels["circuit" if kind == "expressroutecircuits" else "gateway"] = parts[-1] if parts else ""
+    group = resource_group_of(resource_id)
+    if group:
+        labels["resource_group"] = group
+    kind = resource_type_of(resource_id).lower()
+    labels["circuit" if kind == "expressroutecircuits" else "gateway"] = name_of(resource_id)
     return labels
 
 

@@ -1,7 +1,8 @@
 """`/api/v1/silences` and `/api/v1/notifications`: muting notifications, and what was sent.
 
 Silences take Alertmanager's shape (`matchers` with `name`, `value`, `isRegex`, `isEqual`;
-`startsAt`, `endsAt`, `createdBy`, `comment`) and need `Authorization: Bearer <notify.api_token>`.
+`startsAt`, `endsAt`, `createdBy`, `comment`). Reading them is like reading the rest of the API
+(`service.auth`); creating or expiring one needs an authenticated caller (`auth.require_writer`).
 Silences from the config file are listed too, and cannot be deleted here. The notification list
 shows the outbox: pending, delivered (a bounded history) and dead letters, with the last error;
 never a credential.
@@ -10,12 +11,11 @@ never a credential.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vpnwatch.agent import Agent
@@ -23,6 +23,7 @@ from vpnwatch.notify.message import labels_of
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.notify.settings import SilenceMatcher
 from vpnwatch.notify.silences import Silence, new_silence_id
+from vpnwatch.service.auth import require_writer
 from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.store.outbox import OutboxRow
@@ -106,26 +107,18 @@ class IncidentNotifications(BaseModel):
     notifications: list[NotificationOut]
 
 
-UNAUTHORIZED = {401: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+UNAUTHORIZED = {
+    401: {"model": ErrorResponse, "description": "Not authenticated"},
+    403: {"model": ErrorResponse, "description": "API authentication is off: no one may write"},
+    409: {"model": ErrorResponse},
+}
+WRITER = [Depends(require_writer)]
 
 
 def _notifications(agent: Agent) -> Notifications:
     if agent.notifications is None:
         raise HTTPException(409, "no notify.receivers are configured, so nothing is sent or muted")
     return agent.notifications
-
-
-def _authorized(agent: AgentDep, authorization: Annotated[str | None, Header()] = None) -> Agent:
-    token = agent.settings.notify.api_token
-    if token is None or not token.get_secret_value():
-        raise HTTPException(409, "set notify.api_token to use the silences API")
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not given or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-        raise HTTPException(401, "send Authorization: Bearer <notify.api_token>")
-    return agent
-
-
-Authorized = Annotated[Agent, Depends(_authorized)]
 
 
 def _silence_out(silence: Silence, now: datetime) -> SilenceOut:
@@ -168,9 +161,12 @@ def _row_out(row: OutboxRow) -> NotificationOut:
 
 
 @router.get(
-    "/silences", response_model=list[SilenceOut], responses=UNAUTHORIZED, summary="Silences"
+    "/silences",
+    response_model=list[SilenceOut],
+    responses={409: {"model": ErrorResponse}},
+    summary="Silences",
 )
-async def list_silences(agent: Authorized) -> list[SilenceOut]:
+async def list_silences(agent: AgentDep) -> list[SilenceOut]:
     notify = _notifications(agent)
     now = agent.clock.now()
     return [_silence_out(s, now) for s in notify.silences.all()]
@@ -184,8 +180,9 @@ async def list_silences(agent: Authorized) -> list[SilenceOut]:
         400: {"model": ErrorResponse, "description": "The body is not JSON"},
     },
     summary="Mute matching incidents' notifications from startsAt to endsAt",
+    dependencies=WRITER,
 )
-async def create_silence(body: SilenceIn, agent: Authorized) -> SilenceCreated:
+async def create_silence(body: SilenceIn, agent: AgentDep) -> SilenceCreated:
     notify = _notifications(agent)
     if body.ends_at <= body.starts_at:
         raise HTTPException(422, "endsAt must be after startsAt")
@@ -215,9 +212,10 @@ async def create_silence(body: SilenceIn, agent: Authorized) -> SilenceCreated:
     response_model=SilenceOut,
     responses={**UNAUTHORIZED, 404: {"model": ErrorResponse}},
     summary="Expire a silence made through the API; answers it, expired",
+    dependencies=WRITER,
 )
 async def delete_silence(
-    agent: Authorized, silence_id: Annotated[str, Path(max_length=64)]
+    agent: AgentDep, silence_id: Annotated[str, Path(max_length=64)]
 ) -> SilenceOut:
     notify = _notifications(agent)
     found = notify.silences.get(silence_id)
