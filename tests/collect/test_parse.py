@@ -86,6 +86,16 @@ def test_status_readers_fall_back_to_unknown() -> None:
         ),
         ("GET", "https://management.azure.com/subscriptions?api-version=x", "GET subscriptions"),
         ("GET", f"{SUB}/resourcegroups", "GET resourceGroups"),
+        (
+            "GET",
+            f"{SUB}/providers/Microsoft.ResourceHealth/availabilityStatuses",
+            "GET availabilityStatuses",
+        ),
+        (
+            "POST",
+            "https://management.azure.com/providers/Microsoft.ResourceGraph/resources",
+            "POST resources",
+        ),
         ("GET", f"{NET}/somethingElse/x-1234", "GET other"),
     ],
 )

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.agent.announce import Listener, announce
@@ -25,6 +26,7 @@ from vpnwatch.collect.p2shealth import VpnClientHealthReader
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
+from vpnwatch.correlate.azuremonitor import RECENT_SECONDS
 from vpnwatch.incidents import IncidentType
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import Observation
@@ -79,8 +81,13 @@ class Agent:
             i for i in open_incidents if i.type is not IncidentType.NOTIFICATION_FAILING
         ]
         records = await asyncio.to_thread(self.store.load_entity_records)
+        recent_since = self.clock.now() - timedelta(seconds=RECENT_SECONDS)
+        recent = await asyncio.to_thread(self.store.load_resolved_since, recent_since)
         self.correlator = Correlator(
-            self.settings.correlator, open_incidents=open_incidents, entity_records=records
+            self.settings.correlator,
+            open_incidents=open_incidents,
+            entity_records=records,
+            recently_resolved=recent,
         )
         if open_incidents:
             log.info(
@@ -91,6 +98,7 @@ class Agent:
             self.notifications,
             self.clock,
             alert_retention_days=self.settings.store.alert_retention_days,
+            incident_retention_days=self.settings.store.incident_retention_days,
         )
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
@@ -111,6 +119,7 @@ class Agent:
             self.clock,
             interval_seconds=self.settings.collectors.discovery_interval_seconds,
             retry_seconds=min((c.interval_seconds for c in collectors), default=0.0),
+            resource_graph=self.settings.collectors.discovery_resource_graph,
         )
         self._schedule = CollectorSchedule(
             collectors, scopes, self.clock, self.submit, after_pass=self._log_affordable

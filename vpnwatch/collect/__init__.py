@@ -18,6 +18,7 @@ from vpnwatch.collect.logs import DiagnosticLogCollector, WatermarkStore
 from vpnwatch.collect.maintenance import MaintenanceCollector
 from vpnwatch.collect.metrics import MetricsCollector
 from vpnwatch.collect.resiliency import ResiliencyCollector
+from vpnwatch.collect.resourcehealth import ResourceHealthCollector
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 
@@ -34,6 +35,7 @@ __all__ = [
     "MetricsCollector",
     "RequestObserver",
     "ResiliencyCollector",
+    "ResourceHealthCollector",
     "Scope",
     "build_collectors",
     "discover",
@@ -78,6 +80,10 @@ def build_collectors(
         (
             config.resiliency.enabled,
             ResiliencyCollector(clients, clock, config.resiliency.interval_seconds),
+        ),
+        (
+            config.resourcehealth.enabled,
+            ResourceHealthCollector(clients, clock, config.resourcehealth.interval_seconds),
         ),
     ]
     return [collector for enabled, collector in candidates if enabled]

@@ -90,6 +90,8 @@ _KNOWN_SEGMENTS = {
     "operationstatuses": "operationStatus",
     "asyncoperations": "operationStatus",
     "operationresults": "operationResults",
+    "availabilitystatuses": "availabilityStatuses",  # Resource Health
+    "resources": "resources",  # Resource Graph queries
 }
 
 
