@@ -19,8 +19,10 @@ from vpnwatch.collect.base import Scope
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.resiliency import ResiliencyCollector
 from vpnwatch.emulator import Emulator, load_scenario
+from vpnwatch.emulator.rbac import RoleGrant
 from vpnwatch.incidents import IncidentType, Severity
 from vpnwatch.observations import CollectionRun, ResiliencyObserved
+from vpnwatch.permissions import OPERATIONS
 from vpnwatch.replay import REPLAY_EPOCH, emulator_settings
 from vpnwatch.service.app import create_app
 from vpnwatch.service.metrics import ServiceMetrics
@@ -158,3 +160,38 @@ async def test_overdue_validation_is_an_info_incident_on_the_api_metrics_and_pag
     assert not [line for line in resiliency_lines if "er-unsupported" in line]
 
     assert 'id="resiliency"' in page and "overdue" in page and "did not succeed" in page
+
+
+async def test_without_the_permission_the_pass_fails_and_blinds_nothing(tmp_path):
+    # a role without the resiliency actions: every POST is refused with 403
+    grant = RoleGrant(
+        actions=tuple(op.action for op in OPERATIONS if op.collector != "resiliency")
+    )
+    clock = ManualClock(REPLAY_EPOCH)
+    scenario = load_scenario(SCENARIO)
+    async with Emulator(scenario, clock=clock, port=0, grant=grant) as emu:
+        settings = emulator_settings(
+            emu.base_url, scenario, epoch=REPLAY_EPOCH, store_path=str(tmp_path / "s.db")
+        )
+        settings.collectors.resiliency.interval_seconds = 60
+        agent = Agent(settings, clock=clock)
+        await agent.open()
+        try:
+            for _ in range(4):  # past the blind detector's two runs and its time
+                await agent.run_due()
+                clock.advance(60)
+            await agent.run_due()
+            state = agent.correlator.state
+            now = clock.now()
+            incidents = agent.correlator.open_incidents()
+            status = {s.name: s for s in agent.collector_status()}["arm.resiliency"]
+            circuits = {c.name: state.health_of(k, now) for k, c in state.circuits.items()}
+        finally:
+            await agent.stop()
+        refused = [r for r in emu.requests if r.status == 403]
+
+    assert refused and all(r.method == "POST" for r in refused)
+    assert status.failures >= 4  # the collector's own status says it
+    assert not [i for i in incidents if i.type is IncidentType.MONITORING_BLIND]
+    assert not [i for i in incidents if i.type is IncidentType.RESILIENCY_VALIDATION_OVERDUE]
+    assert circuits and all(h.value == "up" for h in circuits.values()), circuits

@@ -32,7 +32,8 @@ class P2SSessionReads:
         if held is not None:
             return held
         observed = await self.reader.read(gateway_id, trigger)
-        await self._submit([observed])
+        if isinstance(observed, P2SSessionsObserved):  # a failed read is the caller's answer,
+            await self._submit([observed])  # never the gateway's health
         return observed
 
     def on_step(self, result: CorrelationResult) -> None:

@@ -17,6 +17,7 @@ answers 400; that becomes `supported=False`, not an unknown resource.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,12 @@ from azure.core.exceptions import HttpResponseError
 from vpnwatch.collect.base import ArmCollector, CallFailed, GroupResult, RunMemo, Scope, name_of
 from vpnwatch.collect.parse import azure_time, text
 from vpnwatch.collect.planner import Candidate, Cost
-from vpnwatch.observations import Observation, ResiliencyObserved
+from vpnwatch.observations import (
+    CollectionRun,
+    Observation,
+    ResiliencyObserved,
+    ResourceUnknown,
+)
 
 LRO_READS = 2.0  # a status poll and the result, per long-running POST
 SITE_FAILOVER = "SingleSiteFailover"
@@ -35,6 +41,21 @@ _UNSUPPORTED_MARKERS = ("notsupported", "notavailable", "featurenotenabled")
 class ResiliencyCollector(ArmCollector):
     name = "arm.resiliency"
     kind = "resiliency"
+    # Its readings feed no health: a failed pass blinds nothing and marks no circuit or gateway
+    # unknown (`agent/schedule.py`); what failed shows in the collector's status.
+    hint_only = True
+
+    async def collect(self, scope: Scope) -> list[Observation]:
+        """The pass, with a resource it could not read counted as the pass's failure instead of
+        an unknown resource (the circuit or gateway itself is read by its own collector)."""
+        observations = await super().collect(scope)
+        unread = [o for o in observations if isinstance(o, ResourceUnknown)]
+        kept = [o for o in observations if not isinstance(o, ResourceUnknown)]
+        run = kept[-1]
+        if unread and isinstance(run, CollectionRun):
+            reasons = "; ".join(r for r in (run.reason, *(u.reason for u in unread)) if r)
+            kept[-1] = replace(run, ok=False, cause=run.cause or unread[0].cause, reason=reasons)
+        return kept
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         network = self.clients.network(scope.subscription_id)
