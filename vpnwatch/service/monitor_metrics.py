@@ -102,7 +102,7 @@ def _resource_labels(resource_id: str) -> Labels:
 
 
 def resource_labels(resource_id: str) -> Labels:
-    """`resource_group` and `gateway` or `circuit`: what a resource's series are labelled by."""
+    """`subscription`, `resource_group` and `gateway` or `circuit`: a resource's series labels."""
     return _resource_labels(resource_id)
 
 
