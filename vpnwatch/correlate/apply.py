@@ -296,6 +296,7 @@ class ObservationRules:
             streak.failed_runs += 1
             streak.cause = o.cause
             streak.reason = o.reason
+            streak.last_failed_at = o.observed_at
         self._records.touch(run_record_id(o.collector, o.scope))
         if o.ok:
             self._remove_unlisted(o)
