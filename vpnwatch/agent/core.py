@@ -188,6 +188,12 @@ class Agent:
         snapshot are built, off the event loop."""
         self._step_hooks.append(hook)
 
+    async def while_still(self, read: Callable[[], None]) -> None:
+        """Run `read` in a worker thread between two correlation steps, while the fleet state
+        holds still (a read model built outside the step hooks)."""
+        async with self._lock:
+            await asyncio.to_thread(read)
+
     # --- the data path -------------------------------------------------------------------------
 
     async def submit(self, observations: Sequence[Observation]) -> CorrelationResult:
