@@ -42,7 +42,7 @@ from faults_helpers import (
 
 pytestmark = pytest.mark.slow
 
-FAULT_AT, FAULT_FOR = 150.0, 150.0  # scenario seconds
+FAULT_AT, FAULT_FOR = 150.0, 100.0  # scenario seconds
 END = FAULT_AT + FAULT_FOR
 DURATION = END + 100.0
 
@@ -73,7 +73,7 @@ HARMLESS: dict[str, list[dict[str, Any]]] = {
     # 429 bursts of one scenario second asking for a 2 s wait: the SDK's retry lands in the poll
     "burst429": [
         {"kind": "throttle", "retry_after": 2, "at": at, "duration": 1}
-        for at in (FAULT_AT, FAULT_AT + 45, FAULT_AT + 100)
+        for at in (FAULT_AT, FAULT_AT + 40, FAULT_AT + 80)
     ],
     # every answer 5 scenario seconds late (0.5 s of wall time), within the call's deadline
     "slow": [{"kind": "slow_responses", "delay": 5, "at": FAULT_AT, "duration": FAULT_FOR}],
