@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,11 @@ from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
 
 log = logging.getLogger("vpnwatch.service")
+
+# How long a worker thread (a store write, the /metrics snapshot) may keep the interpreter
+# while the event loop waits for it. Python's default is 5 ms, and a request meets that wait
+# at each of its few turns of the loop; at 1 ms a request waits a few milliseconds at most.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "An unexpected failure; retry shortly"}
@@ -122,6 +128,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_SECONDS))
         if manage_agent:
             await agent.start()
         try:
@@ -131,6 +139,7 @@ def create_app(
             if manage_agent:
                 await agent.stop()
             await asyncio.to_thread(metrics.shutdown)  # a final OTLP push may block
+            sys.setswitchinterval(switch_interval)
 
     # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN: a monitoring
     # host often has no internet, and the API docs must still render there.
@@ -143,6 +152,7 @@ def create_app(
     app.state.agent = agent
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.health = health.HealthCache(agent)
     app.state.demo = demo  # the demo's banner on every page; None when watching Azure
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
