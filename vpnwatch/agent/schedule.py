@@ -142,14 +142,13 @@ class CollectorSchedule:
 
     def wait_after(self, collector: Collector) -> float:
         """From the start of one pass to the next: the collector's interval, but after a failed
-        pass half the fastest collector's at most. A slow collector (gateways, every 5 minutes)
-        then sees Azure again, and a restarted agent becomes ready, soon after Azure answers
-        again, and blind resolves within one poll interval of it. A failing pass costs a request
-        or two, and none while a 429's Retry-After lasts (`collect/lanes.py`)."""
+        pass no longer than the fastest collector's. A slow collector (gateways, every 5 minutes)
+        then sees Azure again, and a restarted agent becomes ready, within one fast poll of
+        Azure answering again; a failing pass costs a request or two."""
         if not self._status[collector.name].failing:
             return collector.interval_seconds
         fastest = min(c.interval_seconds for c in self.collectors)
-        return min(collector.interval_seconds, fastest / 2)
+        return min(collector.interval_seconds, fastest)
 
     def _record(self, collector: Collector, observations: Sequence[Observation]) -> None:
         status = self._status[collector.name]
