@@ -105,3 +105,10 @@ def _parse(raw: str) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def tags(value: Any) -> tuple[tuple[str, str], ...]:
+    """A resource's `tags` (a dict, or None when Azure leaves the key out) as sorted pairs."""
+    if not isinstance(value, dict):
+        return ()
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in value.items()))

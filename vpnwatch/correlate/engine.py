@@ -63,6 +63,7 @@ from vpnwatch.correlate.findings import (
 from vpnwatch.correlate.redundancy import RedundancyDetector
 from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
+from vpnwatch.correlate.tags import incident_tags, retag
 from vpnwatch.correlate.tunnel import TunnelDetector
 from vpnwatch.correlate.vnet2vnet import Vnet2VnetDetector
 from vpnwatch.correlate.zone import ZoneDetector
@@ -367,7 +368,7 @@ class Correlator:
             classification=f.classification,
             outage_seconds=f.outage_seconds,
             parent_key=parent,
-            attributes=dict(f.attributes),
+            attributes={**incident_tags(self._state, f.key, f.resources), **f.attributes},
             updated_at=changes.now,
         )
         _add_evidence(inc, f.evidence)
@@ -388,6 +389,7 @@ class Correlator:
         inc.classification = f.classification
         if f.outage_seconds is not None:
             inc.outage_seconds = _earlier_outage(inc) + f.outage_seconds
+        retag(inc.attributes, incident_tags(self._state, f.key, f.resources))
         inc.attributes.update(f.attributes)
         if parent is not None:
             inc.parent_key = parent

@@ -126,6 +126,7 @@ class Gateway:
     ip_configurations: list[IpConfiguration] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
     p2s_clients: int = 0  # point-to-site users connected when nothing is failing
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_id(self) -> str:
@@ -162,6 +163,7 @@ class Site:
     asn: int | None
     bgp_peering_address: str | None
     routes: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_id(self) -> str:
@@ -237,6 +239,7 @@ class Connection:
     protocol: str
     peer_gateway: Gateway | None = None
     partner: Connection | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_id(self) -> str:
@@ -409,6 +412,7 @@ def build_topology(scenario: Scenario) -> Topology:
                 asn=site_spec.bgp.asn if site_spec.bgp else None,
                 bgp_peering_address=site_spec.bgp.peering_address if site_spec.bgp else None,
                 routes=routes,
+                tags=dict(site_spec.tags),
             )
         )
     topo.index()
@@ -424,6 +428,7 @@ def build_topology(scenario: Scenario) -> Topology:
             bgp_enabled=spec.bgp or circuit is not None,
             protocol=spec.protocol,
             peer_gateway=topo.gateway(spec.peer_gateway) if spec.peer_gateway else None,
+            tags=dict(spec.tags),
         )
         gateway.connections.append(connection)
         if circuit is not None:
@@ -470,6 +475,7 @@ def _build_gateway(
         zones=tuple(spec.zones or ()),
         instances=instances,
         p2s_clients=spec.p2s_clients if isinstance(spec, VpnGatewaySpec) else 0,
+        tags=dict(spec.tags),
     )
     names = ["default", "activeActive"] if active_active else ["default"]
     for slot, ipconfig_name in enumerate(names):
