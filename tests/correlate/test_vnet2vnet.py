@@ -7,11 +7,21 @@ from factories import DOWN, UP, at, bgp, connection, gateway, key, keys, rid, se
 
 from vpnwatch.correlate import Correlator
 from vpnwatch.incidents import Incident, IncidentType, Severity
+from vpnwatch.notify.routing import Router
+from vpnwatch.notify.settings import NotifySettings
 from vpnwatch.observations import BgpPeerState, ConnectionStatus, Observation
 
 HUB = gateway("gw-hub", n=1, active_active=True)
 SPOKE = gateway("gw-spoke", n=2, region="eastus", vnet="spoke")
 PAIR = key(IncidentType.VNET2VNET_DOWN, f"{HUB.resource_id}|{SPOKE.resource_id}")
+ROUTER = Router(
+    NotifySettings(
+        receivers=[
+            {"name": "pager", "kind": "pagerduty", "routing_key": "k" * 32},
+            {"name": "chat", "kind": "slack", "url": "http://127.0.0.1:9/slack"},
+        ]
+    )
+)
 
 
 def link(t: float, hub: ConnectionStatus = UP, spoke: ConnectionStatus = UP) -> list[Observation]:
@@ -65,7 +75,7 @@ def test_a_link_down_on_both_sides_is_one_incident_that_cannot_tell() -> None:
     assert inc.attributes["gateway_at_fault"] == ""
     assert inc.attributes["fault_evidence"] == "neither gateway shows a fault of its own"
     assert set(inc.resources) >= {HUB.resource_id, SPOKE.resource_id}
-    assert inc.parent_key is None  # the root: routed, paged once
+    assert inc.parent_key is None and ROUTER.receivers_for(inc) == ["chat"]  # told once
 
 
 def test_one_side_seen_first_is_the_same_incident_when_the_other_follows() -> None:
@@ -92,7 +102,7 @@ def test_the_gateway_whose_other_connections_dropped_is_named() -> None:
     # the link its child; nothing else pages
     failover = key(IncidentType.FAILOVER, SPOKE.resource_id)
     assert keys(result.opened) == {PAIR, failover}
-    assert inc.parent_key == failover
+    assert inc.parent_key == failover and ROUTER.receivers_for(inc) == []
 
 
 def test_bgp_sessions_dropping_on_one_side_name_it() -> None:

@@ -3,7 +3,8 @@ their instances and zones in the middle, VNets on the right, each link coloured 
 
 This module only lays the graph out (boxes and lines with coordinates and a health each); the
 `topology.svg` template draws it. A site's line ends at the instance its tunnel runs on, so an
-active/active gateway that lost one instance shows one red and one green line.
+active/active gateway that lost one instance shows one red and one green line. A VNet-to-VNet
+link is one dashed curve between its two gateways (a gateway not drawn appears on the left).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Line:
     health: str
     title: str
     dashed: bool = False
+    kind: str = ""  # "vnet2vnet" for a link between two gateways
 
 
 @dataclass(slots=True)
@@ -158,12 +160,16 @@ def _place_peers(
 ) -> None:
     """Sites and circuits on the left, each near the gateways it connects to."""
     peers: dict[str, list[ConnectionObserved]] = defaultdict(list)
+    links_between: dict[tuple[str, str], list[ConnectionObserved]] = defaultdict(list)
     for conn in connections:
         peer_key = view.state.key_of(conn.peer_id)
         if peer_key is not None and peer_key in places:  # VNet-to-VNet: gateway to gateway
-            _vnet_to_vnet(view, places, conn, peer_key, topo)
+            first, second = sorted((view.state.key_of(conn.gateway_id) or "", peer_key))
+            links_between[(first, second)].append(conn)
         elif peer_key is not None:
             peers[peer_key].append(conn)
+    for pair, sides in sorted(links_between.items()):
+        _vnet_to_vnet(view, places, pair, sides, topo)
 
     def wanted_y(key: str) -> float:
         ys = [_mid_y(places[view.state.key_of(c.gateway_id) or ""].box) for c in peers[key]]
@@ -175,6 +181,11 @@ def _place_peers(
         circuit = view.state.circuits.get(key)
         if circuit is not None:
             box = _circuit_box(view, links, key, circuit, y)
+        elif key in view.state.gateways:  # the far gateway of a VNet-to-VNet link, not drawn
+            box = Box(
+                LEFT_X, y, LEFT_W, NODE_H, resource_name(key), "gateway · VNet-to-VNet peer",
+                view.health(key).value, links.resource(key), "gateway",
+            )  # fmt: skip
         else:
             site = view.state.sites.get(key)
             name = site.name if site else resource_name(key)
@@ -232,17 +243,19 @@ def _connection_lines(
 def _vnet_to_vnet(
     view: FleetView,
     places: dict[str, _GatewayPlace],
-    conn: ConnectionObserved,
-    peer_key: str,
+    pair: tuple[str, str],
+    sides: list[ConnectionObserved],
     topo: Topology,
 ) -> None:
-    a = places[view.state.key_of(conn.gateway_id) or ""].box
-    b = places[peer_key].box
-    conn_key = view.state.key_of(conn.resource_id) or conn.resource_id
+    """One dashed curve between the two gateways of a VNet-to-VNet link, however many of its
+    connection resources (one per side) are observed, coloured by the worse side."""
+    a, b = places[pair[0]].box, places[pair[1]].box
+    healths = [view.health(view.state.key_of(c.resource_id) or c.resource_id).value for c in sides]
+    health = min(healths, key=lambda h: HEALTH_RANK.get(h, 9))
+    names = ", ".join(sorted(c.name for c in sides))
+    title = f"VNet-to-VNet {a.label} ↔ {b.label} ({names})"
     x = a.x + a.w
-    topo.lines.append(
-        Line(x, a.y + 10, x, b.y + 10, view.health(conn_key).value, conn.name, dashed=True)
-    )
+    topo.lines.append(Line(x, a.y + 10, x, b.y + 10, health, title, dashed=True, kind="vnet2vnet"))
 
 
 def _place_vnets(
