@@ -24,6 +24,9 @@ async def test_collectors_starting_together_discover_the_subscriptions_once() ->
                     await asyncio.sleep(0.05)
         finally:
             await agent.stop()
+        queries = [r for r in emu.requests if "microsoft.resourcegraph" in r.path.lower()]
         listings = [r for r in emu.requests if r.path.lower().endswith("/resourcegroups")]
-    assert len(agent.collector_status()) == 4
-    assert len(listings) == len(scenario.subscription_ids) == 1
+    assert len(agent.collector_status()) == 5
+    # one Resource Graph query finds the resource groups; none is listed through ARM
+    assert len(queries) == len(scenario.subscription_ids) == 1
+    assert listings == []

@@ -66,7 +66,8 @@ class AffordableIntervals:
         planner = self.clients.planner
         configured = self.settings.collectors.connections.interval_seconds
         out = []
-        for sub in sorted({key for key, _ in buckets}):
+        # ARM subscriptions only: other keys are other APIs' quotas (Resource Graph's, ...)
+        for sub in sorted({key for key, kind in buckets if kind in (READS, WRITES)}):
             reads, writes = buckets.get((sub, READS)), buckets.get((sub, WRITES))
             plans = planner.plans()
             plan = plans.get((CONNECTIONS, sub))

@@ -52,7 +52,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "Microsoft.Resources/subscriptions/resourceGroups/read", "GET",
         _SUB + r"/resourcegroups(/[^/]+)?",
-        "discovery: resource groups of each subscription",
+        "discovery: resource groups of each subscription (where Resource Graph cannot answer)",
+    ),
+    Operation(
+        "Microsoft.ResourceGraph/resources/read", "POST",
+        r"/providers/microsoft\.resourcegraph/resources",
+        "discovery: the resource groups that hold gateways, connections, sites and circuits",
     ),
     Operation(
         "Microsoft.Network/virtualNetworkGateways/read", "GET",
@@ -117,6 +122,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Microsoft.Maintenance/configurationAssignments/read", "GET",
         _SUB + r"/providers/microsoft\.maintenance/configurationassignments",
         "maintenance: which gateways each maintenance configuration holds",
+    ),
+    Operation(
+        "Microsoft.ResourceHealth/availabilityStatuses/read", "GET",
+        _SUB + r"/providers/microsoft\.resourcehealth/availabilitystatuses",
+        "resourcehealth: availability of every gateway, connection and circuit (a hint)",
     ),
     Operation(
         "Microsoft.Insights/metrics/read", "POST", _SUB + r"/metrics:getbatch",

@@ -8,7 +8,9 @@ from agent_helpers import blind, quiet_hub
 
 from vpnwatch.replay import REPLAY_EPOCH, replay
 
-REDISCOVER = {"collectors": {"discovery_interval_seconds": 60}}
+# Discovery through ARM's listings, which a subscription's throttling reaches (Resource Graph
+# has its own quota, which it does not).
+REDISCOVER = {"collectors": {"discovery_interval_seconds": 60, "discovery_resource_graph": False}}
 
 
 def offset(at: datetime) -> float:

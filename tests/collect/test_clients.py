@@ -35,6 +35,7 @@ EXPECTED_OPERATIONS = {
     "GET peerings",
     "GET stats",
     "POST routeTablesSummary",
+    "GET availabilityStatuses",
 }
 
 
@@ -103,8 +104,13 @@ async def test_build_collectors_honours_enabled(clock: ManualClock) -> None:
     )
     collectors = build_collectors(settings, AzureClients(settings), clock)
 
-    assert [c.name for c in collectors] == ["arm.gateways", "arm.connections", "arm.expressroute"]
-    assert [c.interval_seconds for c in collectors] == [300.0, 5.0, 30.0]
+    assert [c.name for c in collectors] == [
+        "arm.gateways",
+        "arm.connections",
+        "arm.expressroute",
+        "arm.resourcehealth",
+    ]
+    assert [c.interval_seconds for c in collectors] == [300.0, 5.0, 30.0, 60.0]
 
 
 @pytest.mark.parametrize(

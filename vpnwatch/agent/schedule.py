@@ -87,7 +87,13 @@ class CollectorSchedule:
             observations.append(discovery_run)
         for collected in await asyncio.gather(*(collector.collect(s) for s in scopes)):
             observations.extend(collected)
-        await self._submit(observations)
+        submitted = observations
+        if getattr(collector, "hint_only", False):
+            # Its passes feed no health, so its failures blind nothing: they show in the
+            # collector's status (/health, /metrics), not to the correlator.
+            submitted = [o for o in observations if not _run_of(o, collector)]
+        if submitted:
+            await self._submit(submitted)
         commit = getattr(collector, "commit", None)
         if commit is not None:  # a collector that reads incrementally moves on once persisted
             await commit()
@@ -119,3 +125,7 @@ class CollectorSchedule:
             status.last_error = "; ".join(f"{r.scope}: {r.reason}" for r in failed) or "no scope"
             if not runs:  # nothing to poll is a completed pass, not a failure of the agent
                 self._first_pass_done.add(collector.name)
+
+
+def _run_of(observation: Observation, collector: Collector) -> bool:
+    return isinstance(observation, CollectionRun) and observation.collector == collector.name

@@ -34,9 +34,11 @@ class ScopeDiscovery:
         *,
         interval_seconds: float,
         retry_seconds: float,
+        resource_graph: bool = False,
     ) -> None:
         self.clients = clients
         self.targets = targets
+        self.resource_graph = resource_graph
         self.clock = clock
         self.interval_seconds = interval_seconds
         self.retry_seconds = retry_seconds
@@ -57,7 +59,12 @@ class ScopeDiscovery:
         if self._failed_at is not None and _since(now, self._failed_at) < self.retry_seconds:
             return self.scopes, None
         try:
-            self.scopes = await discover(self.clients, self.targets)
+            self.scopes = await discover(
+                self.clients,
+                self.targets,
+                resource_graph=self.resource_graph,
+                previous=self.scopes,
+            )
         except DiscoveryError as exc:
             log.warning("discovery failed: %s", exc)
             self._failed_at = now

@@ -17,6 +17,7 @@ from vpnwatch.collect.gateways import GatewayCollector
 from vpnwatch.collect.logs import DiagnosticLogCollector, WatermarkStore
 from vpnwatch.collect.maintenance import MaintenanceCollector
 from vpnwatch.collect.metrics import MetricsCollector
+from vpnwatch.collect.resourcehealth import ResourceHealthCollector
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 
@@ -32,6 +33,7 @@ __all__ = [
     "MaintenanceCollector",
     "MetricsCollector",
     "RequestObserver",
+    "ResourceHealthCollector",
     "Scope",
     "build_collectors",
     "discover",
@@ -72,6 +74,10 @@ def build_collectors(
         (
             config.maintenance.enabled,
             MaintenanceCollector(clients, clock, config.maintenance.interval_seconds),
+        ),
+        (
+            config.resourcehealth.enabled,
+            ResourceHealthCollector(clients, clock, config.resourcehealth.interval_seconds),
         ),
     ]
     return [collector for enabled, collector in candidates if enabled]

@@ -4,8 +4,8 @@ Every collector shares these clients, so the credential fetches one token and co
 pooled in one aiohttp session. Every request passes the `PacingPolicy`: it spends the
 subscription's request budget (ARM throttles per subscription, not per collector) and holds a slot
 of the calling collector's lane only while it is in flight. The configuration covers what the SDK
-makes easy to get wrong: sovereign token scopes, plain-http emulators, LRO polling and per-attempt
-request telemetry.
+makes easy to get wrong: sovereign token scopes, plain-http emulators, LRO polling, per-attempt
+request telemetry, and retries that end within the call's deadline (`retry.py`).
 """
 
 from __future__ import annotations
@@ -23,14 +23,18 @@ from azure.mgmt.maintenance.aio import MaintenanceManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
+from azure.mgmt.resourcegraph.aio import ResourceGraphClient
+from azure.mgmt.resourcehealth.aio import ResourceHealthMgmtClient
 from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
+from vpnwatch.collect.graphquota import GraphQuotaPolicy
 from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
 from vpnwatch.collect.planner import ReadPlanner
+from vpnwatch.collect.retry import DeadlineRetryPolicy
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -141,7 +145,8 @@ class AzureClients:
     ) -> None:
         self.settings = settings
         self.observer = observer
-        self.budget = build_budget(settings, clock or SystemClock())
+        self.clock: Clock = clock or SystemClock()
+        self.budget = build_budget(settings, self.clock)
         self.lanes = Lanes(settings.collectors.max_concurrency)
         self.planner = ReadPlanner(self.budget, clock or SystemClock())
         self._credential: AsyncTokenCredential | None = None
@@ -150,6 +155,8 @@ class AzureClients:
         self._resources: dict[str, ResourceManagementClient] = {}
         self._authorization: dict[str, AuthorizationManagementClient] = {}
         self._maintenance: dict[str, MaintenanceManagementClient] = {}
+        self._resource_health: dict[str, ResourceHealthMgmtClient] = {}
+        self._resource_graph: ResourceGraphClient | None = None
         self._subscriptions: SubscriptionClient | None = None
         self._metrics: dict[str, MetricsClient] = {}
         self._logs: LogsQueryClient | None = None
@@ -176,7 +183,11 @@ class AzureClients:
             *self._metrics.values(),
             *self._authorization.values(),
             *self._maintenance.values(),
+            *self._resource_health.values(),
         ]
+        if self._resource_graph is not None:
+            clients.append(self._resource_graph)
+            self._resource_graph = None
         if self._logs is not None:
             clients.append(self._logs)
             self._logs = None
@@ -187,6 +198,7 @@ class AzureClients:
         self._metrics.clear()
         self._authorization.clear()
         self._maintenance.clear()
+        self._resource_health.clear()
         self._subscriptions = None
         for client in clients:
             await client.close()
@@ -229,7 +241,7 @@ class AzureClients:
             # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
             # none of the subscription's ARM read budget (its point is to spare that budget).
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes),
+                LaneSlotPolicy(self.lanes, self.clock),
                 RequestRecordingPolicy(self.observer),
             ]
             client = MetricsClient(
@@ -251,7 +263,7 @@ class AzureClients:
             for key in ("base_url", "credential_scopes", "polling_interval"):
                 options.pop(key)
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes),
+                LaneSlotPolicy(self.lanes, self.clock),
                 RequestRecordingPolicy(self.observer),
             ]
             self._logs = LogsQueryClient(
@@ -272,6 +284,30 @@ class AzureClients:
             )
             self._maintenance[key] = client
         return client
+
+    def resource_health(self, subscription_id: str) -> ResourceHealthMgmtClient:
+        """Availability statuses (an ARM read, paced like any)."""
+        key = subscription_id.lower()
+        client = self._resource_health.get(key)
+        if client is None:
+            client = ResourceHealthMgmtClient(
+                self._require_credential(), subscription_id, **self._client_options()
+            )
+            self._resource_health[key] = client
+        return client
+
+    @property
+    def resource_graph(self) -> ResourceGraphClient:
+        """Azure Resource Graph queries: not charged to any subscription's ARM buckets, but
+        paced under Resource Graph's own per-caller quota (`GraphQuotaPolicy`)."""
+        if self._resource_graph is None:
+            options = self._client_options()
+            options["per_retry_policies"] = [
+                GraphQuotaPolicy(self.budget, self.lanes),
+                RequestRecordingPolicy(self.observer),
+            ]
+            self._resource_graph = ResourceGraphClient(self._require_credential(), **options)
+        return self._resource_graph
 
     def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
         """Only `check-config --probe` uses it: the caller's effective permissions."""
@@ -325,7 +361,12 @@ class AzureClients:
                 PacingPolicy(self.budget, self.lanes),
                 RequestRecordingPolicy(self.observer),
             ],
-            "retry_total": collectors.retry_total,
-            "retry_backoff_factor": collectors.retry_backoff_seconds,
+            # a fresh instance per client too; every call done or failed within the deadline
+            "retry_policy": DeadlineRetryPolicy(
+                self.clock,
+                collectors.call_deadline,
+                retry_total=collectors.retry_total,
+                retry_backoff_factor=collectors.retry_backoff_seconds,
+            ),
             "polling_interval": collectors.lro_poll_interval_seconds,
         }

@@ -1,23 +1,40 @@
 """Which subscriptions and resource groups to watch, as `Scope`s for the collectors.
 
 Resource groups are resolved here, once per discovery interval, rather than by every collector
-run: VPN gateways and connections can only be listed per resource group, so a scope that names
-its groups saves one ARM read per collector run.
+run: VPN gateways and connections can only be listed per resource group, so every group a scope
+names costs each collector one ARM read per pass.
+
+Azure Resource Graph first: one query (paged, under Graph's own quota, not the subscriptions'
+ARM buckets) finds the groups that hold a gateway, connection, local network gateway or circuit,
+so the collectors list only those instead of every group of the subscription. Where Graph cannot
+answer (forbidden, throttled, down) discovery falls back to the ARM listings: the subscriptions,
+then every resource group of each. A listed subscription in which Graph finds nothing is also
+listed the ARM way, because Graph leaves out what the caller cannot read, and lags behind
+creations; so is one that held resources at the last discovery, so that its deleted resources
+are seen gone. Why this saves reads: docs/read-budget.md.
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
 
 from vpnwatch.collect.base import Scope
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import classify
 from vpnwatch.collect.lanes import in_lane
+from vpnwatch.collect.resourcegraph import (
+    READABLE_STATES,
+    readable_subscriptions,
+    watched_resources,
+)
 from vpnwatch.config import TargetSettings
 from vpnwatch.observations import FailureCause
+from vpnwatch.resourceids import resource_group_of
+
+log = logging.getLogger(__name__)
 
 DISCOVERY_LANE = "discovery"
-
-# Subscriptions in these states can still be read; "Disabled" and "Deleted" cannot.
-_READABLE_STATES = {"enabled", "warned", "pastdue"}
 
 
 class DiscoveryError(Exception):
@@ -38,33 +55,98 @@ class DiscoveryError(Exception):
         self.scopes = scopes
 
 
-async def discover(clients: AzureClients, targets: TargetSettings) -> list[Scope]:
+async def discover(
+    clients: AzureClients,
+    targets: TargetSettings,
+    *,
+    resource_graph: bool = False,
+    previous: Sequence[Scope] = (),
+) -> list[Scope]:
     """Scopes for the listed subscriptions (or every readable one with `discover_all`), each
     naming its resource groups (filtered by `targets.resource_groups`, case-insensitively).
 
-    A subscription with no matching resource group yields no scope: `()` would mean "all".
+    With `resource_graph`, the groups are those Resource Graph finds watched resources in, and
+    the ARM listings are the fallback. A subscription with no matching resource group yields no
+    scope: `()` would mean "all".
     """
-    listed = list(targets.subscriptions)
+    if resource_graph:
+        try:
+            return await _discover_by_graph(clients, targets, previous)
+        except DiscoveryError:
+            raise
+        except Exception as exc:
+            failure = classify(exc, "query Azure Resource Graph")
+            log.warning(
+                "discovery through Resource Graph failed (%s); listing resource groups instead",
+                failure.reason,
+            )
+    return await _discover_by_arm(clients, targets)
+
+
+async def _discover_by_graph(
+    clients: AzureClients, targets: TargetSettings, previous: Sequence[Scope]
+) -> list[Scope]:
+    listed = _unique(targets.subscriptions)
+    seen_before = {s.subscription_id.lower() for s in previous}
+    candidates = dict(listed)
     if targets.discover_all:
-        listed.extend(await _visible_subscriptions(clients))
-    subscriptions: dict[str, str] = {}  # lower-cased id -> first spelling seen
-    for subscription_id in listed:
-        subscriptions.setdefault(subscription_id.lower(), subscription_id)
+        for sub in await readable_subscriptions(clients):
+            candidates.setdefault(sub.lower(), sub)
+    found = await watched_resources(clients, list(candidates.values()), targets.resource_groups)
+    groups: dict[str, dict[str, str]] = {}  # subscription -> lower-cased group -> spelling
+    for resource in found:
+        group = resource_group_of(resource.id)
+        if group:
+            groups.setdefault(resource.subscription_id.lower(), {}).setdefault(group.lower(), group)
+    wanted = {g.lower() for g in targets.resource_groups}
+    scopes: list[Scope] = []
+    for key, subscription_id in candidates.items():
+        in_graph = groups.get(key)
+        if in_graph:
+            named = [g for k, g in in_graph.items() if not wanted or k in wanted]
+            scopes.append(Scope(subscription_id, tuple(sorted(named, key=str.lower))))
+        elif key in listed or key in seen_before:
+            scope = await _subscription_by_arm(clients, subscription_id, wanted, scopes)
+            if scope is not None:
+                scopes.append(scope)
+    return scopes
+
+
+async def _discover_by_arm(clients: AzureClients, targets: TargetSettings) -> list[Scope]:
+    subscriptions = _unique(targets.subscriptions)
+    if targets.discover_all:
+        for sub in await _visible_subscriptions(clients):
+            subscriptions.setdefault(sub.lower(), sub)
     wanted = {g.lower() for g in targets.resource_groups}
     scopes: list[Scope] = []
     for subscription_id in subscriptions.values():
-        try:
-            groups = await _resource_groups(clients, subscription_id)
-        except Exception as exc:
-            failure = classify(exc, f"list resource groups of subscription {subscription_id}")
-            raise DiscoveryError(
-                failure.cause, failure.reason, subscription_id, tuple(scopes)
-            ) from exc
-        if wanted:
-            groups = [g for g in groups if g.lower() in wanted]
-        if groups:
-            scopes.append(Scope(subscription_id, tuple(sorted(groups, key=str.lower))))
+        scope = await _subscription_by_arm(clients, subscription_id, wanted, scopes)
+        if scope is not None:
+            scopes.append(scope)
     return scopes
+
+
+async def _subscription_by_arm(
+    clients: AzureClients, subscription_id: str, wanted: set[str], found: list[Scope]
+) -> Scope | None:
+    try:
+        groups = await _resource_groups(clients, subscription_id)
+    except Exception as exc:
+        failure = classify(exc, f"list resource groups of subscription {subscription_id}")
+        raise DiscoveryError(failure.cause, failure.reason, subscription_id, tuple(found)) from exc
+    if wanted:
+        groups = [g for g in groups if g.lower() in wanted]
+    if not groups:
+        return None
+    return Scope(subscription_id, tuple(sorted(groups, key=str.lower)))
+
+
+def _unique(subscription_ids: Sequence[str]) -> dict[str, str]:
+    """Lower-cased id -> first spelling seen, in order."""
+    unique: dict[str, str] = {}
+    for subscription_id in subscription_ids:
+        unique.setdefault(subscription_id.lower(), subscription_id)
+    return unique
 
 
 async def _visible_subscriptions(clients: AzureClients) -> list[str]:
@@ -77,7 +159,7 @@ async def _visible_subscriptions(clients: AzureClients) -> list[str]:
     return [
         s.subscription_id
         for s in found
-        if s.subscription_id and _state(s.state).lower() in _READABLE_STATES
+        if s.subscription_id and _state(s.state).lower() in READABLE_STATES
     ]
 
 
