@@ -112,3 +112,16 @@ def tags(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict):
         return ()
     return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in value.items()))
+
+
+def azure_time(value: Any) -> datetime | None:
+    """A time Azure sends as text ("2025-01-01T00:00:00Z", or "2019-05-02T22:26:22" without a
+    zone, which is UTC) or the SDK already parsed; None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
