@@ -239,18 +239,46 @@ async def serve(
     clock: Clock | None = None,
     demo: DemoStory | None = None,
 ) -> None:
-    """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
+    """Run the agent and its HTTP service on `service.host:service.port` until interrupted.
+
+    The agent starts before the port is bound, so a store it cannot open or a collector it
+    cannot build is one `StartupError` naming the cause (the CLI prints it as one line, the
+    traceback at debug level), not a traceback from inside the server's lifespan."""
     log.info("%s", startup_line(settings))
-    app = create_app(settings, agent=agent, clock=clock, demo=demo)
-    server = uvicorn.Server(
-        _uvicorn_config(app, settings, settings.service.host, settings.service.port)
-    )
-    await server.serve()
-    if not server.started:
-        raise RuntimeError(
-            f"the service did not start on {settings.service.host}:{settings.service.port} "
-            "(port in use, or the agent failed to start; see the log above)"
+    metrics = ServiceMetrics(settings.service)
+    if agent is None:
+        agent = Agent(settings, observer=metrics, clock=clock)
+    try:
+        await agent.start()
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await agent.stop()
+        raise StartupError(f"the agent could not start: {_one_line(exc)}") from exc
+    try:
+        app = create_app(
+            settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, demo=demo
         )
+        server = uvicorn.Server(
+            _uvicorn_config(app, settings, settings.service.host, settings.service.port)
+        )
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind: said below
+            await server.serve()
+    finally:
+        await agent.stop()
+    if not server.started:
+        raise StartupError(
+            f"the service did not start on {settings.service.host}:{settings.service.port} "
+            "(is the port in use? see the line above)"
+        )
+
+
+class StartupError(Exception):
+    """`vpnwatch run` could not start; the message says why, in one line."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 @asynccontextmanager
