@@ -22,7 +22,7 @@ from vpnwatch.collect.base import (
     resource_group_of,
     subscription_of,
 )
-from vpnwatch.collect.parse import as_int, connection_status, text, utc_timestamp
+from vpnwatch.collect.parse import as_int, connection_status, tags, text, utc_timestamp
 from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
@@ -112,6 +112,7 @@ class ConnectionCollector(ArmCollector):
             egress_bytes=as_int(props.egress_bytes_transferred) or 0,
             bgp_enabled=bool(props.enable_bgp),
             tunnels=tuple(_tunnel(t) for t in props.tunnel_connection_status or ()),
+            tags=tags(connection.tags),
         )
 
     async def _get(self, scope: Scope, connection: Any) -> Any:
