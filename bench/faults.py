@@ -4,8 +4,9 @@ One emulator serves one small hub per fault, each in its own subscription with i
 to it; one agent watches them all with DEFAULT settings (connections every 15 s, BGP and
 ExpressRoute every 30 s, gateways every 300 s, the call deadline and blind timing that follow).
 Both run on one scaled clock (`--speed`), so every wait is a real one in scenario time: the
-SDK's Retry-After sleeps, read timeouts, backoff, slow answers. Each fault starts at 120 s and
-lasts `--fault-seconds`. Printed per fault, in scenario seconds:
+SDK's Retry-After sleeps, read timeouts, backoff, slow answers (the SDK's pause between LRO
+polls, which it takes in wall seconds, is set to the default 2 s of scenario time). Each fault
+starts at 120 s and lasts `--fault-seconds`. Printed per fault, in scenario seconds:
 
 - first failed poll: when the first failed poll ended, after the fault began;
 - blind raised: when the agent opened `monitoring_blind`, after the first failed poll;
@@ -137,6 +138,8 @@ async def measure(speed: float, fault_seconds: float) -> tuple[Seen, float]:
                     "allow_http": True,
                 },
                 targets={"subscriptions": scenario.subscription_ids},
+                # the SDK waits between LRO polls in wall seconds: the default 2 s, in scenario time
+                collectors={"lro_poll_interval_seconds": 2.0 / speed},
             )
             agent = Agent(settings, clock=clock, store=store)
             agent.add_listener(listen)
