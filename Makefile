@@ -30,7 +30,7 @@ system-deps:
 
 bench: $(STAMP)
 	$(BIN)/python bench/correlate.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/service_http.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache var

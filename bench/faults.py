@@ -7,7 +7,7 @@ fails for `--fault-seconds`. Printed per fault, in scenario seconds: when `monit
 was raised after the fault began, and when it resolved after the fault ended. Scenario time does
 not depend on the machine's load, so the figures are the agent's own.
 
-    .venv/bin/python -P bench/faults.py [--fault-seconds 300]   # -P: bench/http.py is not `http`
+    .venv/bin/python bench/faults.py [--fault-seconds 300]
 """
 
 from __future__ import annotations

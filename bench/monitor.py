@@ -10,14 +10,6 @@ batch calls, ARM listing calls, series observed and wall time of the pass; then 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/http.py would shadow the standard library's `http` for anything importing it: run with
-# the repository root, not this directory, first on the path.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 import argparse
 import asyncio
 import time

@@ -18,23 +18,17 @@ store on disk (WAL, synchronous=FULL), the dispatcher with its retry stage.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/http.py is named like the standard library's `http` package, which httpx imports: run as
-# a script, this directory must not be first on the path. The repository root goes there instead.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 import argparse
 import asyncio
 import os
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
@@ -50,7 +44,6 @@ SUB = "00000000-0000-0000-0000-00000000beef"
 
 # --- the receiver, in its own process ---------------------------------------------------------
 
-# run with `python -c` in a temp directory, away from bench/http.py
 RECEIVER = """
 import asyncio, sys, time
 from aiohttp import web

@@ -18,14 +18,6 @@ Estates: `spread` and `hub` (`vpnwatch.emulator.estates`: 1,000 gateways, 4,000 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/http.py is named like the standard library's `http`: run as a script, this directory must
-# not be first on the path. The repository root goes there instead.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 import argparse
 import asyncio
 import logging
@@ -38,6 +30,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml

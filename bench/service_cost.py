@@ -9,17 +9,9 @@ Prints figures only.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# bench/http.py is named like the standard library's `http`: keep this directory off the front of
-# the path (as bench/http.py does), and import bench/correlate.py's fleet from the back.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-sys.path.append(str(Path(__file__).resolve().parent))
-
 import argparse
 import random
+import sys
 import time
 from collections import Counter
 from datetime import timedelta

@@ -331,12 +331,23 @@ class CollectorsSettings(_Section):
     # Resource Graph finds the resource groups that hold watched resources (ARM listings when
     # it cannot answer); false: list every resource group of every subscription
     discovery_resource_graph: bool = True
-    timeout_seconds: float = Field(20.0, gt=0)
+    timeout_seconds: float = Field(20.0, gt=0)  # one attempt's wait for an answer, at most
+    # one call's own time, retries and their waits included (not its waits for the request
+    # budget): a call that cannot succeed by then fails, so a failing poll is seen within one
+    # poll. None: half the connections interval. See `collect/retry.py`.
+    call_deadline_seconds: float | None = Field(None, gt=0)
     retry_total: int = Field(3, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.8, ge=0)  # exponential backoff factor between retries
     lro_poll_interval_seconds: float = Field(2.0, ge=0)  # between polls of BGP / route-table LROs
     max_concurrency: int = Field(8, ge=1, le=64)  # requests in flight per collector lane
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+
+    @property
+    def call_deadline(self) -> float:
+        """`call_deadline_seconds`, or half the connections interval when unset."""
+        if self.call_deadline_seconds is not None:
+            return self.call_deadline_seconds
+        return self.connections.interval_seconds / 2
 
 
 # --- correlator ----------------------------------------------------------------------------------
@@ -447,7 +458,9 @@ class Vnet2VnetSettings(_Section):
 
 class BlindSettings(_Section):
     enabled: bool = True
-    after_seconds: float = Field(60.0, ge=0)  # failing this long opens `monitoring_blind`
+    # failing this long (and `min_failed_runs` runs) opens `monitoring_blind`; None: one
+    # connections interval, so blind comes with the second failed poll (`Settings` fills it in)
+    after_seconds: float | None = Field(None, ge=0)
     min_failed_runs: int = Field(2, ge=1)
 
 
@@ -480,6 +493,8 @@ class StoreSettings(_Section):
     path: Path = Path("var/vpnwatch.sqlite3")
     # inbound alerts, once correlated, are kept this long (their evidence stays in incidents)
     alert_retention_days: float = Field(30.0, gt=0)
+    # resolved incidents, with their timelines, are kept this long after they resolved
+    incident_retention_days: float = Field(30.0, gt=0)
 
 
 class HealthStatusPolicy(StrEnum):
@@ -541,6 +556,15 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _blind_after_one_poll(self) -> Settings:
+        """Blind within two polls of the first failed one: unless set, `blind.after_seconds` is
+        the connections interval (the fastest poll), so the second failed poll opens it."""
+        blind = self.correlator.blind
+        if blind.after_seconds is None:
+            blind.after_seconds = self.collectors.connections.interval_seconds
+        return self
 
 
 def load_settings(path: str | Path | None, *, environ: Mapping[str, str] | None = None) -> Settings:

@@ -51,12 +51,20 @@ def incident_key(type_: IncidentType | str, subject: str) -> str:
 
 @dataclass(slots=True)
 class Evidence:
-    """One entry of an incident's timeline: what was seen, when, about which resource."""
+    """One entry of an incident's timeline: what was seen, when, about which resource.
+
+    The same message about the same resource seen again is counted here (`repeats`, `last_at`)
+    rather than added as a new entry, so a flood of alerts cannot grow a timeline without bound.
+    """
 
     at: datetime
     message: str
     resource: str | None = None
     source: str | None = None
+    repeats: int = 0  # times seen again after `at`
+    last_at: datetime | None = None  # when it was last seen again
+    # what the store holds of this entry: -1 not written yet, else the `repeats` it has
+    stored_repeats: int = field(default=-1, compare=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -80,6 +88,8 @@ class Incident:
     # has stayed clear for the hold time; `flaps` counts how often it came back meanwhile.
     clearing_since: datetime | None = None
     flaps: int = 0
+    # bumped on every change to `timeline` (an entry added or counted again): cheap change checks
+    timeline_revision: int = field(default=0, compare=False, repr=False)
 
     @property
     def is_open(self) -> bool:

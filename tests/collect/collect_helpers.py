@@ -23,11 +23,19 @@ class RecordingObserver:
     """A `RequestObserver` that keeps every call, as the service's metrics would see them."""
 
     calls: list[tuple[str, int | None, float, int | None]] = field(default_factory=list)
+    subscriptions: list[str] = field(default_factory=list)  # the one each call named
 
     def on_request(
-        self, operation: str, status: int | None, seconds: float, remaining_reads: int | None
+        self,
+        operation: str,
+        status: int | None,
+        seconds: float,
+        remaining_reads: int | None,
+        *,
+        subscription: str = "",
     ) -> None:
         self.calls.append((operation, status, seconds, remaining_reads))
+        self.subscriptions.append(subscription)
 
     @property
     def operations(self) -> set[str]:

@@ -100,9 +100,17 @@ class ThrottleDuringPolls(RecordingObserver):
         self.moved = False
 
     def on_request(
-        self, operation: str, status: int | None, seconds: float, remaining_reads: int | None
+        self,
+        operation: str,
+        status: int | None,
+        seconds: float,
+        remaining_reads: int | None,
+        *,
+        subscription: str = "",
     ) -> None:
-        super().on_request(operation, status, seconds, remaining_reads)
+        super().on_request(
+            operation, status, seconds, remaining_reads, subscription=subscription
+        )
         if operation == "POST getBgpPeerStatus" and not self.moved:
             self.moved = True
             self.clock.advance(300)  # the throttle fault runs from 300 to 360 s

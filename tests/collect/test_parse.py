@@ -12,7 +12,7 @@ from vpnwatch.collect.parse import (
     timespan_seconds,
     utc_timestamp,
 )
-from vpnwatch.collect.telemetry import operation_name
+from vpnwatch.collect.telemetry import operation_name, url_subscription
 from vpnwatch.observations import BgpPeerState, ConnectionStatus
 
 SUB = "/subscriptions/11111111-1111-1111-1111-111111111111"
@@ -101,3 +101,19 @@ def test_status_readers_fall_back_to_unknown() -> None:
 )
 def test_operation_names_are_bounded(method: str, url: str, name: str) -> None:
     assert operation_name(method, url) == name
+
+
+@pytest.mark.parametrize(
+    ("url", "subscription"),
+    [
+        (f"https://management.azure.com{NET}/connections/cn-1?api-version=2024-05-01",
+         "11111111-1111-1111-1111-111111111111"),
+        ("https://westeurope.metrics.monitor.azure.com/subscriptions/ABCDEF00-0000-0000-0000-"
+         "000000000001/metrics:getBatch?api-version=2024-02-01",
+         "abcdef00-0000-0000-0000-000000000001"),
+        ("https://management.azure.com/subscriptions?api-version=2022-12-01", ""),
+        ("https://api.loganalytics.io/v1/workspaces/ws-1/query", ""),
+    ],
+)  # fmt: skip
+def test_the_subscription_a_request_names(url: str, subscription: str) -> None:
+    assert url_subscription(url) == subscription

@@ -108,3 +108,37 @@ def test_a_second_blind_collector_joins_the_scope_incident() -> None:
     assert result.resolved == [] and inc.attributes["collectors"] == "arm.bgp"
     result = corr.process([run("arm.bgp", t=120)], at(120))
     assert result.resolved == [inc] and inc.resolved_at == at(120)
+
+
+def test_by_default_the_second_failed_poll_of_the_connections_opens_it() -> None:
+    """Blind within two poll intervals: the default `after_seconds` is one connections poll."""
+    corr = Correlator(settings())
+    corr.process([failed(0)], at(0))
+    assert corr.process([failed(14)], at(14)).opened == []  # two runs, not yet one poll apart
+    (inc,) = corr.process([failed(15)], at(15)).opened
+    assert inc.key == BLIND and inc.opened_at == at(0)
+
+
+def test_a_slow_collector_that_has_not_run_again_does_not_hold_it_open() -> None:
+    # every collector failed; gateways poll every 300 s, so they have not run again when the
+    # connections see again at 360 s
+    corr = correlator()
+    for t in range(0, 331, 30):
+        gateways = [failed(t, "arm.gateways")] if t % 300 == 0 else []
+        corr.process([failed(t), *gateways], at(t))
+    (inc,) = corr.open_incidents()
+    assert inc.attributes["collectors"] == "arm.connections, arm.gateways"
+    result = corr.process([run("arm.connections", t=360)], at(360))
+    assert result.resolved == [inc] and inc.resolved_at == at(360)
+
+
+def test_a_collector_failing_after_the_others_see_again_holds_it_open() -> None:
+    corr = correlator()
+    for t in (0, 30, 60, 90):
+        corr.process([failed(t), failed(t, "arm.bgp")], at(t))
+    (inc,) = corr.open_incidents()
+    corr.process([run("arm.connections", t=120)], at(120))
+    assert corr.process([failed(121, "arm.bgp")], at(121)).resolved == []
+    assert inc.is_open  # BGP still cannot be read
+    result = corr.process([run("arm.bgp", t=150)], at(150))
+    assert result.resolved == [inc] and inc.resolved_at == at(150)

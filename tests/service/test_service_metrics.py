@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import uvicorn
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -14,7 +16,15 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import TUNNEL_FAULT_AT, Fleet, run_until
 
-from vpnwatch.config import ServiceSettings
+from vpnwatch.config import CorrelatorSettings, ServiceSettings
+from vpnwatch.correlate import Correlator
+from vpnwatch.observations import (
+    ConnectionObserved,
+    ConnectionStatus,
+    GatewayInstance,
+    GatewayObserved,
+    TunnelObserved,
+)
 from vpnwatch.service import metrics as metrics_module
 from vpnwatch.service.metrics import ServiceMetrics
 
@@ -201,11 +211,12 @@ async def test_metrics_are_pushed_over_otlp_http_when_configured(estate: Fleet):
     assert {"vpnwatch_tunnel_up", "vpnwatch_incidents_open"} <= names
 
 
-async def test_the_fleet_snapshot_is_built_once_per_step_off_the_event_loop(
+async def test_the_fleet_snapshot_is_built_after_a_scrape_off_the_event_loop(
     estate: Fleet, monkeypatch
 ):
-    """A scrape renders no fleet series itself: they come from the snapshot the last step built
-    in a worker thread, and stay as they were until the next step."""
+    """A scrape renders no fleet series itself: they come from the snapshot a step built in a
+    worker thread, and stay as they were until a step after the scrape builds the next one.
+    Steps build nothing before the first scrape, and nothing while nobody scrapes."""
     built_in: list[str] = []
     take = metrics_module._take_snapshot
 
@@ -216,8 +227,10 @@ async def test_the_fleet_snapshot_is_built_once_per_step_off_the_event_loop(
     monkeypatch.setattr(metrics_module, "_take_snapshot", spy)
     await run_until(estate, TUNNEL_FAULT_AT - 5)
     steps = len(built_in)
-    assert steps >= 2 and threading.main_thread().name not in built_in
+    assert steps == 0
     first, _ = await _scrape(estate)
+    assert len(built_in) == 1 and threading.main_thread().name not in built_in
+    steps = 1
     estate.clock.advance(30)  # time passes, but no step: the same fleet series
     second, _ = await _scrape(estate)
     assert len(built_in) == steps
@@ -232,3 +245,56 @@ async def test_the_fleet_snapshot_is_built_once_per_step_off_the_event_loop(
     assert len(built_in) > steps
     down = _samples(families["vpnwatch_tunnel_up"], connection="cn-weu-rotterdam")
     assert {s.value for s in down} == {0.0}
+
+
+def _same_names_in(subscription: str, status: ConnectionStatus, at: datetime) -> list:
+    net = f"/subscriptions/{subscription}/resourceGroups/rg-hub/providers/Microsoft.Network"
+    gateway = GatewayObserved(
+        observed_at=at, source="arm.gateways", resource_id=f"{net}/virtualNetworkGateways/vgw",
+        name="vgw", subscription_id=subscription, resource_group="rg-hub", region="westeurope",
+        vnet_id=f"{net}/virtualNetworks/hub", gateway_type="Vpn", sku="VpnGw2AZ",
+        active_active=False, bgp_enabled=False, asn=None, provisioning_state="Succeeded",
+        instances=(GatewayInstance("default", None, "20.0.0.1", ("1",)),),
+    )  # fmt: skip
+    connection = ConnectionObserved(
+        observed_at=at, source="arm.connections", resource_id=f"{net}/connections/cn-branch",
+        name="cn-branch", subscription_id=subscription, resource_group="rg-hub",
+        region="westeurope", connection_type="IPsec", gateway_id=gateway.resource_id,
+        peer_id=None, status=status,
+        tunnels=(TunnelObserved("cn-branch_20.0.0.1", status, gateway_public_ip="20.0.0.1"),),
+    )  # fmt: skip
+    return [gateway, connection]
+
+
+def test_names_repeated_across_subscriptions_are_told_apart_by_the_subscription_label():
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    first, second = "0a0a0a0a-0000-4000-8000-0000000000aa", "0A0A0A0A-0000-4000-8000-0000000000BB"
+    correlator = Correlator(CorrelatorSettings())
+    correlator.process(
+        _same_names_in(first, ConnectionStatus.CONNECTED, at)
+        + _same_names_in(second, ConnectionStatus.NOT_CONNECTED, at),
+        at,
+    )
+    agent = SimpleNamespace(
+        ready=True, blind=False, correlator=correlator, notifications=None,
+        clock=SimpleNamespace(now=lambda: at), collector_status=lambda: [], budgets=lambda: [],
+        add_listener=lambda listener: None, add_step_hook=lambda hook: None,
+    )  # fmt: skip
+    metrics = ServiceMetrics()
+    metrics.bind(agent)  # type: ignore[arg-type]
+    metrics.on_request("GET connections", 200, 0.02, 11999, subscription=first)
+    metrics.on_request("GET connections", 200, 0.02, 2, subscription=second.lower())
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    for name in ("vpnwatch_connection_up", "vpnwatch_tunnel_up", "vpnwatch_gateway_instance_up"):
+        samples = families[name].samples
+        assert {s.labels["subscription"] for s in samples} == {first, second.lower()}, name
+        assert len({tuple(sorted(s.labels.items())) for s in samples}) == len(samples) == 2
+    up = {s.labels["subscription"]: s.value for s in families["vpnwatch_connection_up"].samples}
+    assert up == {first: 1.0, second.lower(): 0.0}
+    remaining = families["vpnwatch_azure_ratelimit_remaining_reads"].samples
+    assert {s.labels["subscription"]: s.value for s in remaining} == {
+        first: 11999.0,
+        second.lower(): 2.0,
+    }
+    requests = [s for s in families["vpnwatch_azure_requests"].samples if s.name.endswith("_total")]
+    assert {s.labels["subscription"] for s in requests} == {first, second.lower()}

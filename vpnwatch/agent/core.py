@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.agent.announce import Listener, announce
@@ -23,6 +24,7 @@ from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
+from vpnwatch.correlate.azuremonitor import RECENT_SECONDS
 from vpnwatch.incidents import IncidentType
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import Observation
@@ -76,8 +78,13 @@ class Agent:
             i for i in open_incidents if i.type is not IncidentType.NOTIFICATION_FAILING
         ]
         records = await asyncio.to_thread(self.store.load_entity_records)
+        recent_since = self.clock.now() - timedelta(seconds=RECENT_SECONDS)
+        recent = await asyncio.to_thread(self.store.load_resolved_since, recent_since)
         self.correlator = Correlator(
-            self.settings.correlator, open_incidents=open_incidents, entity_records=records
+            self.settings.correlator,
+            open_incidents=open_incidents,
+            entity_records=records,
+            recently_resolved=recent,
         )
         if open_incidents:
             log.info(
@@ -88,6 +95,7 @@ class Agent:
             self.notifications,
             self.clock,
             alert_retention_days=self.settings.store.alert_retention_days,
+            incident_retention_days=self.settings.store.incident_retention_days,
         )
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
@@ -179,6 +187,12 @@ class Agent:
         holds still (the next step waits for it): where read models such as the /metrics
         snapshot are built, off the event loop."""
         self._step_hooks.append(hook)
+
+    async def while_still(self, read: Callable[[], None]) -> None:
+        """Run `read` in a worker thread between two correlation steps, while the fleet state
+        holds still (a read model built outside the step hooks)."""
+        async with self._lock:
+            await asyncio.to_thread(read)
 
     # --- the data path -------------------------------------------------------------------------
 

@@ -33,11 +33,13 @@ class StepWriter:
         clock: Clock,
         *,
         alert_retention_days: float,
+        incident_retention_days: float = 30.0,
     ) -> None:
         self.store = store
         self.notifications = notifications
         self.clock = clock
         self.alert_retention_days = alert_retention_days
+        self.incident_retention_days = incident_retention_days
         self.writable = True  # false from a failed write until a write lands again
         self._unsaved = UnsavedChanges()
         self._pruned_at: datetime | None = None
@@ -85,16 +87,25 @@ class StepWriter:
         unsaved.clear()
 
     async def prune_when_due(self) -> None:
-        """Once an hour, forget correlated alerts older than `store.alert_retention_days`."""
+        """Once an hour, forget correlated alerts older than `store.alert_retention_days` and
+        incidents resolved longer ago than `store.incident_retention_days`."""
         now = self.clock.now()
         if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at = now
-        before = now - timedelta(days=self.alert_retention_days)
-        try:
-            pruned = await asyncio.to_thread(self.store.prune_alerts, before=before)
-        except StoreError as exc:
-            log.warning("pruning old alerts failed: %s", exc)
-            return
-        if pruned:
-            log.info("pruned %d alert(s) received before %s", pruned, before.isoformat())
+        for what, prune, days in (
+            ("alert(s) received", self.store.prune_alerts, self.alert_retention_days),
+            (
+                "incident(s) resolved",
+                self.store.prune_resolved_incidents,
+                self.incident_retention_days,
+            ),
+        ):
+            before = now - timedelta(days=days)
+            try:
+                pruned = await asyncio.to_thread(prune, before=before)
+            except StoreError as exc:
+                log.warning("pruning %s before %s failed: %s", what, before.isoformat(), exc)
+                continue
+            if pruned:
+                log.info("pruned %d %s before %s", pruned, what, before.isoformat())

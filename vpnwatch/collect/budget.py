@@ -280,6 +280,10 @@ class RequestBudget:
             self._buckets[index] = bucket
         return bucket
 
+    def blocked_seconds(self, key: str, kind: str) -> float:
+        """How much longer a 429's `Retry-After` stops every request of `kind` to `key`."""
+        return max(0.0, self.bucket(key, kind).blocked_until - self._seconds())
+
     def spendable_per_second(self, key: str, kind: str = READS) -> float:
         return self.bucket(key, kind).rate
 

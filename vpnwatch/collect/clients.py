@@ -4,8 +4,8 @@ Every collector shares these clients, so the credential fetches one token and co
 pooled in one aiohttp session. Every request passes the `PacingPolicy`: it spends the
 subscription's request budget (ARM throttles per subscription, not per collector) and holds a slot
 of the calling collector's lane only while it is in flight. The configuration covers what the SDK
-makes easy to get wrong: sovereign token scopes, plain-http emulators, LRO polling and per-attempt
-request telemetry.
+makes easy to get wrong: sovereign token scopes, plain-http emulators, LRO polling, per-attempt
+request telemetry, and retries that end within the call's deadline (`retry.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from vpnwatch.collect.credentials import AsyncStaticTokenCredential
 from vpnwatch.collect.graphquota import GraphQuotaPolicy
 from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
 from vpnwatch.collect.planner import ReadPlanner
+from vpnwatch.collect.retry import DeadlineRetryPolicy
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
 from vpnwatch.config import CredentialKind, Settings
 
@@ -144,7 +145,8 @@ class AzureClients:
     ) -> None:
         self.settings = settings
         self.observer = observer
-        self.budget = build_budget(settings, clock or SystemClock())
+        self.clock: Clock = clock or SystemClock()
+        self.budget = build_budget(settings, self.clock)
         self.lanes = Lanes(settings.collectors.max_concurrency)
         self.planner = ReadPlanner(self.budget, clock or SystemClock())
         self._credential: AsyncTokenCredential | None = None
@@ -239,7 +241,7 @@ class AzureClients:
             # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
             # none of the subscription's ARM read budget (its point is to spare that budget).
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes),
+                LaneSlotPolicy(self.lanes, self.clock),
                 RequestRecordingPolicy(self.observer),
             ]
             client = MetricsClient(
@@ -261,7 +263,7 @@ class AzureClients:
             for key in ("base_url", "credential_scopes", "polling_interval"):
                 options.pop(key)
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes),
+                LaneSlotPolicy(self.lanes, self.clock),
                 RequestRecordingPolicy(self.observer),
             ]
             self._logs = LogsQueryClient(
@@ -359,7 +361,12 @@ class AzureClients:
                 PacingPolicy(self.budget, self.lanes),
                 RequestRecordingPolicy(self.observer),
             ],
-            "retry_total": collectors.retry_total,
-            "retry_backoff_factor": collectors.retry_backoff_seconds,
+            # a fresh instance per client too; every call done or failed within the deadline
+            "retry_policy": DeadlineRetryPolicy(
+                self.clock,
+                collectors.call_deadline,
+                retry_total=collectors.retry_total,
+                retry_backoff_factor=collectors.retry_backoff_seconds,
+            ),
             "polling_interval": collectors.lro_poll_interval_seconds,
         }

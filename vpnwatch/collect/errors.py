@@ -23,13 +23,15 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 
+from vpnwatch.collect.retry import SubscriptionThrottled
 from vpnwatch.observations import FailureCause
 
 _HINTS = {
     FailureCause.AUTH: "check the credential and that it holds Reader on the subscription",
     FailureCause.THROTTLED: "ARM is throttling reads for this subscription; lengthen intervals",
     FailureCause.UNREACHABLE: "check the resource_manager endpoint, DNS, proxy and TLS settings",
-    FailureCause.TIMEOUT: "ARM did not answer within collectors.timeout_seconds",
+    FailureCause.TIMEOUT: "Azure did not answer within collectors.timeout_seconds or the call's "
+    "deadline (collectors.call_deadline_seconds)",
     FailureCause.NOT_FOUND: "the resource or resource group no longer exists",
     FailureCause.SERVER_ERROR: "Azure reported an error; it is usually transient",
     FailureCause.INVALID_RESPONSE: "the response did not have the documented shape",
@@ -59,6 +61,8 @@ def one_line(exc: BaseException) -> str:
 def _cause(exc: BaseException) -> FailureCause:
     if isinstance(exc, ClientAuthenticationError):
         return FailureCause.AUTH
+    if isinstance(exc, SubscriptionThrottled):
+        return FailureCause.THROTTLED
     if isinstance(exc, ResourceNotFoundError):
         return FailureCause.NOT_FOUND
     if isinstance(exc, (DecodeError, DeserializationError, json.JSONDecodeError)):

@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
+from vpnwatch.clock import Clock
 from vpnwatch.collect.budget import READS, WRITES, RequestBudget
+from vpnwatch.collect.retry import SubscriptionThrottled, deadline_of
 from vpnwatch.collect.telemetry import (
     REMAINING_READS_HEADER,
     REMAINING_WRITES_HEADER,
@@ -122,7 +124,12 @@ def retry_after_seconds(headers: object, speed: float) -> float | None:
 
 class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Per-retry policy: waits for the subscription's budget and the lane's slot, sends, then
-    tells the budget what Azure said about what is left."""
+    tells the budget what Azure said about what is left.
+
+    Waiting for a token or a slot is pacing, and does not count against the call's deadline
+    (`retry.py`); waiting out a 429's `Retry-After` does. When that wait would outlast the call's
+    deadline the request is not sent at all: the call fails as throttled at once, and the
+    subscription is not asked again before Azure said it may be."""
 
     def __init__(self, budget: RequestBudget, lanes: Lanes) -> None:
         super().__init__()
@@ -133,12 +140,22 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         http_request = request.http_request
         charged = request_kind(http_request.method, http_request.url)
         lane_name = current_lane()
+        deadline = deadline_of(request)
+        clock = self.budget.clock
+        waiting_since = clock.now()
+        blocked = 0.0
         if charged is not None:
+            blocked = self.budget.blocked_seconds(*charged)
+            if deadline is not None and blocked > 0 and blocked >= deadline.remaining():
+                raise SubscriptionThrottled(charged[0], charged[1], blocked)
             await self.budget.acquire(charged[0], charged[1], lane_name)
         lane = self.lanes.get(lane_name)
         response: PipelineResponse | None = None  # type: ignore[type-arg]
         try:
             async with lane.slots:
+                if deadline is not None:
+                    waited = (clock.now() - waiting_since).total_seconds()
+                    deadline.paced += max(0.0, waited - blocked)
                 lane.in_flight += 1
                 try:
                     response = await self.next.send(request)
@@ -176,13 +193,18 @@ class LaneSlotPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     """Per-retry policy for APIs outside ARM's request budget (Azure Monitor's metrics batch and
     Log Analytics): a request holds its lane's slot while in flight and charges no ARM budget."""
 
-    def __init__(self, lanes: Lanes) -> None:
+    def __init__(self, lanes: Lanes, clock: Clock) -> None:
         super().__init__()
         self.lanes = lanes
+        self.clock = clock
 
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         lane = self.lanes.get(current_lane())
+        deadline = deadline_of(request)
+        waiting_since = self.clock.now()
         async with lane.slots:
+            if deadline is not None:  # waiting for a slot is pacing, not the call's own time
+                deadline.paced += max(0.0, (self.clock.now() - waiting_since).total_seconds())
             lane.in_flight += 1
             try:
                 return await self.next.send(request)

@@ -31,9 +31,16 @@ class RequestObserver(Protocol):
     """Receives one call per HTTP attempt (the service turns these into metrics)."""
 
     def on_request(
-        self, operation: str, status: int | None, seconds: float, remaining_reads: int | None
+        self,
+        operation: str,
+        status: int | None,
+        seconds: float,
+        remaining_reads: int | None,
+        *,
+        subscription: str = "",
     ) -> None:
-        """`status` is None when no response arrived (connection refused, timeout)."""
+        """`status` is None when no response arrived (connection refused, timeout);
+        `subscription` is the (lower-cased) subscription the URL names, "" when none."""
         ...
 
 
@@ -123,6 +130,15 @@ def operation_name(method: str, url: str) -> str:
     return f"{verb} {_KNOWN_SEGMENTS.get(segment, 'other')}"
 
 
+def url_subscription(url: str) -> str:
+    """The subscription an ARM or Azure Monitor URL names (lower-cased), "" when none."""
+    parts = urlsplit(url).path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "subscriptions" and parts[i + 1]:
+            return parts[i + 1].lower()
+    return ""
+
+
 def header_int(headers: Any, name: str) -> int | None:
     """A whole-number response header such as ARM's remaining-requests counts; None when it is
     absent or not a number."""
@@ -145,6 +161,7 @@ class RequestRecordingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http_request = request.http_request
         operation = operation_name(http_request.method, http_request.url)
+        subscription = url_subscription(http_request.url)
         started = time.monotonic()
         status: int | None = None
         remaining: int | None = None
@@ -154,10 +171,15 @@ class RequestRecordingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             remaining = header_int(response.http_response.headers, REMAINING_READS_HEADER)
             return response
         finally:
-            self._report(operation, status, time.monotonic() - started, remaining)
+            self._report(operation, subscription, status, time.monotonic() - started, remaining)
 
     def _report(
-        self, operation: str, status: int | None, seconds: float, remaining: int | None
+        self,
+        operation: str,
+        subscription: str,
+        status: int | None,
+        seconds: float,
+        remaining: int | None,
     ) -> None:
         tally = _current_tally.get()
         if tally is not None:
@@ -165,6 +187,8 @@ class RequestRecordingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
         if self._observer is None:
             return
         try:
-            self._observer.on_request(operation, status, seconds, remaining)
+            self._observer.on_request(
+                operation, status, seconds, remaining, subscription=subscription
+            )
         except Exception:  # an observer bug must not fail the Azure call it observes
             log.exception("request observer failed for %s", operation)

@@ -35,6 +35,7 @@ from vpnwatch.correlate.health import (
     peering_health,
 )
 from vpnwatch.correlate.inventory import bgp_record_id
+from vpnwatch.correlate.recordbook import material
 from vpnwatch.observations import (
     BgpPeerState,
     BgpStatusObserved,
@@ -148,6 +149,8 @@ class ObservationRules:
         old = self.connections.get(cid)
         if old is not None and o.observed_at < old.observed_at:
             return
+        if old is not None and self._seen_again(cid, old, o):
+            return
         self._store(cid, o)
         at = o.observed_at
         keep = set()
@@ -177,6 +180,35 @@ class ObservationRules:
         self._dirty_gateways[o.gateway_id.lower()] = at
         if o.peer_id:
             self._dirty_sites[o.peer_id.lower()] = at
+
+    def _seen_again(
+        self: FleetState, cid: str, old: ConnectionObserved, o: ConnectionObserved
+    ) -> bool:
+        """A connection observed again as it was (the common case on a quiet fleet): only its
+        time and counters move, so its entities take the new time and nothing is re-indexed,
+        re-created or re-judged. False (nothing done) when anything a rule reads changed."""
+        if material(old) != material(o):
+            return False
+        members = self._records.members.get(cid)
+        if members is None or len(members) != len(o.tunnels) + 1:
+            return False
+        at = o.observed_at
+        entities = [self.entities[eid] for eid in members]
+        for e in entities:
+            if e.unknown_reason is not None or e.last_observed is None or e.last_observed > at:
+                return False
+        for e in entities:
+            if e.last_observed != at:
+                e.previous_observed = e.last_observed
+                e.last_observed = at
+        self.connections[cid] = o  # same gateway, peer and tunnels: the indexes hold
+        self._records.fresh(cid, at)
+        self.refreshed_this_step.add(cid)
+        self.touched_connections.add(cid)
+        self._dirty_gateways[o.gateway_id.lower()] = at
+        if o.peer_id:
+            self._dirty_sites[o.peer_id.lower()] = at
+        return True
 
     def _apply_bgp(self: FleetState, o: BgpStatusObserved) -> None:
         gkey = self._bgp_ids.get(o.gateway_id.lower())
@@ -296,6 +328,7 @@ class ObservationRules:
             streak.failed_runs += 1
             streak.cause = o.cause
             streak.reason = o.reason
+            streak.last_failed_at = o.observed_at
         self._records.touch(run_record_id(o.collector, o.scope))
         if o.ok:
             self._remove_unlisted(o)

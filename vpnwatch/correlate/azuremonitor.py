@@ -30,6 +30,7 @@ from vpnwatch.config import CorrelatorSettings
 from vpnwatch.correlate.failover import classify
 from vpnwatch.correlate.findings import DetectorContext, Finding, Resolution
 from vpnwatch.correlate.maintenance import AnyWindow, maintenance_window
+from vpnwatch.correlate.timeline import add_evidence
 from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 from vpnwatch.observations import DiagnosticLogObserved, MetricObserved
 from vpnwatch.resourceids import name_of
@@ -215,13 +216,17 @@ def explain_p2s(inc: Incident, failover: Incident) -> None:
     inc.classification = "after_failover"
     inc.severity = Severity.INFO
     inc.attributes["failover"] = failover.key
-    inc.timeline.append(
-        Evidence(
-            inc.opened_at,
-            f"explained by the failover of its gateway ({failover.classification or 'in progress'}"
-            "): Azure disconnects point-to-site clients on failover",
-            inc.resources[0],
-        )
+    add_evidence(
+        inc,
+        [
+            Evidence(
+                inc.opened_at,
+                "explained by the failover of its gateway "
+                f"({failover.classification or 'in progress'}"
+                "): Azure disconnects point-to-site clients on failover",
+                inc.resources[0],
+            )
+        ],
     )
 
 

@@ -3,11 +3,14 @@
 Why: a monitor that silently stops seeing looks exactly like a healthy fleet. When the runs of a
 collector over one scope (a subscription; `*` for discovery) keep failing with `auth`,
 `throttled`, `server_error` (5xx), `unreachable` or `timeout` for at least `after_seconds` and
-`min_failed_runs` consecutive runs, that scope is blind: one critical incident per scope, naming
+`min_failed_runs` consecutive runs (by default one connections interval and two runs: blind comes
+with the second failed poll), that scope is blind: one critical incident per scope, naming
 the failing collectors, because an expired credential or a throttled subscription blinds every
 collector of it at once and is one thing to fix. A single failed run never opens it (transient
 errors are retried by the next poll); failures for other causes (an unreadable body) neither
-count nor reset the streak. It resolves with the next successful run of the failing collectors.
+count nor reset the streak. It resolves when the failing collectors succeed again; one whose next
+run is not due within `after_seconds` of the first success (gateways every 5 minutes) is not
+waited for.
 
 The incident says whose side the fault is on (`fault_side`: `vpnwatch` for a refused
 credential, `azure` for throttling and server errors, `network` for timeouts and unreachable
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import datetime
 
 from vpnwatch.correlate.entities import RunStreak
 from vpnwatch.correlate.findings import (
@@ -30,7 +34,11 @@ from vpnwatch.correlate.findings import (
     seconds,
     spell_start,
 )
-from vpnwatch.incidents import Evidence, IncidentType, Severity, incident_key
+from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
+
+# `after_seconds` when the settings leave it unset and no `Settings` filled it in: the default
+# connections interval
+DEFAULT_AFTER_SECONDS = 15.0
 
 # whose side a failure is on, and what to say about it
 FAULT_SIDES: dict[str, tuple[str, str]] = {
@@ -59,12 +67,16 @@ class BlindDetector:
         s = ctx.settings.blind
         key = incident_key(IncidentType.MONITORING_BLIND, scope)
         inc = ctx.open_incidents.get(key)
+        after = DEFAULT_AFTER_SECONDS if s.after_seconds is None else s.after_seconds
+        seen_again = _first_seen_again(inc, streaks) if inc is not None else None
+        behind = _Behind(seen_again, after)
         blind = [
             (collector, streak, streak.failing_since)
             for collector, streak in sorted(streaks.items())
             if streak.failing_since is not None
             and streak.failed_runs >= s.min_failed_runs
-            and seconds(streak.failing_since, ctx.now) >= s.after_seconds
+            and seconds(streak.failing_since, ctx.now) >= after
+            and not behind(streak)
         ]
         if blind:
             start = min(since for _, _, since in blind)
@@ -100,18 +112,73 @@ class BlindDetector:
                 ),
             )
         elif inc is not None:
-            began = spell_start(inc)
-            failing = [streaks.get(c) for c in inc.attributes.get("collectors", "").split(", ")]
-            recovered = [
-                st.last_ok_at
-                for st in failing
-                if st is not None and st.failed_runs == 0 and st.last_ok_at is not None
-            ]
-            if recovered and len(recovered) == len(failing) and min(recovered) >= began:
-                back = max(recovered)
+            back = _seeing_again(inc, streaks, after)
+            if back is not None:
                 yield Resolution(
                     key,
                     back,
-                    max(0.0, seconds(began, back)),
+                    max(0.0, seconds(spell_start(inc), back)),
                     evidence=(Evidence(back, "collection runs succeed again", scope),),
                 )
+
+
+def _first_seen_again(inc: Incident, streaks: dict[str, RunStreak]) -> datetime | None:
+    """The first success of one of the incident's failing collectors since it began."""
+    began = spell_start(inc)
+    recovered = [
+        st.last_ok_at
+        for c in inc.attributes.get("collectors", "").split(", ")
+        if (st := streaks.get(c)) is not None
+        and st.failed_runs == 0
+        and st.last_ok_at is not None
+        and st.last_ok_at >= began
+    ]
+    return min(recovered, default=None)
+
+
+class _Behind:
+    """Whether a failing collector only has not had its turn since the scope was seen again.
+
+    Its failure is older than the evidence that Azure answers again, and its next run (at the
+    pace of its failed ones) is not due within `patience` of that evidence: gateways, polled
+    every 5 minutes, are not waited for; BGP, polled every 30 s, is, so a fault that persists for
+    it keeps the incident open instead of resolving and reopening it.
+    """
+
+    def __init__(self, seen_again: datetime | None, patience: float) -> None:
+        self.seen_again = seen_again
+        self.patience = patience
+
+    def __call__(self, streak: RunStreak) -> bool:
+        if self.seen_again is None or streak.failing_since is None:
+            return False
+        last = streak.last_failed_at or streak.failing_since
+        if last >= self.seen_again:
+            return False
+        if streak.failed_runs >= 2:
+            pace = seconds(streak.failing_since, last) / (streak.failed_runs - 1)
+            if seconds(self.seen_again, last) + pace <= self.patience:
+                return False  # its next run is due soon: wait for it
+        return True
+
+
+def _seeing_again(
+    inc: Incident, streaks: dict[str, RunStreak], patience: float
+) -> datetime | None:
+    """When the scope could be seen again, or None while it cannot.
+
+    A failing collector that succeeded since the incident began sees again; the incident waits
+    for the others unless they are behind (`_Behind`).
+    """
+    first = _first_seen_again(inc, streaks)
+    if first is None:
+        return None
+    behind = _Behind(first, patience)
+    failing = [streaks.get(c) for c in inc.attributes.get("collectors", "").split(", ")]
+    if any(st is not None and st.failed_runs > 0 and not behind(st) for st in failing):
+        return None
+    return max(
+        st.last_ok_at
+        for st in failing
+        if st is not None and st.failed_runs == 0 and st.last_ok_at is not None
+    )

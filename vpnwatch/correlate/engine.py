@@ -63,6 +63,7 @@ from vpnwatch.correlate.findings import (
 from vpnwatch.correlate.redundancy import RedundancyDetector
 from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
+from vpnwatch.correlate.timeline import add_evidence as _add_evidence
 from vpnwatch.correlate.tunnel import TunnelDetector
 from vpnwatch.correlate.vnet2vnet import Vnet2VnetDetector
 from vpnwatch.correlate.zone import ZoneDetector
@@ -134,20 +135,11 @@ def _fingerprint(inc: Incident) -> tuple[object, ...]:
         inc.resources,
         inc.classification,
         inc.parent_key,
-        len(inc.timeline),
+        inc.timeline_revision,
         inc.clearing_since,
         inc.flaps,
         tuple(sorted(inc.attributes.items())),
     )
-
-
-def _add_evidence(inc: Incident, evidence: Iterable[Evidence]) -> None:
-    seen = {(e.at, e.message, e.resource) for e in inc.timeline}
-    for e in evidence:
-        ident = (e.at, e.message, e.resource)
-        if ident not in seen:
-            seen.add(ident)
-            inc.timeline.append(Evidence(e.at, e.message, e.resource, e.source))
 
 
 def _earlier_outage(inc: Incident) -> float:
@@ -188,7 +180,10 @@ class Correlator:
         *,
         open_incidents: Iterable[Incident] = (),
         entity_records: dict[str, dict[str, Any]] | None = None,
+        recently_resolved: Iterable[Incident] = (),
     ) -> None:
+        """`recently_resolved`: incidents resolved within `RECENT_SECONDS` before the restart,
+        which late Azure Monitor evidence may still update (the store keeps them)."""
         self.settings = settings
         self._state = FleetState.from_records(
             settings.state,
@@ -202,6 +197,9 @@ class Correlator:
         self._detectors = build_detectors(settings)
         # Azure Monitor evidence arrives minutes late: incidents resolved lately still take it.
         self._recent: dict[str, Incident] = {}
+        for inc in sorted(recently_resolved, key=lambda i: i.resolved_at or i.opened_at):
+            if not inc.is_open and inc.key not in self._open:
+                self._recent[inc.key] = inc
         self._monitor = MonitorMemory(settings.p2s.drop_share)
         if settings.p2s.enabled:
             self._detectors.append(P2SDetector(self._monitor, self._recent_and_open()))
@@ -455,7 +453,7 @@ class Correlator:
                     continue
                 before = _fingerprint(inc)
                 key_before = inc.key
-                _add_evidence(inc, [Evidence(row.at, message, gid, row.source)])
+                _add_evidence(inc, [Evidence(row.at, message, gid, row.source)], collapse=True)
                 if row.event is LogEvent.INSTANCE_SWITCH and gw is not None:
                     if inc.type is IncidentType.FAILOVER and row.instance:
                         inc.attributes["instance"] = row.instance
@@ -496,7 +494,7 @@ class Correlator:
             )
             for inc in self._about(gid, changes.now):
                 before = _fingerprint(inc)
-                _add_evidence(inc, [Evidence(m.at, message, gid, m.source)])
+                _add_evidence(inc, [Evidence(m.at, message, gid, m.source)], collapse=True)
                 changes.note(inc, before)
 
     def _explain_p2s(self, changes: _Changes) -> None:
@@ -546,7 +544,9 @@ class Correlator:
                     about = (r.lower() for r in inc.resources)
                     if any(r == low or r.startswith(low + "/") for r in about):
                         before = _fingerprint(inc)
-                        _add_evidence(inc, [Evidence(at, message, target, alert.source)])
+                        _add_evidence(
+                            inc, [Evidence(at, message, target, alert.source)], collapse=True
+                        )
                         changes.note(inc, before)
 
 

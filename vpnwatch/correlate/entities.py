@@ -141,6 +141,7 @@ class RunStreak:
     cause: FailureCause | None = None
     reason: str = ""
     last_ok_at: datetime | None = None
+    last_failed_at: datetime | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -149,6 +150,7 @@ class RunStreak:
             "cause": self.cause.value if self.cause else None,
             "reason": self.reason,
             "last_ok_at": _iso(self.last_ok_at),
+            "last_failed_at": _iso(self.last_failed_at),
         }
 
     @classmethod
@@ -159,6 +161,7 @@ class RunStreak:
             cause=FailureCause(data["cause"]) if data.get("cause") else None,
             reason=data.get("reason", ""),
             last_ok_at=decode_datetime(data.get("last_ok_at")),
+            last_failed_at=decode_datetime(data.get("last_failed_at")),
         )
 
 

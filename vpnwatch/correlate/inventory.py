@@ -52,6 +52,9 @@ class Inventory:
         self._zonal: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._region_zones: dict[str, set[str]] = defaultdict(set)
         self._pinned: dict[tuple[str, str], set[str]] = defaultdict(set)
+        # instance members per gateway (lower-cased id), until a gateway, connection or BGP
+        # status of that gateway is filed or unfiled again
+        self._members: dict[str, dict[str, InstanceMembers]] = {}
 
     # --- lookups -----------------------------------------------------------------------------
 
@@ -96,6 +99,13 @@ class Inventory:
         """Tunnels and BGP sessions per instance of a gateway: a tunnel belongs to the instance
         whose public IP it names, a BGP row to the instance owning its local address (a gateway
         with one instance owns everything)."""
+        low = gateway_id.lower()
+        members = self._members.get(low)
+        if members is None:
+            members = self._members[low] = self._instance_members(gateway_id)
+        return members
+
+    def _instance_members(self, gateway_id: str) -> dict[str, InstanceMembers]:
         gw = self.gateway(gateway_id)
         if gw is None:
             return {}
@@ -172,6 +182,7 @@ class Inventory:
         """File an observation under its record id and index it (after `unfile(rid)`)."""
         match o:
             case GatewayObserved():
+                self._members.pop(rid.lower(), None)
                 self.gateways[rid] = o
                 region = o.region.lower()
                 if o.vnet_id:
@@ -182,6 +193,7 @@ class Inventory:
                 for zone in pinned_zones(o):
                     self._pinned[(region, zone)].add(rid)
             case ConnectionObserved():
+                self._members.pop(o.gateway_id.lower(), None)
                 self.connections[rid] = o
                 self._gateway_connections[o.gateway_id.lower()].add(rid)
                 if o.peer_id:
@@ -191,6 +203,7 @@ class Inventory:
             case CircuitObserved():
                 self.circuits[rid] = o
             case BgpStatusObserved():
+                self._members.pop(o.gateway_id.lower(), None)
                 self.bgp[self._bgp_ids.setdefault(o.gateway_id.lower(), o.gateway_id)] = o
 
     def unfile(self, rid: str) -> ConnectionObserved | BgpStatusObserved | None:
@@ -198,6 +211,7 @@ class Inventory:
         is a connection or a BGP status: what they fed (gateway, site) must be derived again."""
         gw = self.gateways.pop(rid, None)
         if gw is not None:
+            self._members.pop(rid.lower(), None)
             region = gw.region.lower()
             if gw.vnet_id:
                 self._vnet_gateways[gw.vnet_id.lower()].discard(rid)
@@ -208,6 +222,7 @@ class Inventory:
         fed: ConnectionObserved | BgpStatusObserved | None = None
         conn = self.connections.pop(rid, None)
         if conn is not None:
+            self._members.pop(conn.gateway_id.lower(), None)
             self._gateway_connections[conn.gateway_id.lower()].discard(rid)
             if conn.peer_id:
                 self._peer_connections[conn.peer_id.lower()].discard(rid)
@@ -217,6 +232,7 @@ class Inventory:
         if rid.endswith(BGP_SUFFIX):
             status = self.bgp.pop(rid.removesuffix(BGP_SUFFIX), None)
             if status is not None:
+                self._members.pop(status.gateway_id.lower(), None)
                 fed = status
         return fed
 

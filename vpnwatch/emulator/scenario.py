@@ -332,18 +332,41 @@ class ZoneOutage(_Fault):
     failover_seconds: float = Field(45.0, ge=0)
 
 
-class Throttle(_Fault):
+class _ApiFault(_Fault):
+    """A fault of the API rather than the network: every request it covers, or only those to
+    one `subscription` (an id) and/or whose path contains `match` (e.g. `/connections`,
+    `metrics:getBatch`). See `emulator/faults.py`."""
+
+    subscription: str | None = None
+    match: str | None = Field(None, min_length=1)
+
+
+class Throttle(_ApiFault):
     kind: Literal["throttle"]
     retry_after: float = Field(30.0, gt=0)
 
 
-class ApiUnavailable(_Fault):
+class ApiUnavailable(_ApiFault):
     kind: Literal["api_unavailable"]
     retry_after: float = Field(10.0, gt=0)
 
 
-class AuthFailure(_Fault):
+class AuthFailure(_ApiFault):
     kind: Literal["auth_failure"]
+
+
+class SlowResponses(_ApiFault):
+    """Every covered request is answered `delay` scenario seconds late (then normally)."""
+
+    kind: Literal["slow_responses"]
+    delay: float = Field(gt=0)
+
+
+class NoResponse(_ApiFault):
+    """Covered requests get no answer: the connection is held open, silent, until the fault
+    ends (then the request is answered), so clients see their read timeout."""
+
+    kind: Literal["no_response"]
 
 
 class PacketDrops(_Fault):
@@ -411,6 +434,8 @@ Fault = Annotated[
     | Throttle
     | ApiUnavailable
     | AuthFailure
+    | SlowResponses
+    | NoResponse
     | PacketDrops
     | MetricsFailure
     | Create
@@ -433,6 +458,8 @@ FAULT_KINDS = (
     "throttle",
     "api_unavailable",
     "auth_failure",
+    "slow_responses",
+    "no_response",
     "packet_drops",
     "metrics_failure",
     "create",

@@ -3,7 +3,8 @@
 It binds to loopback only. Start it inside a running event loop (`await emu.start()` or
 `async with Emulator(...)`); `emu_thread` runs one in a background thread for sync clients.
 What the ARM layer answers is decided in `arm.py`; this module wraps every answer the way ARM
-does (request ids, content type, read-quota header) and applies the scenario's API faults.
+does (request ids, content type, read-quota header) and applies the scenario's API faults
+(refusals in `traffic.py`, slow and unanswered requests in `faults.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from vpnwatch.clock import Clock, ManualClock, ScaledClock, SystemClock
 from vpnwatch.emulator import maintenance, resourcegraph, resourcehealth
 from vpnwatch.emulator.arm import ArmApi, Call, Reply, error
 from vpnwatch.emulator.counters import COUNTERS_PATH, CounterSnapshot, RequestCounters
+from vpnwatch.emulator.faults import HeldRequests
 from vpnwatch.emulator.monitor import MonitorApi
 from vpnwatch.emulator.rbac import RoleGrant, is_permissions_call
 from vpnwatch.emulator.render import Renderer
@@ -126,6 +128,7 @@ class Emulator:
         self._maintenance: maintenance.MaintenanceApi | None = None
         self._graph: resourcegraph.ResourceGraphApi | None = None
         self._traffic: TrafficPolicy | None = None
+        self._held: HeldRequests | None = None
         self._requests: deque[RequestRecord] = deque(maxlen=REQUEST_LOG_LIMIT)
         self._counters = RequestCounters()
 
@@ -160,6 +163,7 @@ class Emulator:
         self._traffic = TrafficPolicy(
             self.world.timeline.api_faults, noise.missed_polls, self.throttling, self.clock.speed
         )
+        self._held = HeldRequests(self.world.timeline.api_faults, self.clock.speed)
         ssl_context = None
         if self.tls:
             self._tls_files = _make_tls_files()
@@ -176,6 +180,8 @@ class Emulator:
         self.port = int(address[1])
 
     async def stop(self) -> None:
+        if self._held is not None:
+            self._held.release()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -220,11 +226,18 @@ class Emulator:
         if path == COUNTERS_PATH and request.method == "GET":
             return web.json_response(self.counters.to_json())
         body = await request.read() if request.method == "POST" else b""
+        assert self._held is not None
+        subscription = self._subscription_of(path)
+        if self._held.hold_seconds(subscription, path, t) > 0:
+            await self._held.hold(subscription, path, t)
+            if self._runner is None:  # stopped while holding it: the connection just ends
+                raise web.HTTPServiceUnavailable()
+            t = self.elapsed()
         reply = self._answer(request, path, t, body)
         self._requests.append(RequestRecord(request.method, path, reply.status, t))
         kind = reply.kind or ("get" if request.method in ("GET", "HEAD") else "post")
         if kind != UNCOUNTED:
-            self._counters.count(self._subscription_of(path), kind)
+            self._counters.count(subscription, kind)
         headers = {
             "x-ms-request-id": str(uuid.uuid4()),
             "x-ms-correlation-request-id": request.headers.get(

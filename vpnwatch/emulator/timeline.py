@@ -24,17 +24,21 @@ from vpnwatch.emulator.scenario import (
     Flap,
     InstanceFailure,
     MetricsFailure,
+    NoResponse,
     PacketDrops,
     PlannedMaintenance,
     Recover,
     RoutesWithdrawn,
     Scenario,
     SiteDown,
+    SlowResponses,
     Throttle,
     TunnelDown,
     ZoneOutage,
 )
 from vpnwatch.emulator.topology import Gateway, Topology
+
+API_FAULTS = (Throttle, ApiUnavailable, AuthFailure, SlowResponses, NoResponse)
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,22 @@ class LinkFault:
 
 @dataclass(frozen=True)
 class ApiFault:
-    kind: str  # "throttle" | "api_unavailable" | "auth_failure"
+    # "throttle" | "api_unavailable" | "auth_failure" | "slow_responses" | "no_response"
+    kind: str
     start: float
     end: float
     retry_after: float = 0.0
+    subscription: str | None = None  # only requests to this subscription (lower case)
+    match: str | None = None  # only requests whose path contains this
+    delay: float = 0.0  # slow_responses: scenario seconds before the answer
 
     def active(self, t: float) -> bool:
         return self.start <= t < self.end
+
+    def covers(self, subscription: str | None, path: str) -> bool:
+        if self.subscription is not None and (subscription or "").lower() != self.subscription:
+            return False
+        return self.match is None or self.match in path
 
 
 @dataclass(frozen=True)
@@ -224,10 +237,20 @@ def compile_timeline(scenario: Scenario, topo: Topology) -> CompiledTimeline:
                 out.link_faults.setdefault((key, link), []).append(
                     LinkFault(Intervals([(start, end)]), "Idle")
                 )
-        elif isinstance(fault, Throttle | ApiUnavailable):
-            out.api_faults.append(ApiFault(fault.kind, start, end, fault.retry_after))
-        elif isinstance(fault, AuthFailure):
-            out.api_faults.append(ApiFault(fault.kind, start, end))
+        elif isinstance(
+            fault, Throttle | ApiUnavailable | AuthFailure | SlowResponses | NoResponse
+        ):
+            out.api_faults.append(
+                ApiFault(
+                    fault.kind,
+                    start,
+                    end,
+                    retry_after=getattr(fault, "retry_after", 0.0),
+                    subscription=fault.subscription.lower() if fault.subscription else None,
+                    match=fault.match,
+                    delay=getattr(fault, "delay", 0.0),
+                )
+            )
         elif isinstance(fault, PacketDrops):
             out.packet_drops.setdefault(fault.connection.lower(), []).append(
                 DropFault(Intervals([(start, end)]), fault.instance, fault.per_second)

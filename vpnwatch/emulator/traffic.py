@@ -1,6 +1,7 @@
 """What happens to a request before it reaches a resource: API-wide faults and rate limits.
 
-Throttling bursts, outages and auth failures come from the timeline, missed polls from `noise`,
+Throttling bursts, outages and auth failures come from the timeline (each may be scoped to one
+subscription and a path; slow and unanswered requests are `faults.py`'s), missed polls from `noise`,
 and the per-subscription read and write buckets from `throttling` (`throttling.py`). Waits are
 announced in scenario seconds and converted to wall milliseconds with the clock's speed
 (`retry-after-ms`), so a client on an accelerated or manual clock retries promptly while the
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from vpnwatch.emulator.faults import HELD
 from vpnwatch.emulator.scenario import MissedPoll, ThrottlingSpec
 from vpnwatch.emulator.throttling import Charge, Throttling
 from vpnwatch.emulator.timeline import ApiFault
@@ -61,14 +63,16 @@ class TrafficPolicy:
         throttling: ThrottlingSpec,
         speed: float,
     ) -> None:
-        self.api_faults = sorted(api_faults, key=lambda f: f.start)
+        self.api_faults = sorted(
+            (f for f in api_faults if f.kind not in HELD), key=lambda f: f.start
+        )
         self.missed_polls = [_MissedPollState(m) for m in sorted(missed_polls, key=lambda m: m.at)]
         self.throttling = Throttling(throttling)
         self.speed = speed
 
     def refuse(self, method: str, path: str, subscription: str | None, t: float) -> Refusal | None:
         """An error to answer instead of the resource, if the scenario says so at `t`."""
-        active = [f for f in self.api_faults if f.active(t)]
+        active = [f for f in self.api_faults if f.active(t) and f.covers(subscription, path)]
         for fault in active:
             if fault.kind == "auth_failure":
                 return Refusal(

@@ -1,19 +1,24 @@
 """The service's metrics in the Prometheus text format on `/metrics` (and over OTLP/HTTP when
 `service.otlp_endpoint` is set; see `otlp.py`).
 
-Fleet gauges come from one snapshot of the agent taken in a worker thread after each correlation
+Fleet gauges come from one snapshot of the agent taken in a worker thread after a correlation
 step, while the state holds still (`Agent.add_step_hook`); the snapshot's families are rendered
 there too, by `prometheus_client` through a custom collector, and the body is kept until the next
-step. A scrape adds only the few event series (Azure requests, incidents opened, failovers), so
-it costs neither the event loop nor the fleet's size. Labels are bounded by the fleet: resource
-names and resource groups, never resource ids, timestamps or free text. `*_up` is 1 while the
+snapshot. A snapshot of a 1,000-gateway fleet costs a few hundred milliseconds of CPU and the
+read planner makes steps small and frequent, so a step takes one only while someone scrapes
+(within `SCRAPED_RECENTLY_SECONDS`), and at most every `SNAPSHOT_SECONDS`. A scrape serves the
+body as it is, adding only the few event series (Azure requests, incidents opened, failovers),
+so it costs neither the event loop nor the fleet's size; only the first scrape, or one after a
+pause in scraping that left the body older than `MAX_AGE_SECONDS`, waits for a snapshot.
+
+Labels are bounded by the fleet: resource names, resource groups and subscriptions (names repeat
+across subscriptions), never resource ids, timestamps or free text. `*_up` is 1 while the
 thing carries traffic (up or degraded), 0 when down, and absent while its health is unknown
 (stale data).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -46,6 +51,7 @@ from vpnwatch.correlate.entities import (
     tunnel_id,
 )
 from vpnwatch.incidents import IncidentType, Severity
+from vpnwatch.resourceids import subscription_of
 from vpnwatch.service import monitor_metrics
 from vpnwatch.service.fleet import resource_name
 from vpnwatch.service.otlp import OtlpPush
@@ -60,6 +66,11 @@ log = logging.getLogger("vpnwatch.service.metrics")
 disable_created_metrics()
 
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+
+# In seconds of the agent's clock:
+SNAPSHOT_SECONDS = 10.0  # the fewest between two fleet snapshots taken by steps
+SCRAPED_RECENTLY_SECONDS = 300.0  # steps take snapshots while the last scrape is this recent
+MAX_AGE_SECONDS = 60.0  # a scrape never serves a fleet older than this (it waits instead)
 
 FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -116,6 +127,8 @@ class ServiceMetrics:
         self._agent: Agent | None = None
         self._snapshot = _Snapshot()
         self._fleet_body: bytes | None = None  # the snapshot's families, rendered
+        self._built_at: datetime | None = None  # the agent's time at the last snapshot
+        self._scraped_at: datetime | None = None  # the agent's time at the last scrape
         self._lock = threading.Lock()
         self._shut = False
         self._otlp = (
@@ -197,7 +210,7 @@ class ServiceMetrics:
         self._requests = PromCounter(
             "vpnwatch_azure_requests",
             "HTTP attempts to Azure Resource Manager (retries included)",
-            ["operation", "code"],
+            ["operation", "code", "subscription"],
             registry=self.registry,
         )
         self._request_seconds = Histogram(
@@ -210,6 +223,7 @@ class ServiceMetrics:
         self._remaining_reads = Gauge(
             "vpnwatch_azure_ratelimit_remaining_reads",
             "x-ms-ratelimit-remaining-subscription-reads of the last ARM response",
+            ["subscription"],
             registry=self.registry,
         )
         if self._otlp:
@@ -242,23 +256,36 @@ class ServiceMetrics:
             return
         self._agent = agent
         agent.add_listener(self.on_result)
-        agent.add_step_hook(self.refresh)
+        agent.add_step_hook(self.refresh_if_wanted)
 
     def on_request(
-        self, operation: str, status: int | None, seconds: float, remaining_reads: int | None
+        self,
+        operation: str,
+        status: int | None,
+        seconds: float,
+        remaining_reads: int | None,
+        *,
+        subscription: str = "",
     ) -> None:
+        """One HTTP attempt. Counts and the remaining reads are per subscription (ARM
+        throttles each on its own); durations per operation and code only."""
         code = str(status) if status is not None else "none"
+        subscription = subscription or "none"
         seconds = max(0.0, seconds)
-        self._requests.labels(operation, code).inc()
+        self._requests.labels(operation, code, subscription).inc()
         self._request_seconds.labels(operation, code).observe(seconds)
         if remaining_reads is not None:
-            self._remaining_reads.set(remaining_reads)
+            self._remaining_reads.labels(subscription).set(remaining_reads)
         if self._otlp:
             labels = {"operation": operation, "code": code}
-            self._otlp.add("vpnwatch_azure_requests", 1, labels)
+            self._otlp.add("vpnwatch_azure_requests", 1, {**labels, "subscription": subscription})
             self._otlp.record("vpnwatch_azure_request_duration_seconds", seconds, labels)
             if remaining_reads is not None:
-                self._otlp.set("vpnwatch_azure_ratelimit_remaining_reads", remaining_reads)
+                self._otlp.set(
+                    "vpnwatch_azure_ratelimit_remaining_reads",
+                    remaining_reads,
+                    {"subscription": subscription},
+                )
 
     def on_result(self, result: CorrelationResult) -> None:
         for incident in result.opened:
@@ -278,9 +305,28 @@ class ServiceMetrics:
 
     # --- output --------------------------------------------------------------------------------
 
+    def refresh_if_wanted(self) -> None:
+        """The step hook: a new snapshot while someone scrapes (or OTLP pushes), at most every
+        `SNAPSHOT_SECONDS`."""
+        agent, scraped = self._agent, self._scraped_at
+        if agent is None:
+            return
+        now = agent.clock.now()
+        if self._otlp is None and (
+            scraped is None or (now - scraped).total_seconds() > SCRAPED_RECENTLY_SECONDS
+        ):
+            return
+        if self._age(now) < SNAPSHOT_SECONDS:
+            return
+        self.refresh()
+
+    def _age(self, now: datetime) -> float:
+        built = self._built_at
+        return float("inf") if built is None else (now - built).total_seconds()
+
     def refresh(self) -> None:
         """Take a new snapshot of the agent's fleet and render its families. Runs in a worker
-        thread after each correlation step (the agent holds the state still meanwhile)."""
+        thread after a correlation step (the agent holds the state still meanwhile)."""
         agent = self._agent
         if agent is None:
             return
@@ -291,11 +337,13 @@ class ServiceMetrics:
         body = generate_latest(registry)
         with self._lock:
             self._snapshot, self._fleet_body = snapshot, body
+            self._built_at = agent.clock.now()
         took = (time.perf_counter() - started) * 1000
         log.debug("metrics snapshot: %d bytes in %.1f ms", len(body), took)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition: the event series now, the fleet as of the last step."""
+        """The Prometheus text exposition: the event series now, the fleet as of the last
+        snapshot."""
         with self._lock:
             fleet = self._fleet_body
         if fleet is None:
@@ -304,10 +352,15 @@ class ServiceMetrics:
         return generate_latest(self.registry) + fleet
 
     async def render_async(self) -> bytes:
-        """`render` for the event loop: before the first step's snapshot exists it is taken in
-        a worker thread; after that a scrape renders only the event series."""
-        if self._fleet_body is None and self._agent is not None:
-            await asyncio.to_thread(self.refresh)
+        """`render` for the event loop. A scrape renders only the event series; the fleet's
+        come from the last snapshot, taken now (in a worker thread, between two steps) only when
+        there is none yet or it is older than `MAX_AGE_SECONDS`."""
+        agent = self._agent
+        if agent is not None:
+            now = agent.clock.now()
+            self._scraped_at = now
+            if self._age(now) > MAX_AGE_SECONDS:
+                await agent.while_still(self.refresh)
         return self.render()
 
     def shutdown(self) -> None:
@@ -409,8 +462,10 @@ def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
             snap.add(name, 1.0 if health in SERVING else 0.0, labels)
 
     for key, gw in state.gateways.items():
+        subscription = gw.subscription_id.lower()
         for inst in gw.instances:
             labels = {
+                "subscription": subscription,
                 "resource_group": gw.resource_group,
                 "gateway": gw.name,
                 "gateway_instance": inst.name,
@@ -422,6 +477,7 @@ def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
         gw = state.gateway(conn.gateway_id)
         instance_of = {i.public_ip_address: i.name for i in gw.instances} if gw else {}
         base = {
+            "subscription": conn.subscription_id.lower(),
             "resource_group": conn.resource_group,
             "gateway": gw.name if gw else resource_name(conn.gateway_id),
             "connection": conn.name,
@@ -434,15 +490,19 @@ def _fleet(snap: _Snapshot, state: FleetState, now: datetime) -> None:
     for key, status in state.bgp.items():
         gw = state.gateway(status.gateway_id)
         name = gw.name if gw else resource_name(status.gateway_id)
+        subscription = (gw.subscription_id if gw else subscription_of(status.gateway_id)).lower()
         for peer in status.peers:
-            labels = {"gateway": name, "local_address": peer.local_address,
-                      "neighbor": peer.neighbor}  # fmt: skip
+            labels = {"subscription": subscription, "gateway": name,
+                      "local_address": peer.local_address, "neighbor": peer.neighbor}  # fmt: skip
             up("vpnwatch_bgp_peer_up", bgp_peer_id(key, peer.local_address, peer.neighbor), labels)
             snap.add("vpnwatch_bgp_peer_routes_learned", float(peer.routes_received), labels)
     for key, site in state.sites.items():
-        up("vpnwatch_site_up", key, {"resource_group": site.resource_group, "site": site.name})
+        labels = {"subscription": site.subscription_id.lower(),
+                  "resource_group": site.resource_group, "site": site.name}  # fmt: skip
+        up("vpnwatch_site_up", key, labels)
     for key, circuit in state.circuits.items():
-        base = {"resource_group": circuit.resource_group, "circuit": circuit.name}
+        base = {"subscription": circuit.subscription_id.lower(),
+                "resource_group": circuit.resource_group, "circuit": circuit.name}  # fmt: skip
         up("vpnwatch_expressroute_circuit_up", key, base)
         for peering in circuit.peerings:
             for link in peering.links:

@@ -1,9 +1,9 @@
 """Azure Monitor platform metrics on `/metrics`: the newest grain of each series the metrics
 collector read, under the labels of the fleet series they belong to.
 
-Tunnel series carry `resource_group`, `gateway` and `connection`, like `vpnwatch_tunnel_up`, so
-PromQL joins them on those labels. `azure_instance` is Azure's gateway instance
-(`GatewayTenantWorker_IN_0`/`_IN_1`): on an active/standby gateway it is not the IP
+Tunnel series carry `subscription`, `resource_group`, `gateway` and `connection`, like
+`vpnwatch_tunnel_up`, so PromQL joins them on those labels. `azure_instance` is Azure's gateway
+instance (`GatewayTenantWorker_IN_0`/`_IN_1`): on an active/standby gateway it is not the IP
 configuration that `gateway_instance` names, and `instance` is Prometheus' own target label.
 A series appears once Azure has aggregated a grain for it (metrics land minutes late) and goes
 when no grain has come for half an hour.
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from vpnwatch.correlate.azuremonitor import MonitorMemory
 from vpnwatch.observations import MetricObserved
-from vpnwatch.resourceids import name_of, resource_group_of, resource_type_of
+from vpnwatch.resourceids import name_of, resource_group_of, resource_type_of, subscription_of
 
 Labels = dict[str, str]
 Add = Callable[[str, float, Labels], None]
@@ -92,7 +92,7 @@ _DIMENSIONS = {
 
 
 def _resource_labels(resource_id: str) -> Labels:
-    labels: Labels = {}
+    labels: Labels = {"subscription": subscription_of(resource_id).lower()}
     group = resource_group_of(resource_id)
     if group:
         labels["resource_group"] = group

@@ -92,8 +92,8 @@ class OtlpPush:
     def record(self, name: str, value: float, labels: Mapping[str, str]) -> None:
         self._instruments[name].record(value, dict(labels))
 
-    def set(self, name: str, value: float) -> None:
-        self._instruments[name].set(value)
+    def set(self, name: str, value: float, labels: Mapping[str, str] | None = None) -> None:
+        self._instruments[name].set(value, dict(labels or {}))
 
     def shutdown(self) -> None:
         self.provider.shutdown()

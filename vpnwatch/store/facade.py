@@ -46,14 +46,29 @@ class Store(Database):
         notifications the change causes go to the outbox in the same transaction.
         """
         with self._transaction() as db:
-            incident_rows.write(db, incidents)
+            written = incident_rows.write(db, incidents)
             entities.write_records(db, entity_records, removed_entities)
             outbox.write(db, notifications, notification_states)
+        incident_rows.mark_written(written)
 
     def load_open_incidents(self) -> list[Incident]:
         """Every open incident with its full timeline, oldest first: what a restart resumes."""
         with self._reading() as db:
             return incident_rows.load_open(db)
+
+    def load_resolved_since(self, since: datetime) -> list[Incident]:
+        """Incidents resolved at or after `since` with their timelines: the recently resolved
+        ones that late evidence (Azure Monitor logs) may still update after a restart."""
+        with self._reading() as db:
+            return incident_rows.load_resolved_since(db, since)
+
+    def prune_resolved_incidents(self, *, before: datetime) -> int:
+        """Forget incidents resolved before `before`: their rows, resources, timelines and
+        notification state; returns how many. Open incidents are kept whatever their age."""
+        with self._transaction() as db:
+            pruned = incident_rows.prune_resolved(db, before)
+            outbox.forget_states(db, pruned)
+            return len(pruned)
 
     def load_entity_records(self) -> dict[str, dict]:
         with self._reading() as db:
@@ -197,8 +212,9 @@ class Store(Database):
         """A dead letter, and (same transaction) the incident and notifications it causes."""
         with self._transaction() as db:
             outbox.dead(db, seq, error, at)
-            incident_rows.write(db, incidents)
+            written = incident_rows.write(db, incidents)
             outbox.write(db, notifications, notification_states)
+        incident_rows.mark_written(written)
 
     def list_notifications(
         self,

@@ -1,10 +1,12 @@
-"""Incidents, the resources they name, and their append-only timelines."""
+"""Incidents, the resources they name, and their timelines (appended to; an entry only ever
+changes its repeat count; removed with its incident once that is resolved and past retention)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from vpnwatch.incidents import Evidence, Incident, IncidentStatus, IncidentType, Severity
@@ -17,13 +19,21 @@ _COLUMNS = (
 )
 
 
-def write(db: sqlite3.Connection, incidents: Sequence[Incident]) -> None:
-    """Upsert by `id` (every field replaced) and append to the timelines.
+# Evidence a transaction wrote, with the repeat count written: marked once it commits.
+Written = list[tuple[Evidence, int]]
 
-    Evidence already stored is kept even if absent from `timeline`, and an entry equal on
-    (at, message, resource) to a stored one is not added twice.
+
+def write(db: sqlite3.Connection, incidents: Sequence[Incident]) -> Written:
+    """Upsert by `id` (every field replaced) and write what is new in the timelines.
+
+    A timeline is written incrementally: only entries not stored yet are inserted, and only
+    entries counted again since (`repeats`) are updated; the rest is not touched. Evidence
+    already stored is kept even if absent from `timeline`, and an entry equal on
+    (at, message, resource) to a stored one is not added twice. Returns what was written, for
+    `mark_written` once the transaction commits.
     """
     rows = [_row(i) for i in incidents]
+    written: Written = []
     for incident, row in zip(incidents, rows, strict=True):
         db.execute(
             f"INSERT INTO incidents ({_COLUMNS}) "
@@ -44,14 +54,34 @@ def write(db: sqlite3.Connection, incidents: Sequence[Incident]) -> None:
             "resource_folded) VALUES (?, ?, ?, ?)",
             [(incident.id, n, r, r.lower()) for n, r in enumerate(incident.resources)],
         )
+        fresh = [e for e in incident.timeline if e.stored_repeats != e.repeats]
         db.executemany(
-            "INSERT INTO evidence (incident_id, at, message, resource, source) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO evidence (incident_id, at, message, resource, source, repeats, last_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (incident_id, at, message, IFNULL(resource, '')) DO UPDATE SET "
+            "repeats = MAX(repeats, excluded.repeats), "
+            "last_at = COALESCE(excluded.last_at, last_at)",
             [
-                (incident.id, ts(e.at, "evidence.at"), e.message, e.resource, e.source)
-                for e in incident.timeline
+                (
+                    incident.id,
+                    ts(e.at, "evidence.at"),
+                    e.message,
+                    e.resource,
+                    e.source,
+                    e.repeats,
+                    maybe_ts(e.last_at, "evidence.last_at"),
+                )
+                for e in fresh
             ],
         )
+        written.extend((e, e.repeats) for e in fresh)
+    return written
+
+
+def mark_written(written: Written) -> None:
+    """After the commit: the store now holds these entries with these counts."""
+    for evidence, repeats in written:
+        evidence.stored_repeats = repeats
 
 
 def load_open(db: sqlite3.Connection) -> list[Incident]:
@@ -60,6 +90,34 @@ def load_open(db: sqlite3.Connection) -> list[Incident]:
         (IncidentStatus.OPEN.value,),
     ).fetchall()
     return _hydrate(db, rows)
+
+
+def load_resolved_since(db: sqlite3.Connection, since: datetime) -> list[Incident]:
+    """Incidents resolved at or after `since`, oldest resolved first."""
+    rows = db.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE status = ? AND resolved_at >= ? "
+        "ORDER BY resolved_at, seq",
+        (IncidentStatus.RESOLVED.value, ts(since, "since")),
+    ).fetchall()
+    return _hydrate(db, rows)
+
+
+def prune_resolved(db: sqlite3.Connection, before: datetime) -> list[str]:
+    """Delete incidents resolved before `before`, with their resources and timelines; returns
+    their ids. Open incidents are never pruned, whatever their age."""
+    ids = [
+        row[0]
+        for row in db.execute(
+            "SELECT id FROM incidents WHERE status = ? AND resolved_at < ?",
+            (IncidentStatus.RESOLVED.value, ts(before, "before")),
+        )
+    ]
+    for chunk in chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for table in ("evidence", "incident_resources"):
+            db.execute(f"DELETE FROM {table} WHERE incident_id IN ({marks})", chunk)
+        db.execute(f"DELETE FROM incidents WHERE id IN ({marks})", chunk)
+    return ids
 
 
 def get(db: sqlite3.Connection, incident_id: str) -> Incident | None:
@@ -115,6 +173,25 @@ def page(
     return _hydrate(db, rows), total
 
 
+# Version 6: an entry counts its repeats instead of being added again, and resolved incidents
+# past retention are deleted with their timelines (the evidence of open ones stays untouchable).
+MIGRATION_BOUNDED_TIMELINES: tuple[str, ...] = (
+    "ALTER TABLE evidence ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE evidence ADD COLUMN last_at TEXT",
+    "DROP TRIGGER evidence_no_update",
+    "DROP TRIGGER evidence_no_delete",
+    """CREATE TRIGGER evidence_counts_only BEFORE UPDATE ON evidence
+        WHEN NEW.incident_id IS NOT OLD.incident_id OR NEW.at IS NOT OLD.at
+            OR NEW.message IS NOT OLD.message OR NEW.resource IS NOT OLD.resource
+            OR NEW.source IS NOT OLD.source
+        BEGIN SELECT RAISE(ABORT, 'evidence is append-only: only its repeat count changes'); END""",
+    """CREATE TRIGGER evidence_kept_while_open BEFORE DELETE ON evidence
+        WHEN EXISTS (SELECT 1 FROM incidents WHERE id = OLD.incident_id AND status = 'open')
+        BEGIN SELECT RAISE(ABORT, 'the evidence of an open incident is kept'); END""",
+    "CREATE INDEX incidents_resolved ON incidents (resolved_at) WHERE status = 'resolved'",
+)
+
+
 def _row(incident: Incident) -> tuple[Any, ...]:
     return (
         incident.id,
@@ -148,12 +225,14 @@ def _hydrate(db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[In
             chunk,
         ):
             resources[incident_id].append(resource)
-        for incident_id, at, message, resource, source in db.execute(
-            f"SELECT incident_id, at, message, resource, source FROM evidence "
+        for incident_id, at, message, resource, source, repeats, last_at in db.execute(
+            f"SELECT incident_id, at, message, resource, source, repeats, last_at FROM evidence "
             f"WHERE incident_id IN ({marks}) ORDER BY seq",
             chunk,
         ):
-            timelines[incident_id].append(Evidence(dt(at), message, resource, source))
+            entry = Evidence(dt(at), message, resource, source, repeats, maybe_dt(last_at))
+            entry.stored_repeats = repeats
+            timelines[incident_id].append(entry)
     return [_incident(row, tuple(resources[row[0]]), timelines[row[0]]) for row in rows]
 
 

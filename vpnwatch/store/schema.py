@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from vpnwatch.store import outbox, silences, watermarks
+from vpnwatch.store import incidents, outbox, silences, watermarks
 from vpnwatch.store.codec import ts
 from vpnwatch.store.errors import StoreError
 
@@ -101,6 +101,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (*outbox.MIGRATION, *silences.MIGRATION),  # version 3: notification outbox, silences
     watermarks.MIGRATION,  # version 4: how far the diagnostic-log collector has read
     outbox.MIGRATION_SEQ_ORDER,  # version 5: due notifications in order, without a sort
+    incidents.MIGRATION_BOUNDED_TIMELINES,  # version 6: evidence counts repeats; retention
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

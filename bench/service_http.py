@@ -1,0 +1,315 @@
+"""HTTP latency of `/health`, `/livez` and `/metrics` while the agent polls a 1,000-gateway fleet.
+
+The emulator serves `vpnwatch/scenarios/large-fleet.yaml` in its own process (ARM's read budget
+on, as in `bench/scale.py`), so computing Azure's answers never competes with the agent for the
+interpreter. The agent and its service run on 127.0.0.1; the benchmark waits until /readyz
+answers 200 and then until the first full rotation (every listed connection and every gateway's
+BGP status read once), so `/metrics` carries the whole fleet. Then it loads the service from a
+separate client process:
+
+- `/health` at a fixed rate (`--rate`, default 500 requests/s) for `--seconds`, while polling;
+- `/livez` at 100 requests/s while another client scrapes `/metrics` back to back;
+- `/metrics` alone, back to back: latency and series count.
+
+Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
+agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
+on a scaled clock (LRO waits and the read budget scale with it). Prints p50/p99 latency and
+requests/s. No assertions; it stops by itself.
+
+    .venv/bin/python bench/service_http.py [--rate 500] [--seconds 20] [--speed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vpnwatch.agent import Agent
+from vpnwatch.clock import ScaledClock
+from vpnwatch.config import CollectorsSettings
+from vpnwatch.emulator import Emulator, load_scenario
+from vpnwatch.emulator.scenario import Scenario
+from vpnwatch.replay import emulator_settings
+from vpnwatch.service.app import create_app, running
+
+SCENARIO = "large-fleet"
+
+
+@dataclass
+class Result:
+    endpoint: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    body_bytes: int = 0
+    series: int = 0
+
+    def quantile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def line(self) -> str:
+        done = len(self.latencies)
+        rate = done / self.wall_seconds if self.wall_seconds else 0.0
+        return (
+            f"{done:6d} req  p50 {self.quantile(0.5) * 1000:8.1f} ms  "
+            f"p99 {self.quantile(0.99) * 1000:8.1f} ms  "
+            f"mean {statistics.fmean(self.latencies) * 1000 if done else float('nan'):8.1f} ms  "
+            f"{rate:7.1f} req/s  body {self.body_bytes / 1024:7.1f} KiB  "
+            f"status {dict(sorted(self.statuses.items()))}  errors {self.errors}"
+        )
+
+
+async def _fixed_rate(
+    client: httpx.AsyncClient, endpoint: str, rate: float, seconds: float, stop: asyncio.Event
+) -> Result:
+    """Requests sent on a fixed schedule (`rate` per second), each timed from its send."""
+    result = Result(endpoint)
+    pending: set[asyncio.Task[None]] = set()
+
+    async def one() -> None:
+        started = time.perf_counter()
+        try:
+            response = await client.get(endpoint)
+        except httpx.HTTPError:
+            result.errors += 1
+            return
+        result.latencies.append(time.perf_counter() - started)
+        result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
+        result.body_bytes = len(response.content)
+
+    began = time.perf_counter()
+    n = 0
+    while not stop.is_set() and time.perf_counter() - began < seconds:
+        n += 1
+        delay = began + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.wait(pending, timeout=30)
+    result.wall_seconds = time.perf_counter() - began
+    return result
+
+
+async def _back_to_back(
+    client: httpx.AsyncClient, endpoint: str, seconds: float, stop: asyncio.Event
+) -> Result:
+    result = Result(endpoint)
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        started = time.perf_counter()
+        try:
+            response = await client.get(endpoint)
+        except httpx.HTTPError:
+            result.errors += 1
+            continue
+        result.latencies.append(time.perf_counter() - started)
+        result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
+        result.body_bytes = len(response.content)
+        result.series = sum(
+            1 for line in response.text.splitlines() if line and not line.startswith("#")
+        )
+    stop.set()
+    result.wall_seconds = time.perf_counter() - began
+    return result
+
+
+async def client_main(base_url: str, rate: float, seconds: float) -> None:
+    """The load, run in its own process; prints one line per measurement."""
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+        never = asyncio.Event()
+        health = await _fixed_rate(client, "/health", rate, seconds, never)
+        print(f"/health at {rate:g}/s while polling   {health.line()}", flush=True)
+        stop = asyncio.Event()
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as scraper:
+            livez, metrics = await asyncio.gather(
+                _fixed_rate(client, "/livez", 100, seconds, stop),
+                _back_to_back(scraper, "/metrics", seconds, stop),
+            )
+        print(f"/livez during /metrics scrapes  {livez.line()}", flush=True)
+        print(f"/metrics back to back           {metrics.line()}", flush=True)
+        print(f"/metrics series: {metrics.series}", flush=True)
+
+
+async def _loop_lag(lags: list[float], every: float = 0.01) -> None:
+    """How late the agent's event loop wakes a sleeper: what a request waits for the loop."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(every)
+        lags.append(max(0.0, time.perf_counter() - started - every))
+
+
+def shared_clock(speed: float, wall_epoch: float) -> ScaledClock:
+    """A scaled clock that reads `wall_epoch` at wall time `wall_epoch`, in any process."""
+    now = wall_epoch + (time.time() - wall_epoch) * speed
+    return ScaledClock(speed, epoch=datetime.fromtimestamp(now, UTC))
+
+
+def _serve(scenario: str, speed: float, epoch: float, conn: Any) -> None:
+    """The emulator's process: serve the scenario until the parent closes the pipe. Its own
+    process, so that computing Azure's answers never competes with the agent for the
+    interpreter."""
+
+    async def main() -> None:
+        async with Emulator(scenario, clock=shared_clock(speed, epoch), port=0) as emu:
+            assert emu.started_at is not None
+            conn.send((emu.base_url, emu.started_at.timestamp()))
+            while not await asyncio.to_thread(conn.poll, 0.5):
+                pass
+
+    asyncio.run(main())
+
+
+async def _wait_ready(base_url: str, timeout: float) -> float:
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        while time.monotonic() - started < timeout:
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"not ready after {timeout:.0f} s")
+
+
+def _rotation_done(agent: Agent) -> tuple[bool, str]:
+    """Whether every connection the subscriptions list, and the BGP status of every gateway
+    with BGP, has been read at least once: the whole fleet is in the state (and on /metrics)."""
+    assert agent.correlator is not None
+    state = agent.correlator.state
+    listed = sum(b.connections for b in agent.budgets())
+    with_bgp = sum(1 for gw in state.gateways.values() if gw.bgp_enabled)
+    progress = (
+        f"{len(state.connections)} of {listed} connections, "
+        f"BGP of {len(state.bgp)} of {with_bgp} gateways, {len(state.entities)} entities"
+    )
+    done = listed > 0 and len(state.connections) >= listed and len(state.bgp) >= with_bgp
+    return done, progress
+
+
+async def _wait_full_rotation(agent: Agent, timeout: float) -> float:
+    started = time.monotonic()
+    shown = 0.0
+    while time.monotonic() - started < timeout:
+        done, progress = _rotation_done(agent)
+        if done:
+            return time.monotonic() - started
+        if time.monotonic() - shown > 30:
+            print(f"  reading the fleet: {progress}", flush=True)
+            shown = time.monotonic()
+        await asyncio.sleep(1.0)
+    raise TimeoutError(f"no full rotation after {timeout:.0f} s ({_rotation_done(agent)[1]})")
+
+
+async def main(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    epoch = time.time()
+    parent, child = mp.Pipe()
+    emulator = mp.get_context("spawn").Process(
+        target=_serve, args=(args.scenario, args.speed, epoch, child)
+    )
+    emulator.start()
+    try:
+        emulator_url, started = await asyncio.to_thread(parent.recv)
+        return await _measure(args, scenario, emulator_url, started, epoch)
+    finally:
+        parent.close()
+        emulator.join(timeout=10)
+        if emulator.is_alive():
+            emulator.terminate()
+
+
+async def _measure(
+    args: argparse.Namespace, scenario: Scenario, emulator_url: str, started: float, epoch: float
+) -> int:
+    clock = shared_clock(args.speed, epoch)
+    with tempfile.TemporaryDirectory(prefix="vpnwatch-bench-") as tmp:
+        settings = emulator_settings(
+            emulator_url, scenario, epoch=datetime.fromtimestamp(started, UTC),
+            store_path=str(Path(tmp) / "bench.sqlite3"),
+        )  # fmt: skip
+        # LROs wait between polls as against Azure (emulator_settings makes replays skip it):
+        # the SDK's wait is wall time, so it is the default scenario wait over the speed.
+        lro_wait = CollectorsSettings().lro_poll_interval_seconds
+        settings.collectors.lro_poll_interval_seconds = lro_wait / args.speed
+        settings.log_level = "WARNING"
+        app = create_app(settings, clock=clock)
+        agent: Agent = app.state.agent
+        async with running(app) as base_url:
+            print(
+                f"scenario {scenario.name!r} at speed {args.speed:g}: service {base_url}, "
+                f"emulator {emulator_url} (its own process)"
+            )
+            try:
+                took = await _wait_ready(base_url, args.ready_timeout)
+                print(f"ready after {took:.1f} s: {_rotation_done(agent)[1]}", flush=True)
+                took = await _wait_full_rotation(agent, args.ready_timeout)
+            except TimeoutError as exc:
+                print(f"gave up: {exc}", file=sys.stderr)
+                return 1
+            print(
+                f"first full rotation {took:.1f} s after ready: {_rotation_done(agent)[1]}; "
+                f"LRO poll interval {lro_wait:g} scenario s"
+            )
+            lags: list[float] = []
+            probe = asyncio.create_task(_loop_lag(lags))
+            cpu = time.process_time()
+            client = await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--client", base_url,
+                "--rate", str(args.rate), "--seconds", str(args.seconds),
+            )  # fmt: skip
+            await client.wait()
+            cpu = time.process_time() - cpu
+            probe.cancel()
+            lags.sort()
+            p50, p99 = lags[len(lags) // 2] * 1000, lags[int(len(lags) * 0.99)] * 1000
+            print(
+                f"agent process meanwhile: {cpu:.1f} CPU s; event loop late by p50 {p50:.1f} ms, "
+                f"p99 {p99:.1f} ms, max {lags[-1] * 1000:.0f} ms ({len(lags)} samples)"
+            )
+            for status in agent.collector_status():
+                print(
+                    f"collector {status.name:16} runs {status.runs:3d} "
+                    f"failures {status.failures:3d}"
+                )
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default=SCENARIO)
+    parser.add_argument("--rate", type=float, default=500.0, help="/health requests per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measurement")
+    parser.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
+    parser.add_argument(
+        "--ready-timeout", type=float, default=1200.0, help="for readiness, then a full rotation"
+    )
+    parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.client:
+        asyncio.run(client_main(arguments.client, arguments.rate, arguments.seconds))
+        sys.exit(0)
+    sys.exit(asyncio.run(main(arguments)))
