@@ -9,7 +9,13 @@ from vpnwatch.correlate import Correlator
 from vpnwatch.incidents import Incident, IncidentType, Severity
 from vpnwatch.notify.routing import Router
 from vpnwatch.notify.settings import NotifySettings
-from vpnwatch.observations import BgpPeerState, ConnectionStatus, Observation
+from vpnwatch.observations import (
+    BgpPeerState,
+    ConnectionStatus,
+    DiagnosticLogObserved,
+    LogEvent,
+    Observation,
+)
 
 HUB = gateway("gw-hub", n=1, active_active=True)
 SPOKE = gateway("gw-spoke", n=2, region="eastus", vnet="spoke")
@@ -183,3 +189,25 @@ def test_disabled_it_leaves_each_side_to_tunnel_down() -> None:
     result = corr.process(link(15, hub=DOWN, spoke=DOWN), at(15))
     assert {i.type for i in result.opened} == {IncidentType.TUNNEL_DOWN}
     assert len(result.opened) == 2
+
+
+def test_an_instance_switch_in_the_log_names_a_gateway_the_link_could_not() -> None:
+    corr = fleet()
+    inc = pair_of(corr.process(link(15, hub=DOWN, spoke=DOWN), at(15)).opened)
+    assert inc.classification == "cause_unknown"
+    switch = DiagnosticLogObserved(
+        observed_at=at(300),
+        source="monitor.logs",
+        resource_id=SPOKE.resource_id.upper(),  # the log writes ids upper-case
+        at=at(40),
+        category="GatewayDiagnosticLog",
+        operation="GatewayTenantPrimaryChanged",
+        event=LogEvent.INSTANCE_SWITCH,
+        instance="GatewayTenantWorker_IN_1",
+    )
+    result = corr.process([switch, *link(300, hub=DOWN, spoke=DOWN)], at(300))
+    assert inc in result.updated
+    assert inc.classification == "gateway_fault"
+    assert inc.attributes["gateway_at_fault"] == "gw-spoke"
+    assert "gw-spoke switched instances" in inc.title
+    assert any("GatewayTenantPrimaryChanged" in e.message for e in inc.timeline)

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vpnwatch.config import CorrelatorSettings
-from vpnwatch.correlate import azuremonitor
+from vpnwatch.correlate import azuremonitor, vnet2vnet
 from vpnwatch.correlate.azuremonitor import MonitorMemory, P2SDetector
 from vpnwatch.correlate.bgp import BgpDetector
 from vpnwatch.correlate.blind import BlindDetector
@@ -457,6 +457,8 @@ class Correlator:
                 if row.event is LogEvent.INSTANCE_SWITCH and gw is not None:
                     if inc.type is IncidentType.FAILOVER and row.instance:
                         inc.attributes["instance"] = row.instance
+                    elif inc.type is IncidentType.VNET2VNET_DOWN:
+                        vnet2vnet.note_switch(inc, gw.name)
                     elif (
                         inc.type is IncidentType.TUNNEL_DOWN
                         and not gw.active_active

@@ -15,7 +15,10 @@ says it cannot tell which. A gateway's own incident (`failover`, `gateway_down`,
 explains the link, so the link is its child and pages with it, never beside it.
 
 A gateway whose only connections are this link cannot tell its own failure from the link's:
-its `failover`, `redundancy_lost` and `gateway_down` are symptoms the link explains.
+its `failover`, `redundancy_lost` and `gateway_down` are symptoms the link explains. Its
+diagnostic log can: `GatewayTenantPrimaryChanged` during the link's outage (minutes late, so
+often after the link resolved) says that gateway switched instances, and names it
+(`note_switch`, called by the engine as the row arrives).
 Severity warning, as for a single connection down; classification `gateway_fault` when one
 gateway is named, `cause_unknown` otherwise.
 """
@@ -47,10 +50,12 @@ from vpnwatch.correlate.keys import (
     vnet2vnet_pair,
 )
 from vpnwatch.correlate.state import FleetState
-from vpnwatch.incidents import Evidence, IncidentType, Severity, incident_key
+from vpnwatch.incidents import Evidence, Incident, IncidentType, Severity, incident_key
 
 GATEWAY_FAULT = "gateway_fault"
 CAUSE_UNKNOWN = "cause_unknown"
+SWITCHED = "instance_switched"  # gateways whose log showed an instance switch in the outage
+_SWITCH = "switched instances (GatewayTenantPrimaryChanged)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +103,25 @@ class Vnet2VnetDetector:
                 yield all_restored(key, entities, inc, message, None, explains)
             return
         start = min(e.since for e in down)
-        blames = [_blame(ctx, gid, set(conns), start) for gid in pair]
+        switched = switched_gateways(inc) if inc is not None else set()
+        blames = [_blame(ctx, gid, set(conns), start, name_of(gid) in switched) for gid in pair]
         at_fault, reason = _verdict(blames)
-        names = " and ".join(name_of(g) for g in pair)
-        if at_fault is not None:
-            title = f"VNet-to-VNet link between {names} down: gateway {name_of(at_fault)} at fault"
-        else:
-            title = f"VNet-to-VNet link between {names} down: cannot tell which gateway"
+        title = _title([name_of(g) for g in pair], name_of(at_fault) if at_fault else None)
         evidence = [seen(e, f"connection {name_of(e.entity_id)}", _source(state, e)) for e in down]
         for b in blames:
             evidence.extend(b.evidence)
+        attributes = {
+            "gateways": ", ".join(name_of(g) for g in pair),
+            "connections": ", ".join(name_of(c) for c in conns),
+            "gateway_at_fault": name_of(at_fault) if at_fault is not None else "",
+            "fault_evidence": reason,
+            "sides_down": f"{len(down)} of {len(conns)}",
+        }
+        if at_fault is not None:  # what routes and silences match a gateway by
+            attributes["gateway"] = name_of(at_fault)
+            gw = state.gateways.get(at_fault)
+            if gw is not None:
+                attributes["region"] = gw.region
         yield Finding(
             key=key,
             type=IncidentType.VNET2VNET_DOWN,
@@ -117,16 +131,40 @@ class Vnet2VnetDetector:
             started_at=start,
             classification=GATEWAY_FAULT if at_fault is not None else CAUSE_UNKNOWN,
             outage_seconds=seconds(start, ctx.now),
-            attributes={
-                "gateways": ", ".join(name_of(g) for g in pair),
-                "connections": ", ".join(name_of(c) for c in conns),
-                "gateway_at_fault": name_of(at_fault) if at_fault is not None else "",
-                "fault_evidence": reason,
-                "sides_down": f"{len(down)} of {len(conns)}",
-            },
+            attributes=attributes,
             evidence=tuple(evidence),
             explains=explains,
         )
+
+
+def _title(names: list[str], at_fault: str | None) -> str:
+    link = f"VNet-to-VNet link between {' and '.join(names)} down"
+    if at_fault is not None:
+        return f"{link}: gateway {at_fault} at fault"
+    return f"{link}: cannot tell which gateway"
+
+
+def switched_gateways(inc: Incident) -> set[str]:
+    return {n for n in inc.attributes.get(SWITCHED, "").split(", ") if n}
+
+
+def note_switch(inc: Incident, gateway_name: str) -> None:
+    """The gateway's diagnostic log shows an instance switch during the link's outage. Named at
+    once when the link could not tell and nothing blames the other side; an open incident's
+    next finding weighs it with the rest (`_blame`)."""
+    switched = switched_gateways(inc) | {gateway_name}
+    inc.attributes[SWITCHED] = ", ".join(sorted(switched))
+    if inc.classification != CAUSE_UNKNOWN or len(switched) != 1:
+        return
+    if inc.attributes.get("fault_evidence", "").startswith("both"):
+        return
+    reason = f"{gateway_name} {_SWITCH}"
+    inc.classification = GATEWAY_FAULT
+    inc.attributes.update(
+        gateway_at_fault=gateway_name, fault_evidence=reason, gateway=gateway_name
+    )
+    names = [n for n in inc.attributes.get("gateways", "").split(", ") if n]
+    inc.title = f"{_title(names, gateway_name)} ({reason})"
 
 
 def _source(state: FleetState, entity: EntityState) -> str | None:
@@ -153,9 +191,12 @@ def _explains(state: FleetState, pair: tuple[str, str], conns: list[str]) -> fro
     return frozenset(keys)
 
 
-def _blame(ctx: DetectorContext, gid: str, link: set[str], start: datetime) -> Blame:
+def _blame(
+    ctx: DetectorContext, gid: str, link: set[str], start: datetime, switched: bool = False
+) -> Blame:
     """The gateway's other connections and BGP sessions that went down about when the link did
-    (within one staleness window): the sign of a fault of the gateway, not of the link."""
+    (within one staleness window), or an instance switch in its log: the sign of a fault of the
+    gateway, not of the link."""
     state = ctx.state
     if gid not in state.gateways:
         return Blame(gid, False, (), ())
@@ -169,7 +210,7 @@ def _blame(ctx: DetectorContext, gid: str, link: set[str], start: datetime) -> B
     sessions = [
         p for p in state.bgp_peers_of_gateway(gid) if p not in link_peers and p in state.entities
     ]
-    faults: list[str] = []
+    faults: list[str] = [f"{name_of(gid)} {_SWITCH}"] if switched else []
     evidence: list[Evidence] = []
     for label, noun, ids in (
         ("other connections", "connection", others),

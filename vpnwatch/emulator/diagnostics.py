@@ -182,6 +182,14 @@ class Diagnostics:
                         self._tunnel(gw, conn, start, slot, False, REASON_INSTANCE)
                         self._tunnel(gw, conn, end, slot, True)
         for conn in vpn:
+            for start, end in self.world.far_side_down(conn).spans:  # Vnet2Vnet: the far gateway
+                if start <= 0:
+                    continue  # never connected: nothing changed to log
+                for slot in range(gw.tunnels_per_connection):
+                    instance = slot if gw.active_active else _carrier(self.world, gw, start)
+                    self._tunnel(gw, conn, start, instance, False, REASON_REMOTE)
+                    if not math.isinf(end):
+                        self._tunnel(gw, conn, end, instance, True)
             for slot in range(gw.tunnels_per_connection):
                 remote_down = self.world.timeline.connection_link_down(conn.name, slot)
                 for start, end in remote_down.spans:
