@@ -72,7 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("scenario", help="scenario name or file")
     replay.add_argument("--speed", type=float, default=0.0, help="pace (0: as fast as possible)")
     replay.add_argument("--config", type=Path, help="collector and correlator settings to use")
-    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+    replay.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per incident and line, with its history (opened, escalated, "
+        "paged, parent changed, resolved)",
+    )
+    replay.add_argument(
+        "--entities",
+        action="store_true",
+        help="with --json: first one line per step with every entity's health and data age",
+    )
     replay.add_argument(
         "--deliver",
         action="store_true",
@@ -288,15 +298,28 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if args.deliver and (base is None or not base.notify.receivers):
         print("--deliver needs --config with notify.receivers", file=sys.stderr)
         return 2
+    if args.entities and not args.json:
+        print("--entities needs --json", file=sys.stderr)
+        return 2
     if args.deliver:  # each failed delivery and dead letter is worth seeing
         logging.getLogger().setLevel(logging.WARNING)
+    samples: list[dict] | None = [] if args.entities else None
     try:
         incidents = asyncio.run(
-            replay(scenario, base=base, speed=args.speed, deliver=args.deliver)
+            replay(
+                scenario,
+                base=base,
+                speed=args.speed,
+                deliver=args.deliver,
+                history=args.json,
+                entity_samples=samples,
+            )
         )
     except DeliveryTimeout as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    for sample in samples or []:
+        print(json.dumps(sample))
     for incident in incidents:
         record = incident_record(incident, epoch=REPLAY_EPOCH)
         if args.json:

@@ -10,6 +10,7 @@ the steps against the wall clock (scenario seconds per wall second); 0 runs as f
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from vpnwatch.agent import Agent
 from vpnwatch.clock import ManualClock
 from vpnwatch.config import Settings
 from vpnwatch.emulator import Emulator, Scenario
+from vpnwatch.history import IncidentHistory, entity_sample
 from vpnwatch.incidents import Incident
 from vpnwatch.notify.settings import NotifySettings
 from vpnwatch.store import Store
@@ -27,6 +29,8 @@ EMULATOR_TOKEN = "emulator-token"
 
 class DeliveryTimeout(Exception):
     """`replay --deliver` gave up waiting for the outbox to empty."""
+
+
 REPLAY_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -86,6 +90,16 @@ def _absolute_window(window: dict[str, Any], epoch: datetime) -> dict[str, Any]:
     }
 
 
+# Without --deliver, a replay that records histories plans notifications for this receiver and
+# never sends them: "paged" then means what a default paging route would have paged.
+PLANNING_RECEIVER = {
+    "name": "on-call",
+    "kind": "pagerduty",
+    "routing_key": "replay-never-sent",
+    "url": "http://127.0.0.1:9/never-sent",
+}
+
+
 async def replay(
     scenario: Scenario,
     *,
@@ -94,27 +108,48 @@ async def replay(
     step_seconds: float = 5.0,
     deliver: bool = False,
     deliver_timeout: float = 300.0,
+    history: bool = False,
+    entity_samples: list[dict[str, Any]] | None = None,
 ) -> list[Incident]:
     """Every incident the scenario opens, oldest first (children included, `parent_key` set).
 
     With `deliver`, the notifications go through `base`'s receivers (routing, silences and the
     outbox as in `vpnwatch run`), and the replay waits until the outbox is empty, raising
     `DeliveryTimeout` after `deliver_timeout` seconds. Without it nothing is sent.
+
+    With `history`, each incident's `attributes["history"]` is set to its events in order (a
+    JSON list; see `vpnwatch.history`); notifications are then planned (for `base`'s receivers,
+    or one default paging receiver) but, without `deliver`, never sent. With `entity_samples`,
+    a sample of every entity's health is appended to it after each step.
     """
     clock = ManualClock(epoch=REPLAY_EPOCH)
     store = Store.open(":memory:")
+    recorder = IncidentHistory(clock) if history else None
     async with Emulator(scenario, clock=clock, port=0, tls=False, token=EMULATOR_TOKEN) as emu:
         settings = emulator_settings(emu.base_url, scenario, epoch=clock.now(), base=base)
-        if not deliver:
+        if not deliver and not history:
             settings.notify = NotifySettings()
+        elif not deliver and not settings.notify.receivers:
+            settings.notify = NotifySettings(
+                receivers=[PLANNING_RECEIVER],
+                group_wait_seconds=settings.notify.group_wait_seconds,
+            )
         agent = Agent(settings, clock=clock, store=store)
         await agent.open()
+        if recorder is not None:
+            agent.add_listener(recorder)
         notifications = agent.notifications
         try:
-            if notifications is not None:
+            if notifications is not None and deliver:
                 await notifications.start()
-            await _step_through(agent, clock, scenario.duration_seconds, step_seconds, speed)
-            if notifications is not None and not await notifications.drain(deliver_timeout):
+            await _step_through(
+                agent, clock, scenario.duration_seconds, step_seconds, speed, entity_samples
+            )
+            if (
+                deliver
+                and notifications is not None
+                and not await notifications.drain(deliver_timeout)
+            ):
                 pending = await notifications.dispatcher.pending()
                 raise DeliveryTimeout(
                     f"{pending} notification(s) still undelivered after {deliver_timeout:g} s; "
@@ -123,17 +158,28 @@ async def replay(
         finally:
             await agent.stop()
     incidents, _ = store.list_incidents(limit=1_000_000)
+    if recorder is not None:
+        for incident in incidents:
+            events = recorder.events(incident.id, store.notifications_of(incident.id))
+            incident.attributes["history"] = json.dumps(events)
     store.close()
     return sorted(incidents, key=lambda i: (i.opened_at, i.key))
 
 
 async def _step_through(
-    agent: Agent, clock: ManualClock, duration: float, step: float, speed: float
+    agent: Agent,
+    clock: ManualClock,
+    duration: float,
+    step: float,
+    speed: float,
+    entity_samples: list[dict[str, Any]] | None = None,
 ) -> None:
     started = time.monotonic()
     elapsed = 0.0
     while elapsed <= duration:
         await agent.run_due()
+        if entity_samples is not None and agent.correlator is not None:
+            entity_samples.append(entity_sample(agent.correlator.state, clock.now()))
         if speed > 0:
             lag = elapsed / speed - (time.monotonic() - started)
             if lag > 0:
@@ -164,4 +210,6 @@ def incident_record(incident: Incident, epoch: datetime | None = None) -> dict[s
     }
     if epoch is not None:
         record["opened_offset"] = (incident.opened_at - epoch).total_seconds()
+    if "history" in incident.attributes:
+        record["history"] = json.loads(incident.attributes["history"])
     return record

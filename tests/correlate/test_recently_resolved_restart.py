@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from factories import DOWN, UP, at, connection, gateway, run, settings
+from factories import DOWN, UP, at, connection, gateway, settings
 
 from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.correlate.azuremonitor import RECENT_SECONDS
@@ -52,7 +52,7 @@ def _restart(store: Store, now_seconds: float) -> Correlator:
 def test_a_log_arriving_after_a_restart_settles_the_resolved_drop_as_a_failover(tmp_path):
     store = Store.open(tmp_path / "vpnwatch.sqlite3")
     corr = Correlator(settings())
-    _save(store, corr.process([GW, connection("c1", GW), run("arm.connections")], at(0)))
+    _save(store, corr.process([GW, connection("c1", GW)], at(0)))
     _save(store, corr.process([connection("c1", GW, t=15, status=DOWN)], at(15)))
     _save(store, corr.process([connection("c1", GW, t=45, status=UP)], at(45)))
     result = corr.tick(at(120))
@@ -77,7 +77,7 @@ def test_a_log_arriving_after_a_restart_settles_the_resolved_drop_as_a_failover(
 def test_incidents_resolved_longer_ago_are_not_taken_back(tmp_path):
     store = Store.open(tmp_path / "vpnwatch.sqlite3")
     corr = Correlator(settings())
-    _save(store, corr.process([GW, connection("c1", GW), run("arm.connections")], at(0)))
+    _save(store, corr.process([GW, connection("c1", GW)], at(0)))
     _save(store, corr.process([connection("c1", GW, t=15, status=DOWN)], at(15)))
     _save(store, corr.process([connection("c1", GW, t=45, status=UP)], at(45)))
     _save(store, corr.tick(at(120)))

@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vpnwatch.config import CorrelatorSettings
-from vpnwatch.correlate import azuremonitor, vnet2vnet
+from vpnwatch.correlate import azuremonitor, gap, vnet2vnet
 from vpnwatch.correlate.azuremonitor import MonitorMemory, P2SDetector
 from vpnwatch.correlate.bgp import BgpDetector
 from vpnwatch.correlate.blind import BlindDetector
@@ -204,6 +204,7 @@ class Correlator:
         if settings.p2s.enabled:
             self._detectors.append(P2SDetector(self._monitor, self._recent_and_open()))
         self._open_counts = self._count_open()
+        self._started_at: datetime | None = None  # the first step: what came before, we missed
 
     @property
     def state(self) -> FleetState:
@@ -229,6 +230,8 @@ class Correlator:
         return self.process((), now)
 
     def process(self, observations: Sequence[Observation], now: datetime) -> CorrelationResult:
+        if self._started_at is None:
+            self._started_at = now
         state = self._state
         state.begin_step()
         alerts: list[AzureAlertObserved] = []
@@ -355,20 +358,28 @@ class Correlator:
             changes.note(inc, before)
 
     def _open_new(self, f: Finding, parent: str | None, changes: _Changes) -> None:
+        attributes = dict(f.attributes)
+        title = f.title
+        unseen = gap.unseen_start(self._state, f, self._started_at)
+        if unseen is not None:
+            gap.mark(attributes, *unseen, f.started_at)
+            title = gap.titled(title, attributes)
         inc = Incident(
             key=f.key,
             type=f.type,
             severity=f.severity,
-            title=f.title,
+            title=title,
             resources=f.resources,
             opened_at=f.started_at,
             classification=f.classification,
             outage_seconds=f.outage_seconds,
             parent_key=parent,
-            attributes=dict(f.attributes),
+            attributes=attributes,
             updated_at=changes.now,
         )
         _add_evidence(inc, f.evidence)
+        if unseen is not None:
+            _add_evidence(inc, [gap.evidence(*unseen, f.started_at)])
         self._open[f.key] = inc
         changes.opened[f.key] = inc
 
@@ -381,7 +392,7 @@ class Correlator:
             inc.clearing_since = None
             _add_evidence(inc, [Evidence(f.started_at, f"condition back (flap {inc.flaps})")])
         inc.severity = f.severity
-        inc.title = f.title
+        inc.title = gap.titled(f.title, inc.attributes)
         inc.resources = f.resources
         inc.classification = f.classification
         if f.outage_seconds is not None:
