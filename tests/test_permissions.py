@@ -104,6 +104,8 @@ async def test_every_request_the_agent_makes_is_listed_and_the_role_allows_it(tm
         "Microsoft.Maintenance/maintenanceConfigurations/read",
         "Microsoft.Maintenance/configurationAssignments/read",
         "Microsoft.OperationalInsights/workspaces/query/read",  # only with a logs workspace
+        # only when their collector is on (resiliency, vpn_client_health)
+        *(op.action for op in OPERATIONS if op.collector is not None),
     }, unused
 
 
@@ -134,7 +136,10 @@ async def test_probe_names_each_missing_permission_in_one_line():
 async def test_probe_passes_with_the_shipped_role():
     lines = await _probe(RoleGrant(actions=tuple(required_actions())))
     assert all(line.startswith("OK") for line in lines), lines
-    assert any(f"all {len(set(required_actions()))} permissions granted" in line for line in lines)
+    # the collectors that own actions are off in this estate: their actions are not checked
+    checked = {op.action for op in OPERATIONS if op.collector is None}
+    assert checked < set(required_actions())
+    assert any(f"all {len(checked)} permissions granted" in line for line in lines)
 
 
 async def test_probe_says_a_refused_credential_in_one_line():

@@ -276,6 +276,27 @@ class MaintenanceCollectorSettings(CollectorSettings):
     interval_seconds: float = Field(3600.0, gt=0)
 
 
+class ResiliencyCollectorSettings(CollectorSettings):
+    """ExpressRoute resiliency, read-only: each circuit's link failover tests, each
+    ExpressRoute gateway's site failover tests and Resiliency Insights. Every read is a
+    long-running POST charged as a write, so the pass is slow. How old a validation may be
+    is the correlator's `resiliency` block."""
+
+    enabled: bool = False
+    interval_seconds: float = Field(21600.0, gt=0)  # every 6 hours
+
+
+class VpnClientHealthSettings(_Section):
+    """Point-to-site sessions (`getVpnclientConnectionHealth`, a long-running POST charged as a
+    write): never polled, read on demand from the API and once when a gateway's P2S users
+    collapse; at most once per `min_interval_seconds` per gateway."""
+
+    enabled: bool = False
+    min_interval_seconds: float = Field(300.0, ge=0)
+    on_collapse: bool = True
+    max_wait_seconds: float = Field(5.0, ge=0)  # refuse when the write budget is further off
+
+
 class LogsCollectorSettings(CollectorSettings):
     """VPN gateway diagnostic logs from a Log Analytics workspace (`AzureDiagnostics`).
 
@@ -324,6 +345,8 @@ class CollectorsSettings(_Section):
     metrics: MetricsCollectorSettings = Field(default_factory=MetricsCollectorSettings)
     logs: LogsCollectorSettings = Field(default_factory=LogsCollectorSettings)
     maintenance: MaintenanceCollectorSettings = Field(default_factory=MaintenanceCollectorSettings)
+    resiliency: ResiliencyCollectorSettings = Field(default_factory=ResiliencyCollectorSettings)
+    vpn_client_health: VpnClientHealthSettings = Field(default_factory=VpnClientHealthSettings)
     resourcehealth: ResourceHealthCollectorSettings = Field(
         default_factory=ResourceHealthCollectorSettings
     )
@@ -471,6 +494,15 @@ class P2SSettings(_Section):
     drop_share: float = Field(0.5, gt=0, le=1)
 
 
+class ResiliencySettings(_Section):
+    """`resiliency_validation_overdue` (severity `info`: on the status page, API and /metrics,
+    routed to no pager or chat by default) when a circuit's or ExpressRoute gateway's last
+    failover test is older than this, or none ever ran."""
+
+    enabled: bool = True
+    validation_max_age_days: float = Field(90.0, gt=0)
+
+
 class CorrelatorSettings(_Section):
     state: StateSettings = Field(default_factory=StateSettings)
     tunnel: TunnelSettings = Field(default_factory=TunnelSettings)
@@ -483,6 +515,7 @@ class CorrelatorSettings(_Section):
     vnet2vnet: Vnet2VnetSettings = Field(default_factory=Vnet2VnetSettings)
     blind: BlindSettings = Field(default_factory=BlindSettings)
     p2s: P2SSettings = Field(default_factory=P2SSettings)
+    resiliency: ResiliencySettings = Field(default_factory=ResiliencySettings)
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
 
 

@@ -35,6 +35,7 @@ class IncidentType(StrEnum):
     VNET2VNET_DOWN = "vnet2vnet_down"
     MONITORING_BLIND = "monitoring_blind"
     P2S_SESSIONS_LOST = "p2s_sessions_lost"
+    RESILIENCY_VALIDATION_OVERDUE = "resiliency_validation_overdue"
     NOTIFICATION_FAILING = "notification_failing"  # opened by notify/, not by a detector
 
 

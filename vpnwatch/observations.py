@@ -70,6 +70,16 @@ class GatewayInstance:
     bgp_addresses: tuple[str, ...] = ()  # defaultBgpIpAddresses of this IP configuration
 
 
+@dataclass(frozen=True, slots=True)
+class P2SConfiguration:
+    """A VPN gateway's point-to-site settings (`properties.vpnClientConfiguration`)."""
+
+    address_pools: tuple[str, ...] = ()  # vpnClientAddressPool.addressPrefixes
+    tunnel_types: tuple[str, ...] = ()  # vpnClientProtocols: IkeV2, SSTP, OpenVPN
+    auth_types: tuple[str, ...] = ()  # vpnAuthenticationTypes: Certificate, Radius, AAD
+    radius_servers: int = 0  # RADIUS servers configured (their addresses are not kept)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayObserved(Observation):
     resource_id: str
@@ -85,6 +95,7 @@ class GatewayObserved(Observation):
     asn: int | None
     provisioning_state: str
     instances: tuple[GatewayInstance, ...] = ()
+    p2s: P2SConfiguration | None = None  # None: point-to-site is not configured
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -212,6 +223,52 @@ class CircuitObserved(Observation):
     primary_bytes_out: int = 0
     secondary_bytes_in: int = 0
     secondary_bytes_out: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResiliencyObserved(Observation):
+    """ExpressRoute resiliency of a circuit (link failover tests) or an ExpressRoute gateway
+    (site failover tests, Resiliency Insights), read rarely: each read is a long-running POST.
+
+    `supported` False: Azure answered that the feature is not available for the resource
+    (`reason` says what it said); then nothing else is known, and nothing is wrong either.
+    """
+
+    resource_id: str
+    kind: str  # "circuit" | "gateway"
+    supported: bool = True
+    reason: str = ""
+    last_validation: datetime | None = None  # end of the newest completed failover test
+    last_validation_succeeded: bool | None = None
+    tests: int = 0  # completed failover tests Azure reported
+    score: float | None = None  # Resiliency Insights overall score (gateways; None: not computed)
+    max_score: float | None = None
+    computed_at: datetime | None = None  # when Azure last computed the score
+    recommendations: tuple[str, ...] = ()  # titles of its open recommendations
+
+
+@dataclass(frozen=True, slots=True)
+class P2SSession:
+    """One connected point-to-site user, as `getVpnclientConnectionHealth` lists it."""
+
+    connection_id: str  # vpnConnectionId, e.g. "IKEv2_1e1cfe59-..."
+    protocol: str  # its prefix: IKEv2, OpenVPN, SSTP
+    user: str
+    public_address: str  # "ip:port" of the client
+    private_address: str  # from the gateway's address pool
+    connected_at: datetime | None
+    duration_seconds: int
+    ingress_bytes: int
+    egress_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class P2SSessionsObserved(Observation):
+    """A gateway's point-to-site sessions, read on demand (`trigger`: "api" or "collapse")."""
+
+    gateway_id: str
+    trigger: str
+    sessions: tuple[P2SSession, ...] = ()
 
 
 # --- Azure Monitor -------------------------------------------------------------------------
@@ -364,6 +421,8 @@ AnyObservation = (
     | ConnectionObserved
     | BgpStatusObserved
     | CircuitObserved
+    | ResiliencyObserved
+    | P2SSessionsObserved
     | AzureAlertObserved
     | MetricObserved
     | DiagnosticLogObserved

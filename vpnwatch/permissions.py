@@ -10,6 +10,11 @@ Networking", for Microsoft.Network; "for Monitor" for Insights and OperationalIn
 of them are POST requests: `getBgpPeerStatus` needs `.../getBgpPeerStatus/action`, which the
 built-in Reader role (`*/read`) does not grant; ExpressRoute's `routeTablesSummary` POST is
 authorized as `.../peerings/routeTablesSummary/read`.
+
+The ExpressRoute resiliency reads (long-running POSTs, only with `collectors.resiliency`) are not
+on that page yet; their action names follow its pattern for a POST operation
+(`<resource type>/<operation>/action`, as `getBgpPeerStatus` and `getVpnClientConnectionHealth`).
+`check-config --probe` checks an operation tied to a collector only when that collector is on.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Operation:
     method: str
     path: str  # a regular expression over the lower-cased request path
     used_for: str
+    collector: str | None = None  # called only when this `collectors:` block is enabled
 
     def matches(self, method: str, path: str) -> bool:
         return method.upper() == self.method and re.fullmatch(self.path, path.lower()) is not None
@@ -68,6 +74,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "Microsoft.Network/virtualNetworkGateways/getBgpPeerStatus/action", "POST",
         _RG + _NET + r"/virtualnetworkgateways/[^/]+/getbgppeerstatus",
         "bgp: the BGP peer status of each gateway (a POST, not covered by Reader)",
+    ),
+    Operation(
+        "Microsoft.Network/virtualNetworkGateways/getVpnClientConnectionHealth/action", "POST",
+        _RG + _NET + r"/virtualnetworkgateways/[^/]+/getvpnclientconnectionhealth",
+        "p2s: a gateway's point-to-site sessions, on demand (a POST; when enabled)",
+        "vpn_client_health",
     ),
     Operation(
         "Microsoft.Network/connections/read", "GET", _RG + _NET + r"/connections(/[^/]+)?",
@@ -104,6 +116,25 @@ OPERATIONS: tuple[Operation, ...] = (
         "expressroute: BGP state and prefixes per link (a POST authorized as read)",
     ),
     Operation(
+        "Microsoft.Network/expressRouteCircuits/getCircuitLinkFailoverAllTestsDetails/action",
+        "POST",
+        _RG + _NET + r"/expressroutecircuits/[^/]+/getcircuitlinkfailoveralltestsdetails",
+        "resiliency: the circuit's link failover test history (a POST; when enabled)",
+        "resiliency",
+    ),
+    Operation(
+        "Microsoft.Network/virtualNetworkGateways/getFailoverAllTestsDetails/action", "POST",
+        _RG + _NET + r"/virtualnetworkgateways/[^/]+/getfailoveralltestsdetails",
+        "resiliency: an ExpressRoute gateway's site failover test history (when enabled)",
+        "resiliency",
+    ),
+    Operation(
+        "Microsoft.Network/virtualNetworkGateways/getResiliencyInformation/action", "POST",
+        _RG + _NET + r"/virtualnetworkgateways/[^/]+/getresiliencyinformation",
+        "resiliency: an ExpressRoute gateway's Resiliency Insights score (when enabled)",
+        "resiliency",
+    ),
+    Operation(
         "Microsoft.Network/locations/operations/read", "GET",
         _SUB + _NET + r"/locations/[^/]+/operations/[^/]+",
         "long-running operations (BGP status, route summaries): polling their status",
@@ -138,6 +169,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "logs: gateway diagnostic logs from the Log Analytics workspace (when configured)",
     ),
 )  # fmt: skip
+
+
+def needed(op: Operation, enabled: Iterable[str]) -> bool:
+    """Whether `op` is called with these `collectors:` blocks enabled."""
+    return op.collector is None or op.collector in set(enabled)
 
 
 def required_actions() -> list[str]:

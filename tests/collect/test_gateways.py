@@ -41,7 +41,13 @@ async def test_gateways_with_instances_zones_and_bgp_addresses(
     for n, instance in enumerate(aa.instances):
         assert instance.public_ip_id and instance.public_ip_id.endswith(f"vpngw-hub-aa-pip{n}")
 
+    # Point-to-site settings from the gateway's own GET (`vpnClientConfiguration`).
+    assert aa.p2s is not None
+    assert aa.p2s.address_pools == ("172.16.201.0/24", "172.16.202.0/24")
+    assert (aa.p2s.tunnel_types, aa.p2s.auth_types) == (("OpenVPN",), ("AAD", "Certificate"))
+
     zonal = gateways["vpngw-zonal"]
+    assert zonal.p2s is None  # the empty configuration of a gateway without point-to-site
     assert (zonal.active_active, zonal.bgp_enabled, zonal.sku) == (False, False, "VpnGw1AZ")
     assert len(zonal.instances) == 1 and zonal.instances[0].zones == ("3",)
     assert zonal.zonal_zone == "3"

@@ -60,6 +60,28 @@ def _health(tail: str, at: float) -> Fetch:
     return fetch
 
 
+def _p2s_sessions(at: float) -> Fetch:
+    """The point-to-site sessions of single-connection-failover's vpngw-solo-weu (60 users)."""
+
+    async def fetch(emu: Emulator, arm: Any) -> tuple[int, Any, dict[str, str]]:
+        clock = ManualClock()
+        scenario = load_scenario("single-connection-failover")
+        sub = scenario.subscription_ids[0]
+        async with Emulator(scenario, clock=clock) as p2s:
+            assert p2s.started_at is not None
+            clock.set(p2s.started_at + timedelta(seconds=at))
+            url = (
+                f"{p2s.base_url}/subscriptions/{sub}/resourceGroups/rg-edge-weu/providers/"
+                "Microsoft.Network/virtualNetworkGateways/vpngw-solo-weu/"
+                "getVpnClientConnectionHealth"
+            )
+            accepted, body = await arm.lro(url)
+            assert len(body["value"]) == 60
+            return 200, body, dict(accepted.headers)
+
+    return fetch
+
+
 GATEWAY_HEALTH = (
     "/resourceGroups/rg-core-weu/providers/Microsoft.Network/virtualNetworkGateways/"
     "vpngw-core-weu/providers/Microsoft.ResourceHealth/availabilityStatuses/current"
@@ -74,6 +96,7 @@ SERVED: dict[str, Fetch] = {
     "gateways/VirtualNetworkGatewayList.json": _get(WEU, "/virtualNetworkGateways"),
     "gateways/VirtualNetworkGatewayGetBGPPeerStatus.json": _post(WEU, f"{GW}/getBgpPeerStatus"),
     "gateways/VirtualNetworkGatewayLearnedRoutes.json": _post(WEU, f"{GW}/getLearnedRoutes"),
+    "gateways/VirtualNetworkGatewayGetVpnclientConnectionHealth.json": _p2s_sessions(60),
     "gateways/VirtualNetworkGatewayGetAdvertisedRoutes.json": _post(
         WEU, f"{GW}/getAdvertisedRoutes?peer=192.168.10.254"
     ),
@@ -111,9 +134,6 @@ SERVED: dict[str, Fetch] = {
 }
 
 NOT_SERVED = {
-    "gateways/VirtualNetworkGatewayGetVpnclientConnectionHealth.json": (
-        "point-to-site sessions: the emulator models site-to-site VPN and ExpressRoute only"
-    ),
     "expressroute/ExpressRouteGatewayGet.json": (
         "Virtual WAN ExpressRoute gateway: the emulator serves classic ExpressRoute gateways "
         "(virtualNetworkGateways with gatewayType ExpressRoute)"

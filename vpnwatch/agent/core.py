@@ -15,12 +15,14 @@ from datetime import timedelta
 
 from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.agent.announce import Listener, announce
+from vpnwatch.agent.p2s import P2SSessionReads
 from vpnwatch.agent.persistence import StepWriter
 from vpnwatch.agent.schedule import CollectorSchedule, CollectorStatus
 from vpnwatch.agent.scopes import ScopeDiscovery
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect import build_collectors
 from vpnwatch.collect.clients import AzureClients
+from vpnwatch.collect.p2shealth import VpnClientHealthReader
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult, Correlator
@@ -56,6 +58,7 @@ class Agent:
         self.notifications: Notifications | None = None  # with notify.receivers configured
         self._writer: StepWriter | None = None
         self._clients: AzureClients | None = None
+        self.p2s_sessions: P2SSessionReads | None = None  # with collectors.vpn_client_health
         self._affordable: AffordableIntervals | None = None
         self._schedule: CollectorSchedule | None = None
         self._listeners: list[Listener] = []
@@ -100,6 +103,13 @@ class Agent:
         self._clients = AzureClients(self.settings, observer=self._observer, clock=self.clock)
         await self._clients.__aenter__()
         self._affordable = AffordableIntervals(self.settings, self._clients)
+        health = self.settings.collectors.vpn_client_health
+        if health.enabled:
+            reader = VpnClientHealthReader(
+                self._clients, self.clock, health.min_interval_seconds, health.max_wait_seconds
+            )
+            self.p2s_sessions = P2SSessionReads(reader, self.submit, on_collapse=health.on_collapse)
+            self.add_listener(self.p2s_sessions.on_step)
         collectors = build_collectors(
             self.settings, self._clients, self.clock, watermarks=self.store
         )
@@ -133,6 +143,8 @@ class Agent:
         self._tasks = []
         if self.notifications is not None:
             await self.notifications.stop()
+        if self.p2s_sessions is not None:
+            await self.p2s_sessions.stop()
         if self._clients is not None:
             await self._clients.__aexit__(None, None, None)
             self._clients = None
@@ -222,6 +234,8 @@ class Agent:
         """Run once every collector whose next run is due at the clock's current time."""
         assert self._schedule is not None, "agent not opened"
         await self._schedule.run_due()
+        if self.p2s_sessions is not None:
+            await self.p2s_sessions.settle()  # readings the pass asked for land in this step
         await self.tick()
 
     # --- internals -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from vpnwatch.collect.gateways import GatewayCollector
 from vpnwatch.collect.logs import DiagnosticLogCollector, WatermarkStore
 from vpnwatch.collect.maintenance import MaintenanceCollector
 from vpnwatch.collect.metrics import MetricsCollector
+from vpnwatch.collect.resiliency import ResiliencyCollector
 from vpnwatch.collect.resourcehealth import ResourceHealthCollector
 from vpnwatch.collect.telemetry import RequestObserver
 from vpnwatch.config import Settings
@@ -33,6 +34,7 @@ __all__ = [
     "MaintenanceCollector",
     "MetricsCollector",
     "RequestObserver",
+    "ResiliencyCollector",
     "ResourceHealthCollector",
     "Scope",
     "build_collectors",
@@ -74,6 +76,10 @@ def build_collectors(
         (
             config.maintenance.enabled,
             MaintenanceCollector(clients, clock, config.maintenance.interval_seconds),
+        ),
+        (
+            config.resiliency.enabled,
+            ResiliencyCollector(clients, clock, config.resiliency.interval_seconds),
         ),
         (
             config.resourcehealth.enabled,

@@ -280,6 +280,13 @@ class RequestBudget:
             self._buckets[index] = bucket
         return bucket
 
+    def wait_seconds(self, key: str, kind: str) -> float:
+        """How long a request of `kind` to `key` would wait for a token now (0: at once)."""
+        bucket = self.bucket(key, kind)
+        t = self._seconds()
+        bucket.refill(t)
+        return 0.0 if self._unpaced() else bucket.seconds_until_token(t)
+
     def blocked_seconds(self, key: str, kind: str) -> float:
         """How much longer a 429's `Retry-After` stops every request of `kind` to `key`."""
         return max(0.0, self.bucket(key, kind).blocked_until - self._seconds())

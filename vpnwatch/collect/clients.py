@@ -128,6 +128,8 @@ LANE_WEIGHTS = {
     "discovery": 2.0,
     "arm.bgp": 1.0,
     "arm.maintenance": 1.0,
+    "arm.resiliency": 1.0,
+    "arm.p2s": 1.0,
     # the ARM listings the Azure Monitor collectors need (their queries spend no ARM budget)
     "monitor.metrics": 1.0,
 }

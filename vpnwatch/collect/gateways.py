@@ -27,6 +27,7 @@ from vpnwatch.observations import (
     GatewayInstance,
     GatewayObserved,
     LocalNetworkGatewayObserved,
+    P2SConfiguration,
 )
 
 _GATEWAY_SUBNET = "/subnets/gatewaysubnet"
@@ -95,6 +96,7 @@ class GatewayCollector(ArmCollector):
             asn=as_int(bgp.asn) if bgp else None,
             provisioning_state=text(props.provisioning_state),
             instances=tuple(instances),
+            p2s=p2s_configuration(props.vpn_client_configuration),
         )
 
     async def _instance(
@@ -155,3 +157,22 @@ def _vnet_of(configs: list[Any]) -> str | None:
         if "/subnets/" in subnet_id.lower():
             return subnet_id[: subnet_id.lower().rindex("/subnets/")]
     return None
+
+
+def p2s_configuration(config: Any) -> P2SConfiguration | None:
+    """The gateway's point-to-site settings; None when it has no address pool and no tunnel type
+    (Azure returns an empty `vpnClientConfiguration` on gateways without point-to-site)."""
+    if config is None:
+        return None
+    pool = config.vpn_client_address_pool
+    pools = tuple(pool.address_prefixes or ()) if pool else ()
+    tunnel_types = tuple(text(p) for p in config.vpn_client_protocols or ())
+    if not pools and not tunnel_types:
+        return None
+    radius = len(config.radius_servers or ()) or (1 if config.radius_server_address else 0)
+    return P2SConfiguration(
+        address_pools=pools,
+        tunnel_types=tunnel_types,
+        auth_types=tuple(text(a) for a in config.vpn_authentication_types or ()),
+        radius_servers=radius,
+    )

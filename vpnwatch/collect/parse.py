@@ -105,3 +105,16 @@ def _parse(raw: str) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+def azure_time(value: Any) -> datetime | None:
+    """A time Azure sends as text ("2025-01-01T00:00:00Z", or "2019-05-02T22:26:22" without a
+    zone, which is UTC) or the SDK already parsed; None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -15,7 +15,7 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from vpnwatch.collect.clients import AzureClients, token_scope
 from vpnwatch.collect.errors import one_line
 from vpnwatch.config import Settings
-from vpnwatch.permissions import OPERATIONS, allowed_by_any
+from vpnwatch.permissions import OPERATIONS, allowed_by_any, needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +80,16 @@ async def _probe_subscription(
             ProbeLine(False, where, f"cannot read permissions at {group}: {one_line(exc)}")
         )
         return lines
-    missing = [op for op in OPERATIONS if not allowed_by_any(op.action, entries)]
+    enabled = [
+        name
+        for name, block in settings.collectors
+        if getattr(block, "enabled", False) is True
+    ]
+    wanted_ops = [op for op in OPERATIONS if needed(op, enabled)]
+    missing = [op for op in wanted_ops if not allowed_by_any(op.action, entries)]
     for op in {op.action: op for op in missing}.values():
         lines.append(ProbeLine(False, f"{where} ({group})", f"{op.action} — {op.used_for}"))
     if not missing:
-        count = len({op.action for op in OPERATIONS})
+        count = len({op.action for op in wanted_ops})
         lines.append(ProbeLine(True, f"{where} ({group})", f"all {count} permissions granted"))
     return lines

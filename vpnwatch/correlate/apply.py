@@ -47,6 +47,8 @@ from vpnwatch.observations import (
     LocalNetworkGatewayObserved,
     MaintenanceSchedulesObserved,
     Observation,
+    P2SSessionsObserved,
+    ResiliencyObserved,
     ResourceUnknown,
 )
 
@@ -95,6 +97,14 @@ class ObservationRules:
                 self._apply_unknown(observation)
             case CollectionRun():
                 self._apply_run(observation)
+            case P2SSessionsObserved():
+                held_p2s = self.p2s_sessions.get(observation.gateway_id.lower())
+                if held_p2s is None or held_p2s.observed_at <= observation.observed_at:
+                    self.p2s_sessions[observation.gateway_id.lower()] = observation
+            case ResiliencyObserved():
+                held = self.resiliency.get(observation.resource_id.lower())
+                if held is None or held.observed_at <= observation.observed_at:
+                    self.resiliency[observation.resource_id.lower()] = observation
             case MaintenanceSchedulesObserved():
                 key = observation.subscription_id.lower()
                 self.maintenance_schedules[key] = observation.schedules

@@ -166,6 +166,17 @@ class P2SDetector:
                 )
             ]
         )
+        reading = ctx.state.p2s_sessions.get(gid)
+        if reading is not None and reading.observed_at >= count.at:
+            evidence.append(
+                Evidence(
+                    reading.observed_at,
+                    f"getVpnclientConnectionHealth: {len(reading.sessions)} point-to-site "
+                    "sessions connected",
+                    subject,
+                    "arm.p2s",
+                )
+            )
         attributes = {"gateway": name, "p2s_baseline": f"{count.baseline:g}"}
         if failover is not None:
             attributes["failover"] = failover.key

@@ -61,6 +61,7 @@ from vpnwatch.correlate.findings import (
     seconds,
 )
 from vpnwatch.correlate.redundancy import RedundancyDetector
+from vpnwatch.correlate.resiliency import ResiliencyDetector
 from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
 from vpnwatch.correlate.timeline import add_evidence as _add_evidence
@@ -123,6 +124,7 @@ def build_detectors(settings: CorrelatorSettings) -> list[Detector]:
         (settings.vnet2vnet.enabled, Vnet2VnetDetector()),
         (settings.zone.enabled, ZoneDetector()),
         (settings.blind.enabled, BlindDetector()),
+        (settings.resiliency.enabled, ResiliencyDetector()),
     ]
     return [detector for enabled, detector in candidates if enabled]
 

@@ -71,6 +71,8 @@ from vpnwatch.observations import (
     LocalNetworkGatewayObserved,
     MaintenanceSchedule,
     Observation,
+    P2SSessionsObserved,
+    ResiliencyObserved,
 )
 from vpnwatch.resourceids import subscription_of
 
@@ -142,6 +144,10 @@ class FleetState(ObservationRules, Inventory):
         self.run_streaks: dict[tuple[str, str], RunStreak] = {}
         # Azure-defined gateway maintenance schedules, by subscription (lower-case id)
         self.maintenance_schedules: dict[str, tuple[MaintenanceSchedule, ...]] = {}
+        # ExpressRoute resiliency per circuit / ExpressRoute gateway, by lower-cased id
+        self.resiliency: dict[str, ResiliencyObserved] = {}
+        # the newest on-demand reading of a gateway's point-to-site sessions, by lower-cased id
+        self.p2s_sessions: dict[str, P2SSessionsObserved] = {}
         # observed during the current step (cleared by `begin_step`)
         self.touched_connections: set[str] = set()
         self.touched_bgp: set[str] = set()

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from vpnwatch.emulator import p2s, resiliency
 from vpnwatch.emulator.render import Body, Renderer
 from vpnwatch.emulator.topology import (
     Circuit,
@@ -315,6 +316,14 @@ class ArmApi:
             return self._only(call, "GET") or self._page(
                 call, gw.connections, lambda c: self.render.connection(c, call.t, listed=True)
             )
+        if len(low) == 1 and low[0] in p2s.GATEWAY_ACTIONS:
+            return self._only(call, "POST") or self._read_post(
+                call, sub, gw.location, lambda: p2s.sessions(self.world, gw, call.t, self._start)
+            )
+        if len(low) == 1 and low[0] in resiliency.GATEWAY_ACTIONS:
+            return self._only(call, "POST") or self._read_post(
+                call, sub, gw.location, lambda: resiliency.gateway_answer(gw, low[0], self._start)
+            )
         if len(low) == 1 and low[0] in GATEWAY_ACTIONS:
             refused = self._only(call, "POST")
             if refused:
@@ -342,6 +351,13 @@ class ArmApi:
     ) -> Reply:
         if low == ["stats"]:
             return self._only(call, "GET") or Reply(200, self.render.circuit_stats(circuit, call.t))
+        if len(low) == 1 and low[0] in resiliency.CIRCUIT_ACTIONS:
+            return self._only(call, "POST") or self._read_post(
+                call,
+                sub,
+                circuit.location,
+                lambda: resiliency.circuit_answer(circuit, low[0], self._start),
+            )
         if not low or low[0] != "peerings":
             return error(404, "InvalidResourceType", f"No route for '{call.path}'.")
         if len(low) == 1:
@@ -382,6 +398,21 @@ class ArmApi:
         if table == "routetables":
             return self.render.route_table(peering, device_path, t)
         return self.render.route_table_summary(peering, device_path, t)
+
+    @property
+    def _start(self) -> datetime:
+        return self.render.started_at
+
+    def _read_post(
+        self, call: Call, sub: Subscription, region: str, answer: Callable[[], Any]
+    ) -> Reply:
+        """A read made by a long-running POST (`resiliency.py`, `p2s.py`): refused at once
+        where the feature does not answer, otherwise accepted like the others."""
+        try:
+            result = answer()
+        except resiliency.Refused as refused:
+            return error(refused.status, refused.code, refused.message)
+        return self._accept(call, sub, region, result, location_only=False)
 
     # --- long-running operations -----------------------------------------------------------
 

@@ -135,12 +135,7 @@ class Renderer:
                 "activeActive": gw.active_active,
                 "enableHighBandwidthVpnGateway": False,
                 "disableIPSecReplayProtection": False,
-                "vpnClientConfiguration": {
-                    "vpnClientProtocols": [],
-                    "vpnClientRootCertificates": [],
-                    "vpnClientRevokedCertificates": [],
-                    "radiusServers": [],
-                },
+                "vpnClientConfiguration": self._vpn_client_configuration(gw),
                 "bgpSettings": {
                     "asn": gw.asn,
                     "bgpPeeringAddress": gw.bgp_peering_address,
@@ -160,6 +155,25 @@ class Renderer:
                 "allowRemoteVnetTraffic": False,
             },
         }
+
+    @staticmethod
+    def _vpn_client_configuration(gw: Gateway) -> Body:
+        """`vpnClientConfiguration` as VirtualNetworkGatewayGet.json (2026-01-01) has it; a
+        gateway without point-to-site still carries the object, with empty lists."""
+        body: Body = {
+            "vpnClientProtocols": [],
+            "vpnClientRootCertificates": [],
+            "vpnClientRevokedCertificates": [],
+            "radiusServers": [],
+        }
+        if gw.p2s is not None:
+            body = {
+                "vpnClientAddressPool": {"addressPrefixes": list(gw.p2s.address_pool)},
+                "vpnClientProtocols": list(gw.p2s.tunnel_types),
+                "vpnAuthenticationTypes": list(gw.p2s.auth_types),
+                **{k: v for k, v in body.items() if k != "vpnClientProtocols"},
+            }
+        return body
 
     def public_ip(self, pip: PublicIp) -> Body:
         rg = pip.rg

@@ -142,15 +142,54 @@ class _GatewaySpec(_Spec):
         return value
 
 
+class P2SSpec(_Spec):
+    """A gateway's point-to-site configuration (`vpnClientConfiguration`)."""
+
+    address_pool: list[str] = Field(default_factory=lambda: ["172.16.201.0/24"])
+    tunnel_types: list[Literal["IkeV2", "SSTP", "OpenVPN"]] = Field(
+        default_factory=lambda: ["IkeV2", "OpenVPN"]
+    )
+    auth_types: list[Literal["Certificate", "Radius", "AAD"]] = Field(
+        default_factory=lambda: ["Certificate"]
+    )
+
+    @field_validator("address_pool")
+    @classmethod
+    def check_pool(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            ipaddress.IPv4Network(prefix, strict=True)
+        return value
+
+
 class VpnGatewaySpec(_GatewaySpec):
     sku: str = "VpnGw2AZ"
     active_active: bool = False
     asn: int | None = Field(None, ge=1, le=4294967295)  # set: BGP enabled with this ASN
     p2s_clients: int = Field(0, ge=0, le=100_000)  # connected point-to-site users when steady
+    p2s: P2SSpec | None = None  # point-to-site settings (`p2s_clients` alone: the defaults)
+
+    @property
+    def p2s_configuration(self) -> P2SSpec | None:
+        """Users connect only through a configuration: clients imply the default one."""
+        if self.p2s is None and self.p2s_clients:
+            return P2SSpec()
+        return self.p2s
+
+
+class ResiliencySpec(_Spec):
+    """What ExpressRoute's resiliency features report for a circuit or an ExpressRoute gateway
+    (`emulator/resiliency.py`). Without it: supported, never validated, no insights computed."""
+
+    supported: bool = True  # False: Azure answers that the feature is not available here
+    # the last completed failover test ended this many days before the scenario starts
+    validated_days_ago: float | None = Field(None, ge=0)
+    validation_succeeded: bool = True
+    score: int | None = Field(None, ge=0, le=100)  # gateway resiliency insights: overall score
 
 
 class ExpressRouteGatewaySpec(_GatewaySpec):
     sku: str = "ErGw1AZ"
+    resiliency: ResiliencySpec | None = None
 
 
 class PeeringSpec(_Spec):
@@ -180,6 +219,7 @@ class CircuitSpec(_Spec):
     location: str | None = None  # the resource group's location when omitted
     private_peering: PeeringSpec | None = None
     microsoft_peering: PeeringSpec | None = None
+    resiliency: ResiliencySpec | None = None
 
 
 class MaintenanceConfigurationSpec(_Spec):

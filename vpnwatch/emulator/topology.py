@@ -18,7 +18,9 @@ from vpnwatch.emulator.scenario import (
     CircuitSpec,
     ConnectionSpec,
     ExpressRouteGatewaySpec,
+    P2SSpec,
     PeeringSpec,
+    ResiliencySpec,
     Scenario,
     SiteSpec,
     VpnGatewaySpec,
@@ -126,6 +128,8 @@ class Gateway:
     ip_configurations: list[IpConfiguration] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
     p2s_clients: int = 0  # point-to-site users connected when nothing is failing
+    p2s: P2SSpec | None = None  # point-to-site configuration
+    resiliency: ResiliencySpec | None = None  # ExpressRoute gateways: resiliency answers
 
     @property
     def resource_id(self) -> str:
@@ -470,6 +474,8 @@ def _build_gateway(
         zones=tuple(spec.zones or ()),
         instances=instances,
         p2s_clients=spec.p2s_clients if isinstance(spec, VpnGatewaySpec) else 0,
+        p2s=spec.p2s_configuration if isinstance(spec, VpnGatewaySpec) else None,
+        resiliency=spec.resiliency if isinstance(spec, ExpressRouteGatewaySpec) else None,
     )
     names = ["default", "activeActive"] if active_active else ["default"]
     for slot, ipconfig_name in enumerate(names):

@@ -8,6 +8,7 @@ resolved incidents stay visible after a restart.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
@@ -16,11 +17,19 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from vpnwatch.agent import Agent
+from vpnwatch.collect.p2shealth import NotAffordable
 from vpnwatch.correlate import FleetState
 from vpnwatch.incidents import IncidentStatus, IncidentType, Severity
-from vpnwatch.observations import ConnectionObserved
+from vpnwatch.observations import ConnectionObserved, ResourceUnknown
 from vpnwatch.service.deps import AgentDep
-from vpnwatch.service.fleet import FleetView, incident_detail, incident_out, resource_name
+from vpnwatch.service.fleet import (
+    FleetView,
+    incident_detail,
+    incident_out,
+    max_validation_age,
+    p2s_sessions_out,
+    resource_name,
+)
 from vpnwatch.service.schemas import (
     BgpPeerPage,
     CircuitPage,
@@ -30,6 +39,7 @@ from vpnwatch.service.schemas import (
     GatewayPage,
     IncidentDetail,
     IncidentPage,
+    P2SSessionsOut,
     SitePage,
 )
 
@@ -50,10 +60,11 @@ HealthFilter = Annotated[EntityHealth | None, Query(description="Only this healt
 def _view(agent: Agent) -> FleetView:
     """The fleet as the correlator sees it now; empty until the agent has opened."""
     if agent.correlator is None:
-        state = FleetState(agent.settings.correlator.state)
-    else:
-        state = agent.correlator.state
-    return FleetView(state, agent.clock.now())
+        return FleetView(FleetState(agent.settings.correlator.state), agent.clock.now())
+    correlator = agent.correlator
+    return FleetView(
+        correlator.state, agent.clock.now(), correlator.monitor, max_validation_age(correlator)
+    )
 
 
 def _next_url(request: Request, total: int, limit: int, offset: int) -> str | None:
@@ -105,6 +116,49 @@ async def list_gateways(
     ]
     page, meta = _page(request, items, limit, offset, lambda kg: view.gateway_out(*kg))
     return GatewayPage(items=page, **meta)
+
+
+def _error(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> Any:
+    body = ErrorResponse(error=error, detail=detail).model_dump()
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@router.post(
+    "/gateways/{gateway_id:path}/p2s-sessions",
+    response_model=P2SSessionsOut,
+    summary="Read a gateway's point-to-site sessions now (one getVpnclientConnectionHealth)",
+    responses={
+        404: {"model": ErrorResponse, "description": "No such gateway"},
+        409: {"model": ErrorResponse, "description": "Not enabled, or no point-to-site"},
+        429: {"model": ErrorResponse, "description": "The write budget cannot pay for it now"},
+        502: {"model": ErrorResponse, "description": "Azure did not answer"},
+    },
+)
+async def read_p2s_sessions(
+    agent: AgentDep,
+    gateway_id: Annotated[str, Path(max_length=1024, description="The gateway's resource id.")],
+) -> P2SSessionsOut | JSONResponse:
+    """A long-running POST charged as a write: at most one per gateway per
+    `collectors.vpn_client_health.min_interval_seconds`; inside it the last reading comes back
+    (`fresh: false`)."""
+    reads = agent.p2s_sessions
+    if reads is None:
+        return _error(409, "not_enabled", "set collectors.vpn_client_health.enabled: true")
+    wanted = "/" + gateway_id.strip("/")
+    gateway = _view(agent).gateway(wanted)
+    if gateway is None:
+        return _error(404, "not_found", f"no gateway {wanted!r}")
+    if gateway.p2s is None:
+        return _error(409, "no_p2s", f"gateway {gateway.name} has no point-to-site configuration")
+    held = reads.reader.fresh(gateway.resource_id)
+    try:
+        observed = await reads.read(gateway.resource_id, "api")
+    except NotAffordable as exc:
+        retry = str(max(1, math.ceil(exc.wait_seconds)))
+        return _error(429, "budget", str(exc), {"Retry-After": retry})
+    if isinstance(observed, ResourceUnknown):
+        return _error(502, "azure", observed.reason)
+    return p2s_sessions_out(observed, fresh=held is None)
 
 
 @router.get("/connections", response_model=ConnectionPage, summary="Gateway connections")

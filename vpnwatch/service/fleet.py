@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from vpnwatch.correlate import FleetState, Health
+from vpnwatch.correlate import Correlator, FleetState, Health
+from vpnwatch.correlate.azuremonitor import MonitorMemory
 from vpnwatch.correlate.entities import bgp_peer_id, instance_id, link_id, tunnel_id
 from vpnwatch.incidents import Evidence, Incident
 from vpnwatch.observations import (
@@ -23,6 +24,7 @@ from vpnwatch.observations import (
     ConnectionObserved,
     GatewayObserved,
     LocalNetworkGatewayObserved,
+    P2SSessionsObserved,
 )
 from vpnwatch.resourceids import name_of
 from vpnwatch.service.schemas import (
@@ -38,7 +40,11 @@ from vpnwatch.service.schemas import (
     IncidentOut,
     LastKnown,
     LinkOut,
+    P2SOut,
+    P2SSessionOut,
+    P2SSessionsOut,
     PeeringOut,
+    ResiliencyOut,
     SiteOut,
     TunnelOut,
 )
@@ -61,12 +67,25 @@ def resource_name(resource_id: str | None) -> str:
     return name_of(resource_id) if resource_id else ""
 
 
+def max_validation_age(correlator: Correlator) -> timedelta:
+    """How old an ExpressRoute resiliency validation may be (the correlator's setting)."""
+    return timedelta(days=correlator.settings.resiliency.validation_max_age_days)
+
+
 class FleetView:
     """Reads one `FleetState` at one moment `now`."""
 
-    def __init__(self, state: FleetState, now: datetime) -> None:
+    def __init__(
+        self,
+        state: FleetState,
+        now: datetime,
+        monitor: MonitorMemory | None = None,
+        validation_max_age: timedelta = timedelta(days=90),
+    ) -> None:
         self.state = state
         self.now = now
+        self.monitor = monitor  # the newest Azure Monitor metrics (P2S counts), when known
+        self.validation_max_age = validation_max_age  # ExpressRoute resiliency validation
 
     # --- health --------------------------------------------------------------------------------
 
@@ -154,11 +173,54 @@ class FleetView:
             zones=list(gw.zones),
             zone_redundant=len(gw.zones) > 1,
             instances=instances,
+            p2s=self.p2s_out(key, gw),
+            resiliency=self.resiliency_out(gw.resource_id),
             health=self.health(key),
             health_since=self.since(key),
             last_known=self.last_known(key),
             health_reason=self.reason(key),
             observed_at=gw.observed_at,
+        )
+
+    def resiliency_out(self, resource_id: str) -> ResiliencyOut | None:
+        observed = self.state.resiliency.get(resource_id.lower())
+        if observed is None:
+            return None
+        last = observed.last_validation
+        overdue = observed.supported and (
+            last is None or self.now - last > self.validation_max_age
+        )
+        return ResiliencyOut(
+            supported=observed.supported,
+            reason=observed.reason,
+            last_validation=last,
+            last_validation_succeeded=observed.last_validation_succeeded,
+            validation_age_days=(
+                round((self.now - last).total_seconds() / 86400, 1) if last is not None else None
+            ),
+            validation_overdue=overdue,
+            tests=observed.tests,
+            score=observed.score,
+            max_score=observed.max_score,
+            recommendations=list(observed.recommendations),
+            read_at=observed.observed_at,
+        )
+
+    def p2s_out(self, key: str, gw: GatewayObserved) -> P2SOut | None:
+        config = gw.p2s
+        if config is None:
+            return None
+        count = self.monitor.p2s.get(key.lower()) if self.monitor is not None else None
+        read = self.state.p2s_sessions.get(gw.resource_id.lower())
+        return P2SOut(
+            address_pools=list(config.address_pools),
+            tunnel_types=list(config.tunnel_types),
+            auth_types=list(config.auth_types),
+            radius_servers=config.radius_servers,
+            connected=count.total if count is not None else None,
+            connected_at=count.at if count is not None else None,
+            sessions_read_at=read.observed_at if read is not None else None,
+            sessions_count=len(read.sessions) if read is not None else None,
         )
 
     def tunnel_instance(self, connection: ConnectionObserved, public_ip: str | None) -> str | None:
@@ -310,10 +372,35 @@ class FleetView:
             service_provider=c.service_provider,
             peering_location=c.peering_location,
             peerings=peerings,
+            resiliency=self.resiliency_out(c.resource_id),
             health=self.health(key),
             health_since=self.since(key),
             observed_at=c.observed_at,
         )
+
+
+def p2s_sessions_out(observed: P2SSessionsObserved, *, fresh: bool) -> P2SSessionsOut:
+    return P2SSessionsOut(
+        gateway_id=observed.gateway_id,
+        read_at=observed.observed_at,
+        trigger=observed.trigger,
+        fresh=fresh,
+        count=len(observed.sessions),
+        sessions=[
+            P2SSessionOut(
+                connection_id=s.connection_id,
+                protocol=s.protocol,
+                user=s.user,
+                public_address=s.public_address,
+                private_address=s.private_address,
+                connected_at=s.connected_at,
+                duration_seconds=s.duration_seconds,
+                ingress_bytes=s.ingress_bytes,
+                egress_bytes=s.egress_bytes,
+            )
+            for s in observed.sessions
+        ],
+    )
 
 
 def incident_out(incident: Incident) -> IncidentOut:

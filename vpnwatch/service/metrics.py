@@ -52,7 +52,7 @@ from vpnwatch.correlate.entities import (
 )
 from vpnwatch.incidents import IncidentType, Severity
 from vpnwatch.resourceids import subscription_of
-from vpnwatch.service import monitor_metrics
+from vpnwatch.service import monitor_metrics, resiliency_metrics
 from vpnwatch.service.fleet import resource_name
 from vpnwatch.service.otlp import OtlpPush
 
@@ -187,7 +187,10 @@ class ServiceMetrics:
             unit="s",
         )
         self._counter("vpnwatch_collector_runs", "Collector passes")
-        for name, description, unit in monitor_metrics.INSTRUMENTS:
+        for name, description, unit in (
+            *monitor_metrics.INSTRUMENTS,
+            *resiliency_metrics.INSTRUMENTS,
+        ):
             g(name, description, unit)
         g("vpnwatch_notifications", "Outbox notifications by receiver and status")
         self._counter(
@@ -398,6 +401,7 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
         snap.add("vpnwatch_incidents_open", float(count), {"type": type_, "severity": severity})
     _fleet(snap, correlator.state, agent.clock.now())
     monitor_metrics.export(snap.add, correlator.monitor)
+    resiliency_metrics.export(snap.add, correlator.state.resiliency.values(), agent.clock.now())
     return snap
 
 

@@ -101,6 +101,11 @@ def _resource_labels(resource_id: str) -> Labels:
     return labels
 
 
+def resource_labels(resource_id: str) -> Labels:
+    """`subscription`, `resource_group` and `gateway` or `circuit`: a resource's series labels."""
+    return _resource_labels(resource_id)
+
+
 def labels_of(m: MetricObserved) -> Labels:
     labels = _resource_labels(m.resource_id)
     for name, value in m.dimensions:

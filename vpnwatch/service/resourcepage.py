@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from vpnwatch.agent import Agent
 from vpnwatch.incidents import Incident
 from vpnwatch.service.deps import AgentDep
-from vpnwatch.service.fleet import FleetView
+from vpnwatch.service.fleet import FleetView, max_validation_age
 from vpnwatch.service.links import RESOURCES, Links, anchor, entity_label
 from vpnwatch.service.statuspage import HTML
 from vpnwatch.service.templating import TEMPLATES
@@ -58,7 +58,9 @@ async def resource_page(request: Request, agent: AgentDep, resource_path: str) -
     if key != entity_id:
         return RedirectResponse(links.resource(entity_id) or "/", status_code=307)
     state = correlator.state
-    view = FleetView(state, agent.clock.now())
+    view = FleetView(
+        state, agent.clock.now(), correlator.monitor, max_validation_age(correlator)
+    )
     incidents = await asyncio.to_thread(_incidents, agent, key)
     context: dict[str, object] = {
         "kind": kind,
@@ -81,6 +83,7 @@ async def resource_page(request: Request, agent: AgentDep, resource_path: str) -
             connections=connections,
             peers=peers,
             bgp_rows=[r for r in view.bgp_items() if r.status.gateway_id == key],
+            p2s_sessions=state.p2s_sessions.get(gateway.resource_id.lower()),
             title=gateway.name,
         )
     elif kind == "circuit":

@@ -147,6 +147,69 @@ class GatewayInstanceOut(_Out):
     health: EntityHealth
 
 
+class P2SOut(_Out):
+    """A gateway's point-to-site configuration, as its GET returns it."""
+
+    address_pools: list[str]
+    tunnel_types: list[str] = Field(description="IkeV2, SSTP, OpenVPN")
+    auth_types: list[str] = Field(description="Certificate, Radius, AAD")
+    radius_servers: int
+    connected: float | None = Field(
+        None, description="Connected users in the newest P2SConnectionCount grain (None: no data)."
+    )
+    connected_at: datetime | None = Field(None, description="Start of that grain.")
+    sessions_read_at: datetime | None = Field(
+        None, description="The last on-demand reading of the sessions (POST .../p2s-sessions)."
+    )
+    sessions_count: int | None = None
+
+
+class P2SSessionOut(_Out):
+    connection_id: str
+    protocol: str
+    user: str
+    public_address: str = Field(description="The client's address and port.")
+    private_address: str = Field(description="Its address from the gateway's pool.")
+    connected_at: datetime | None
+    duration_seconds: int
+    ingress_bytes: int
+    egress_bytes: int
+
+
+class P2SSessionsOut(_Out):
+    """A reading of `getVpnclientConnectionHealth` (a long-running POST, charged as a write)."""
+
+    gateway_id: str
+    read_at: datetime
+    trigger: str = Field(description="api: asked for; collapse: the P2S users collapsed.")
+    fresh: bool = Field(
+        description="True: read for this request; false: the last reading, younger than "
+        "collectors.vpn_client_health.min_interval_seconds."
+    )
+    count: int
+    sessions: list[P2SSessionOut]
+
+
+class ResiliencyOut(_Out):
+    """ExpressRoute resiliency as Azure last reported it (`collectors.resiliency`)."""
+
+    supported: bool = Field(description="False: Azure says the feature is not available here.")
+    reason: str = ""
+    last_validation: datetime | None = Field(
+        None, description="End of the newest completed failover test; null: none ever ran."
+    )
+    last_validation_succeeded: bool | None = None
+    validation_age_days: float | None = None
+    validation_overdue: bool = Field(
+        description="Older than correlator.resiliency.validation_max_age_days, or never run."
+    )
+    tests: int = 0
+    score: float | None = Field(None, description="Resiliency Insights overall score (gateways).")
+    max_score: float | None = None
+    recommendations: list[str] = Field(default_factory=list)
+    read_at: datetime
+
+
 class GatewayOut(_Out):
     id: str
     name: str
@@ -162,6 +225,8 @@ class GatewayOut(_Out):
     zones: list[str] = Field(description="Zones of the gateway's public IPs; empty when non-zonal.")
     zone_redundant: bool
     instances: list[GatewayInstanceOut]
+    p2s: P2SOut | None = Field(None, description="Point-to-site; None when not configured.")
+    resiliency: ResiliencyOut | None = Field(None, description="ExpressRoute gateways, once read.")
     health: EntityHealth
     health_since: datetime | None
     last_known: LastKnown | None = None
@@ -258,6 +323,7 @@ class CircuitOut(_Out):
     service_provider: str | None
     peering_location: str | None
     peerings: list[PeeringOut]
+    resiliency: ResiliencyOut | None = Field(None, description="Once read (every 6 h).")
     health: EntityHealth
     health_since: datetime | None
     observed_at: datetime
