@@ -99,6 +99,9 @@ async def test_every_request_the_agent_makes_is_listed_and_the_role_allows_it(tm
         # only where Resource Graph cannot answer (discovery falls back to listing groups)
         "Microsoft.Resources/subscriptions/resourceGroups/read",
         "Microsoft.Network/locations/operationResults/read",  # some LROs end without it
+        # BGP status polls its Location; a status monitor is polled by other LROs when Azure
+        # names one (P2S connection health, on demand)
+        "Microsoft.Network/locations/operations/read",
         "Microsoft.Insights/metrics/read",  # only when the metrics collector is on
         # only when the maintenance collector is on
         "Microsoft.Maintenance/maintenanceConfigurations/read",

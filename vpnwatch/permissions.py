@@ -137,7 +137,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "Microsoft.Network/locations/operations/read", "GET",
         _SUB + _NET + r"/locations/[^/]+/operations/[^/]+",
-        "long-running operations (BGP status, route summaries): polling their status",
+        "long-running operations that name a status monitor: polling their status",
     ),
     Operation(
         "Microsoft.Network/locations/operationResults/read", "GET",

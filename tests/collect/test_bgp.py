@@ -63,8 +63,11 @@ async def test_peer_status_per_instance_and_neighbor(
     assert run.ok and run.resource_ids == (AA,)
     calls = [(r.method, r.path.rsplit("/", 2)[-2]) for r in emulator.requests]
     assert ("POST", "vpngw-hub-aa") in calls  # .../vpngw-hub-aa/getBgpPeerStatus
-    assert any("/operations/" in r.path for r in emulator.requests)  # polled the status monitor
-    assert any("/operationResults/" in r.path for r in emulator.requests)  # then the result
+    # The operation's Location is polled until it answers with the result: a 202 while it
+    # runs, then a 200. The status monitor, which would cost one read more, is never asked.
+    polls = [r.status for r in emulator.requests if "/operationResults/" in r.path]
+    assert polls == [202, 200]
+    assert not any("/operations/" in r.path for r in emulator.requests)
 
 
 async def test_instance_failure_and_peer_down_show_in_the_rows(

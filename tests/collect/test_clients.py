@@ -29,8 +29,7 @@ EXPECTED_OPERATIONS = {
     "GET publicIPAddresses",
     "GET connections",
     "POST getBgpPeerStatus",
-    "GET operationStatus",
-    "GET operationResults",
+    "GET operationResults",  # BGP status polls its Location, never the status monitor
     "GET expressRouteCircuits",
     "GET peerings",
     "GET stats",

@@ -168,6 +168,7 @@ async def test_the_sdk_meets_429_when_it_outruns_the_bucket(
             "post": 0,
             "lro_poll": 0,
             "metrics": 0,
+            "query": 0,
             "graph": 0,
             "throttled": 3,
         }
@@ -189,6 +190,7 @@ async def test_counters_count_each_kind_per_subscription(
         "post": 1,
         "lro_poll": 2,
         "metrics": 0,
+        "query": 0,
         "graph": 0,
         "throttled": 0,
     }

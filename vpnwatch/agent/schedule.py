@@ -2,8 +2,11 @@
 
 A pass polls every current scope side by side (each subscription has its own budget), hands
 everything it saw to the data path in one step, and only then lets an incremental collector move
-its watermark. Passes run either as one loop per collector on its interval (`start`) or, for the
-stepped replay, as the collectors due at the clock's current time (`run_due`).
+its watermark. A pass the budget stretches over its whole interval hands what it has read so far
+over as it goes (`ArmCollector.deliver`), collected here and submitted every
+`EARLY_FLUSH_SECONDS`, so a tunnel read at the start of a pass is not seen only at its end.
+Passes run either as one loop per collector on its interval (`start`) or, for the stepped
+replay, as the collectors due at the clock's current time (`run_due`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from vpnwatch.observations import CollectionRun, Observation
 log = logging.getLogger("vpnwatch.agent")
 
 Submit = Callable[[Sequence[Observation]], Awaitable[object]]
+EARLY_FLUSH_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -53,6 +57,7 @@ class CollectorSchedule:
         self._status = {c.name: CollectorStatus(c.name, c.interval_seconds) for c in collectors}
         self._next_due = {c.name: now for c in collectors}
         self._first_pass_done: set[str] = set()
+        self._early: list[Observation] = []  # read by passes still under way, not yet submitted
 
     @property
     def first_passes_done(self) -> bool:
@@ -65,10 +70,17 @@ class CollectorSchedule:
         return list(self._status.values())
 
     def loops(self) -> list[asyncio.Task[None]]:
-        """One background task per collector, each running it on its interval."""
+        """One background task per collector, each running it on its interval, and one that
+        submits what long passes hand over early."""
+        for collector in self.collectors:
+            if hasattr(collector, "deliver"):
+                collector.deliver = self._take_early
         return [
-            asyncio.create_task(self._loop(c), name=f"collector:{c.name}")
-            for c in self.collectors
+            *(
+                asyncio.create_task(self._loop(c), name=f"collector:{c.name}")
+                for c in self.collectors
+            ),
+            asyncio.create_task(self._flush_early(), name="early-observations"),
         ]
 
     async def run_due(self) -> None:
@@ -92,13 +104,30 @@ class CollectorSchedule:
             # Its passes feed no health, so its failures blind nothing: they show in the
             # collector's status (/health, /metrics), not to the correlator.
             submitted = [o for o in observations if not _run_of(o, collector)]
-        if submitted:
-            await self._submit(submitted)
+        # What was handed over early goes first, so a pass's `CollectionRun` comes after it.
+        early, self._early = self._early, []
+        if early or submitted:
+            await self._submit([*early, *submitted])
         commit = getattr(collector, "commit", None)
         if commit is not None:  # a collector that reads incrementally moves on once persisted
             await commit()
         self._record(collector, observations)
         self._after_pass()
+
+    async def _take_early(self, observations: list[Observation]) -> None:
+        self._early.extend(observations)
+
+    async def _flush_early(self) -> None:
+        """Submit what passes under way handed over, in one step every `EARLY_FLUSH_SECONDS`."""
+        while True:
+            await self.clock.sleep(EARLY_FLUSH_SECONDS)
+            ready, self._early = self._early, []
+            if not ready:
+                continue
+            try:
+                await self._submit(ready)
+            except Exception:
+                log.exception("submitting %d early observation(s) failed", len(ready))
 
     async def _loop(self, collector: Collector) -> None:
         while True:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
@@ -31,6 +32,10 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 LRO_TIMEOUT_FACTOR = 3  # a long-running POST may take this many request timeouts in total
+EARLY_SECONDS = 2.0  # clock seconds between hand-overs of what a long pass has read so far
+
+Deliver = Callable[[list[Observation]], Awaitable[None]]
+_early_allowed: ContextVar[bool] = ContextVar("vpnwatch_early_allowed", default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,10 @@ class ArmCollector:
         self.clock = clock
         self.interval_seconds = interval_seconds
         self._pass_seconds: dict[str, float] = {}  # scope -> clock seconds its last pass took
+        # Where resources read during a pass go before the pass ends (the agent's correlator):
+        # a pass paced by the budget lasts its whole interval, and a tunnel read at its start
+        # must not wait for the end to be seen. None: everything comes back from `collect`.
+        self.deliver: Deliver | None = None
 
     @property
     def pass_seconds(self) -> float:
@@ -134,7 +143,13 @@ class ArmCollector:
                     continue
                 observations.extend(result.observations)
                 resource_ids.extend(result.resource_ids)
-            observations.extend(await self.finish(scope, memo, len(groups)))
+            # Only a pass that has failed nowhere hands reads over early: a failed pass makes
+            # what it did not refresh in its own correlation step `unknown`.
+            token = _early_allowed.set(not failures)
+            try:
+                observations.extend(await self.finish(scope, memo, len(groups)))
+            finally:
+                _early_allowed.reset(token)
         self._pass_seconds[scope.label] = (self.clock.now() - began).total_seconds()
         run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
         observations.append(replace(run, promise_seconds=self.promise(scope)))
@@ -196,9 +211,31 @@ class ArmCollector:
     ) -> list[Observation]:
         """Observe every listed resource concurrently; each failure is that resource's own
         `ResourceUnknown`, never the whole pass's."""
-        return await _gather(
+        return await self.as_read(
             self.guarded(r.id, f"read {what} {r.id}", observe(r)) for r in resources
         )
+
+    async def as_read(self, observing: Iterable[Awaitable[Observation]]) -> list[Observation]:
+        """Run these concurrently. With `deliver` set, in the planned part of a pass that has
+        not failed (`finish`), hand what has been read over every `EARLY_SECONDS` as the reads
+        come in, and return only the rest."""
+        if self.deliver is None or not _early_allowed.get():
+            return await _gather(observing)
+        tasks = [asyncio.ensure_future(o) for o in observing]
+        held: list[Observation] = []
+        since = self.clock.now()
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                held.append(await next_done)
+                if (self.clock.now() - since).total_seconds() >= EARLY_SECONDS:
+                    ready, held = held, []
+                    await self.deliver(ready)
+                    since = self.clock.now()
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        return held
 
     async def guarded(
         self, resource_id: str, doing: str, observe: Awaitable[Observation]

@@ -45,6 +45,9 @@ from vpnwatch.clock import Clock
 
 READS = "reads"
 WRITES = "writes"
+METRICS = "metrics"  # Azure Monitor metrics:getBatch calls, per subscription
+LOG_QUERIES = "log_queries"  # Log Analytics queries, per caller
+LOG_ANALYTICS = "log-analytics"  # the key of the caller's Log Analytics bucket
 
 HOUR = 3600.0
 SCARCE_BELOW = 25  # remaining requests under which requests go out one at a time
@@ -59,6 +62,9 @@ class BucketModel:
     capacity: float
     refill_per_second: float
     name: str = "bucket"
+    # Whether responses say what is left (ARM's x-ms-ratelimit-remaining-* headers). An API that
+    # never does is not paced one request at a time for want of an answer.
+    reported: bool = True
 
 
 # Today's ARM limits (token buckets) and the older hourly ones sovereign clouds still document.
@@ -67,6 +73,14 @@ ARM_HOURLY = {
     READS: BucketModel(12_000, 12_000 / HOUR, "hourly"),
     WRITES: BucketModel(1_200, 1_200 / HOUR, "hourly"),
 }
+# Azure Monitor's own limits, outside ARM's buckets (`docs/read-budget.md` cites them):
+# metrics:getBatch, 360,000 calls per hour per subscription; Log Analytics queries, 200 per
+# 30 seconds per caller (and 5 at once, which the `monitor.logs` lane's concurrency keeps).
+MONITOR_LIMITS = {
+    METRICS: BucketModel(360_000, 360_000 / HOUR, "metrics-batch", reported=False),
+    LOG_QUERIES: BucketModel(200, 200 / 30.0, "log-analytics", reported=False),
+}
+LOG_QUERY_CONCURRENCY = 5
 
 
 @dataclass(slots=True)
@@ -104,6 +118,8 @@ class Bucket:
         """Azure has not said yet what is left, or said its bucket is nearly empty: send one at a
         time, each after the previous answer, so a bucket emptier or a refill slower than the
         model (someone else spending) never meets a 429."""
+        if not self.model.reported:
+            return False
         return self.remaining is None or self.remaining < SCARCE_BELOW
 
     @property
@@ -180,7 +196,7 @@ class RequestBudget:
             raise ValueError("share must be in (0, 1]")
         self.clock = clock
         self.share = share
-        self._models = dict(models or ARM_BUCKETS)
+        self._models = {**MONITOR_LIMITS, **(models or ARM_BUCKETS)}
         self._hourly = dict(hourly or ARM_HOURLY)
         self._weights = dict(weights or {})
         self._detect_hourly = detect_hourly

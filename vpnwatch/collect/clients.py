@@ -29,10 +29,15 @@ from azure.monitor.query.aio import LogsQueryClient
 from azure.monitor.querymetrics.aio import MetricsClient
 
 from vpnwatch.clock import Clock, SystemClock
-from vpnwatch.collect.budget import ARM_BUCKETS, ARM_HOURLY, RequestBudget
+from vpnwatch.collect.budget import (
+    ARM_BUCKETS,
+    ARM_HOURLY,
+    LOG_QUERY_CONCURRENCY,
+    RequestBudget,
+)
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
 from vpnwatch.collect.graphquota import GraphQuotaPolicy
-from vpnwatch.collect.lanes import Lanes, LaneSlotPolicy, PacingPolicy
+from vpnwatch.collect.lanes import Lanes, PacingPolicy, monitor_charge
 from vpnwatch.collect.planner import ReadPlanner
 from vpnwatch.collect.retry import DeadlineRetryPolicy
 from vpnwatch.collect.telemetry import RequestObserver, RequestRecordingPolicy
@@ -133,6 +138,7 @@ LANE_WEIGHTS = {
     # the ARM listings the Azure Monitor collectors need (their queries spend no ARM budget)
     "monitor.metrics": 1.0,
 }
+LOGS_LANE = "monitor.logs"
 
 
 class AzureClients:
@@ -150,6 +156,8 @@ class AzureClients:
         self.clock: Clock = clock or SystemClock()
         self.budget = build_budget(settings, self.clock)
         self.lanes = Lanes(settings.collectors.max_concurrency)
+        # Log Analytics runs at most 5 queries of one caller at once (the rest queue, then fail).
+        self.lanes.get(LOGS_LANE, min(LOG_QUERY_CONCURRENCY, settings.collectors.max_concurrency))
         self.planner = ReadPlanner(self.budget, clock or SystemClock())
         self._credential: AsyncTokenCredential | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -240,10 +248,10 @@ class AzureClients:
             options.pop("base_url")
             options.pop("credential_scopes")
             options.pop("polling_interval")
-            # The batch API is Azure Monitor's, not ARM's: it holds the lane's slot but spends
-            # none of the subscription's ARM read budget (its point is to spare that budget).
+            # The batch API is Azure Monitor's, not ARM's: it spends none of the subscription's
+            # ARM read budget (its point is to spare that budget), only its own.
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes, self.clock),
+                PacingPolicy(self.budget, self.lanes, monitor_charge),
                 RequestRecordingPolicy(self.observer),
             ]
             client = MetricsClient(
@@ -265,7 +273,7 @@ class AzureClients:
             for key in ("base_url", "credential_scopes", "polling_interval"):
                 options.pop(key)
             options["per_retry_policies"] = [
-                LaneSlotPolicy(self.lanes, self.clock),
+                PacingPolicy(self.budget, self.lanes, monitor_charge),
                 RequestRecordingPolicy(self.observer),
             ]
             self._logs = LogsQueryClient(

@@ -5,6 +5,11 @@ budget (`budget.py`). The lane travels with the collector's task in a context va
 `PacingPolicy` in the SDK pipeline finds it for every attempt the collector causes, including
 retries, next pages and the status polls of a long-running operation.
 
+Azure Monitor's APIs have limits of their own, outside ARM's buckets: the metrics batch API per
+subscription, Log Analytics per caller. The same policy paces them against those buckets
+(`monitor_charge`), so a metrics pass can neither spend ARM's read budget nor run into Azure
+Monitor's throttling.
+
 The policy holds the lane's slot only while an HTTP request is in flight. The SDK's poller sleeps
 between the polls of a long-running POST (`getBgpPeerStatus`, route-table summaries) outside the
 policy, so an operation Azure keeps busy for a minute occupies no slot, and 1,000 BGP calls can
@@ -14,7 +19,7 @@ no longer queue ahead of the tunnel poll.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -23,8 +28,14 @@ from urllib.parse import urlsplit
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy
 
-from vpnwatch.clock import Clock
-from vpnwatch.collect.budget import READS, WRITES, RequestBudget
+from vpnwatch.collect.budget import (
+    LOG_ANALYTICS,
+    LOG_QUERIES,
+    METRICS,
+    READS,
+    WRITES,
+    RequestBudget,
+)
 from vpnwatch.collect.retry import SubscriptionThrottled, deadline_of
 from vpnwatch.collect.telemetry import (
     REMAINING_READS_HEADER,
@@ -101,6 +112,26 @@ def request_kind(method: str, url: str) -> tuple[str, str] | None:
     return subscription, kind
 
 
+def monitor_charge(method: str, url: str) -> tuple[str, str] | None:
+    """(key, kind) for an Azure Monitor request: a `metrics:getBatch` call is charged to its
+    subscription's metrics bucket, a Log Analytics query to the caller's query bucket."""
+    path = urlsplit(url).path
+    lowered = path.lower()
+    if lowered.endswith("/query") and "/workspaces/" in lowered:
+        return LOG_ANALYTICS, LOG_QUERIES
+    if lowered.endswith("metrics:getbatch"):
+        parts = [p for p in path.split("/") if p]
+        lowered_parts = [p.lower() for p in parts]
+        if "subscriptions" in lowered_parts:
+            index = lowered_parts.index("subscriptions")
+            if index + 1 < len(parts):
+                return parts[index + 1], METRICS
+    return None
+
+
+Charge = Callable[[str, str], tuple[str, str] | None]
+
+
 def retry_after_seconds(headers: object, speed: float) -> float | None:
     """The wait a 429 asks for, in clock seconds. `retry-after-ms` is wall time (an emulator on a
     scaled clock sends it scaled), so it is converted with the clock's speed."""
@@ -123,22 +154,24 @@ def retry_after_seconds(headers: object, speed: float) -> float | None:
 
 
 class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
-    """Per-retry policy: waits for the subscription's budget and the lane's slot, sends, then
-    tells the budget what Azure said about what is left.
+    """Per-retry policy: waits for the budget (`charge` says which bucket a request draws from:
+    ARM's by default) and the lane's slot, sends, then tells the budget what Azure said about
+    what is left.
 
     Waiting for a token or a slot is pacing, and does not count against the call's deadline
     (`retry.py`); waiting out a 429's `Retry-After` does. When that wait would outlast the call's
     deadline the request is not sent at all: the call fails as throttled at once, and the
     subscription is not asked again before Azure said it may be."""
 
-    def __init__(self, budget: RequestBudget, lanes: Lanes) -> None:
+    def __init__(self, budget: RequestBudget, lanes: Lanes, charge: Charge = request_kind) -> None:
         super().__init__()
         self.budget = budget
         self.lanes = lanes
+        self.charge = charge
 
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http_request = request.http_request
-        charged = request_kind(http_request.method, http_request.url)
+        charged = self.charge(http_request.method, http_request.url)
         lane_name = current_lane()
         deadline = deadline_of(request)
         clock = self.budget.clock
@@ -177,36 +210,13 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             return
         headers = response.http_response.headers
         status = response.http_response.status_code
-        header = REMAINING_READS_HEADER if kind == READS else REMAINING_WRITES_HEADER
+        header = {READS: REMAINING_READS_HEADER, WRITES: REMAINING_WRITES_HEADER}.get(kind)
         self.budget.observe(
             subscription,
             kind,
-            remaining=header_int(headers, header),
+            remaining=header_int(headers, header) if header else None,
             status=status,
             retry_after=retry_after_seconds(headers, self.budget.clock.speed)
             if status == 429
             else None,
         )
-
-
-class LaneSlotPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
-    """Per-retry policy for APIs outside ARM's request budget (Azure Monitor's metrics batch and
-    Log Analytics): a request holds its lane's slot while in flight and charges no ARM budget."""
-
-    def __init__(self, lanes: Lanes, clock: Clock) -> None:
-        super().__init__()
-        self.lanes = lanes
-        self.clock = clock
-
-    async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
-        lane = self.lanes.get(current_lane())
-        deadline = deadline_of(request)
-        waiting_since = self.clock.now()
-        async with lane.slots:
-            if deadline is not None:  # waiting for a slot is pacing, not the call's own time
-                deadline.paced += max(0.0, (self.clock.now() - waiting_since).total_seconds())
-            lane.in_flight += 1
-            try:
-                return await self.next.send(request)
-            finally:
-                lane.in_flight -= 1

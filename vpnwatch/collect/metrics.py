@@ -11,6 +11,10 @@ grain, P2S and ExpressRoute ones 1 minute, and every grain lands minutes after i
 pass reads a trailing window and reports, per series, the newest grain that has data. A grain
 without data is never reported, so "not aggregated yet" never reads as zero.
 
+Batches go through the read planner like ARM reads do, against Azure Monitor's own limit for
+the batch API (360,000 calls per hour per subscription, `budget.MONITOR_LIMITS`), never ARM's:
+each pass queries the batches that limit affords, least recently read first.
+
 One resource failing inside a batch (its metrics come back with an `errorCode`) costs that
 resource only; the run names it in `extra["failed_resources"]`.
 """
@@ -28,8 +32,10 @@ from typing import Any
 
 from vpnwatch.clock import Clock
 from vpnwatch.collect.base import ArmCollector, CallFailed, Scope
+from vpnwatch.collect.budget import METRICS
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import Failure, classify
+from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.collect.telemetry import tally_requests
 from vpnwatch.observations import CollectionRun, MetricObserved, Observation
 
@@ -133,7 +139,7 @@ class MetricsCollector(ArmCollector):
                 watched = await self._watched(scope)
             except CallFailed as exc:
                 batch_failures.append(exc.failure)
-            batches = plan_batches(watched, self.batch_size)
+            batches = self._planned(scope, plan_batches(watched, self.batch_size))
             results = await asyncio.gather(*(self._query(b) for b in batches))
             for result in results:
                 if isinstance(result, Failure):
@@ -165,6 +171,22 @@ class MetricsCollector(ArmCollector):
         return observations
 
     # --- what to ask for -------------------------------------------------------------------
+
+    def _planned(self, scope: Scope, batches: list[Batch]) -> list[Batch]:
+        """The batches the metrics limit affords this pass (all of them, short of a fleet
+        far larger than one subscription holds), each named by its first resource."""
+        by_id = {b.resource_ids[0].lower(): b for b in batches}
+        plan = self.clients.planner.plan(
+            self.name,
+            scope.subscription_id,
+            [Candidate(b.resource_ids[0]) for b in batches],
+            self.interval_seconds,
+            Cost(reads=0.0, other=((METRICS, float(max(len(b.queries) for b in batches))),))
+            if batches
+            else Cost(reads=0.0),
+            pass_seconds=self.pass_seconds,
+        )
+        return [by_id[rid.lower()] for rid in plan.read]
 
     async def _watched(self, scope: Scope) -> list[Watched]:
         """The gateways and circuits of the scope, relisted as often as the gateway inventory."""
@@ -229,6 +251,7 @@ class MetricsCollector(ArmCollector):
                     ),
                 )
             except CallFailed as exc:
+                self.clients.planner.missed(self.name, batch.resource_ids[0])
                 return exc.failure
             except Exception as exc:  # an unreadable body: the batch fails, never the run
                 log.warning("metrics batch in %s could not be read: %r", batch.region, exc)
@@ -236,6 +259,7 @@ class MetricsCollector(ArmCollector):
             errors.update(metric_errors(bodies[-1] if bodies else None))
             for result in results:
                 observations.extend(self._observe(result, query, errors))
+        self.clients.planner.record(self.name, batch.resource_ids[0], None)
         return observations, errors
 
     def _observe(

@@ -78,11 +78,14 @@ class _Track:
 
 @dataclass(frozen=True, slots=True)
 class Cost:
-    """What reading one resource costs, and what every pass costs regardless (the lists)."""
+    """What reading one resource costs, and what every pass costs regardless (the lists).
+    `other` charges buckets outside ARM's, as (kind, requests per resource): an Azure Monitor
+    metrics batch costs one `metrics:getBatch` call per query and no ARM read."""
 
     reads: float = 1.0
     writes: float = 0.0
     fixed_reads: float = 0.0
+    other: tuple[tuple[str, float], ...] = ()
 
 
 class ReadPlanner:
@@ -165,7 +168,7 @@ class ReadPlanner:
         """Resources per second this lane can read in `subscription`: what the buckets allow
         after the other lanes' recent spending, never less than the lane's weighted share."""
         limits = []
-        for kind, per_item in ((READS, cost.reads), (WRITES, cost.writes)):
+        for kind, per_item in ((READS, cost.reads), (WRITES, cost.writes), *cost.other):
             if per_item <= 0:
                 continue
             spendable = self.budget.spendable_per_second(subscription, kind)

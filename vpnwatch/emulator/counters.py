@@ -2,9 +2,10 @@
 
 Kinds: `list` (a collection page), `get` (one resource, or a lookup that failed), `post` (a
 long-running action or a query), `lro_poll` (a status monitor or result URL), `metrics` (an
-Azure Monitor metrics batch, which ARM's buckets do not charge), `graph` (a Resource Graph
-query, counted under `tenant`: its path names no subscription), and `throttled` (answered 429,
-whatever it asked for). A throttled request counts only as `throttled`.
+Azure Monitor metrics batch, which ARM's buckets do not charge), `query` (a Log Analytics
+query, counted under `tenant`: Log Analytics limits each caller, not a subscription), `graph`
+(a Resource Graph query, counted under `tenant`: its path names no subscription), and
+`throttled` (answered 429, whatever it asked for). A throttled request counts only as `throttled`.
 
 In process, `Emulator.counters` returns a `CounterSnapshot`. Out of process (an emulator started
 by `vpnwatch emulator`), `GET {base_url}/_emulator/counters` returns the same as JSON; Azure has
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 
 COUNTERS_PATH = "/_emulator/counters"
-KINDS = ("list", "get", "post", "lro_poll", "metrics", "graph", "throttled")
+KINDS = ("list", "get", "post", "lro_poll", "metrics", "query", "graph", "throttled")
 TENANT = "tenant"  # requests without a subscription in the path
 
 

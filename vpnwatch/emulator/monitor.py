@@ -3,8 +3,9 @@
 Both are reads, whatever their HTTP method, so the scenario's `throttle`, `api_unavailable`,
 `auth_failure` faults and missed polls apply to them as to ARM reads. They do not drain ARM's
 subscription read quota: the batch API exists so metrics do not count against ARM's limits
-(learn.microsoft.com/azure/azure-monitor/metrics/migrate-to-batch-api). Log Analytics has its
-own per-caller limit, modelled in `loganalytics.py`.
+(learn.microsoft.com/azure/azure-monitor/metrics/migrate-to-batch-api); it has its own quota per
+subscription (`metrics.py`). Log Analytics has its own per-caller limit, modelled in
+`loganalytics.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from vpnwatch.emulator.world import World
 
 class MonitorApi:
     def __init__(self, world: World, started_at: datetime, speed: float = 1.0) -> None:
-        self.metrics = MetricsApi(world, started_at)
+        self.metrics = MetricsApi(world, started_at, speed)
         self.logs = LogAnalyticsApi(world, started_at, speed)
 
     def serves(self, path: str) -> bool:

@@ -277,7 +277,10 @@ class Emulator:
             reply = self._monitor.handle(
                 request.method, path, dict(request.query), body, t, self._traffic
             )
-            reply.kind = "throttled" if reply.status == 429 else "metrics"
+            if reply.status == 429:
+                reply.kind = "throttled"
+            else:
+                reply.kind = "query" if self._monitor.logs.serves(path) else "metrics"
             return reply
         if "api-version" not in request.query:
             return _unserved(

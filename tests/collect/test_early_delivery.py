@@ -1,0 +1,92 @@
+"""A pass the budget stretches hands what it has read to the agent as it goes: a tunnel read at
+the start of a long pass reaches the correlator seconds later, not when the pass ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collect_helpers import emulator_settings, run_of
+
+from vpnwatch.clock import ScaledClock
+from vpnwatch.collect.base import Scope
+from vpnwatch.collect.clients import AzureClients
+from vpnwatch.collect.connections import ConnectionCollector
+from vpnwatch.emulator import Emulator
+from vpnwatch.emulator.scenario import parse_scenario
+from vpnwatch.observations import CollectionRun, ConnectionObserved, Observation
+
+SUB = "0d0d0d0d-0000-4000-8000-000000000001"
+
+
+def _fleet(gateways: int) -> Any:
+    return parse_scenario(
+        {
+            "name": "early-delivery",
+            "duration": 3600,
+            "topology": {
+                "generate": [
+                    {
+                        "subscription": SUB,
+                        "name_prefix": "ed",
+                        "regions": ["westeurope"],
+                        "gateways": gateways,
+                        "connections_per_gateway": 4,
+                        "sites_per_region": 8,
+                    }
+                ]
+            },
+        },
+        source="<early-delivery>",
+    )
+
+
+async def test_a_long_pass_hands_over_what_it_read_before_it_ends() -> None:
+    clock = ScaledClock(speed=20)
+    delivered: list[tuple[float, list[Observation]]] = []
+    async with Emulator(_fleet(8), clock=clock, port=0) as emu:
+        # 2 % of the read bucket: a few reads at once, then one every 2 s, so the pass of a
+        # 60 s interval reads 25 connections over about 45 scenario seconds.
+        settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.02})
+        async with AzureClients(settings, clock=clock) as clients:
+            collector = ConnectionCollector(clients, clock, 60)
+            started = clock.now()
+
+            async def deliver(observations: list[Observation]) -> None:
+                delivered.append(((clock.now() - started).total_seconds(), observations))
+
+            collector.deliver = deliver
+            returned = await collector.collect(Scope(SUB))
+            ended = (clock.now() - started).total_seconds()
+
+    early = [o for _, batch in delivered for o in batch]
+    assert ended > 30
+    assert delivered and delivered[0][0] < ended - 20  # long before the pass ended
+    assert len(delivered) >= 5
+    assert all(isinstance(o, ConnectionObserved) for o in early)
+    late = [o for o in returned if isinstance(o, ConnectionObserved)]
+    names = [o.name for o in early + late]
+    assert len(names) == len(set(names)) >= 20  # each read once, early or at the end
+    assert len(early) > len(late)
+    assert run_of(returned).ok
+
+
+async def test_a_pass_that_failed_somewhere_hands_nothing_over_early() -> None:
+    clock = ScaledClock(speed=20)
+    delivered: list[Observation] = []
+    async with Emulator(_fleet(8), clock=clock, port=0) as emu:
+        settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.02})
+        async with AzureClients(settings, clock=clock) as clients:
+            collector = ConnectionCollector(clients, clock, 60)
+
+            async def deliver(observations: list[Observation]) -> None:
+                delivered.extend(observations)
+
+            collector.deliver = deliver
+            # A resource group that does not exist fails the pass, so its correlation step
+            # must see every connection it did read, to tell them from the ones it did not.
+            returned = await collector.collect(Scope(SUB, ("rg-ed-westeurope", "rg-missing")))
+
+    assert delivered == []
+    run = next(o for o in returned if isinstance(o, CollectionRun))
+    assert not run.ok
+    assert len([o for o in returned if isinstance(o, ConnectionObserved)]) >= 20
