@@ -1,95 +1,178 @@
 """Time to blind and time to recover per API fault, through the real agent and SDK clients.
 
-Each fault is replayed against the emulator on a manual clock (collectors at their default
-intervals: connections 15 s, BGP and ExpressRoute 30 s, gateways 300 s; discovery 900 s; blind
-after 60 s and two failed runs): a quiet hub, and from 60 s every request of the subscription
-fails for `--fault-seconds`. Printed per fault, in scenario seconds: when `monitoring_blind`
-was raised after the fault began, and when it resolved after the fault ended. Scenario time does
-not depend on the machine's load, so the figures are the agent's own.
+One emulator serves one small hub per fault, each in its own subscription with its fault scoped
+to it; one agent watches them all with DEFAULT settings (connections every 15 s, BGP and
+ExpressRoute every 30 s, gateways every 300 s, the call deadline and blind timing that follow).
+Both run on one scaled clock (`--speed`), so every wait is a real one in scenario time: the
+SDK's Retry-After sleeps, read timeouts, backoff, slow answers. Each fault starts at 120 s and
+lasts `--fault-seconds`. Printed per fault, in scenario seconds:
 
-    .venv/bin/python bench/faults.py [--fault-seconds 300]
+- first failed poll: when the first failed poll ended, after the fault began;
+- blind raised: when the agent opened `monitoring_blind`, after the first failed poll;
+- resolved: when it resolved, after the fault ended.
+
+    flock /tmp/vpnwatch-bench.lock .venv/bin/python bench/faults.py  # --speed 5 --fault-seconds 300
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-import yaml
-
 from vpnwatch.agent import Agent
-from vpnwatch.clock import ManualClock
+from vpnwatch.clock import ScaledClock
+from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult
 from vpnwatch.emulator import Emulator
-from vpnwatch.emulator.scenario import parse_scenario, scenario_path
+from vpnwatch.emulator.scenario import parse_scenario
 from vpnwatch.incidents import IncidentType
-from vpnwatch.replay import EMULATOR_TOKEN, REPLAY_EPOCH, emulator_settings
 from vpnwatch.store import Store
 
-FAULTS: dict[str, dict[str, Any]] = {
-    "429 storm (Retry-After 30 s)": {"kind": "throttle", "retry_after": 30},
-    "503 (ServiceUnavailable)": {"kind": "api_unavailable", "retry_after": 10},
-    "401 (token refused)": {"kind": "auth_failure"},
+FAULT_AT = 120.0
+TOKEN = "bench-token"
+
+# label -> the fault's timeline entries (`at`, `duration`, `subscription` are added)
+FAULTS: dict[str, list[dict[str, Any]]] = {
+    "429 storm, Retry-After 30 s": [{"kind": "throttle", "retry_after": 30}],
+    "503, Retry-After 10 s": [{"kind": "api_unavailable", "retry_after": 10}],
+    "401 token refused": [{"kind": "auth_failure"}],
+    "no answer (connection held)": [{"kind": "no_response"}],
+    "answers 10 s late": [{"kind": "slow_responses", "delay": 10}],
+    "answers 3 s late": [{"kind": "slow_responses", "delay": 3}],
+    "429 bursts of 1 s, Retry-After 2 s": [
+        {"kind": "throttle", "retry_after": 2, "duration": 1, "every": 45}
+    ],
+    "none (control)": [],
 }
-FAULT_AT = 60.0
-STEP = 5.0  # the replay's step: a collector runs at the first step it is due
 
 
-async def measure(fault: dict[str, Any], seconds: float) -> tuple[float | None, float | None]:
-    """(seconds from the fault's start until blind was raised, seconds from its end until the
-    last blind incident resolved), as the agent announced them on its clock."""
-    raw = copy.deepcopy(yaml.safe_load(scenario_path("monitoring-blind").read_text()))
-    end = FAULT_AT + seconds
-    raw.update(
-        name="bench-fault",
-        duration=end + 240,
-        timeline=[{"at": FAULT_AT, "duration": seconds, **fault}],
-        expect=[],
-    )
-    scenario = parse_scenario(raw, source="bench-fault")
-    clock = ManualClock(epoch=REPLAY_EPOCH)
-    raised: list[float] = []
-    resolved: list[float] = []
+def subscription(n: int) -> str:
+    return f"6f1d3c2a-0000-4000-8000-0000000e{n:04d}"
+
+
+def scenario_document(fault_seconds: float) -> dict[str, Any]:
+    generate, timeline = [], []
+    for n, entries in enumerate(FAULTS.values(), start=1):
+        sub = subscription(n)
+        generate.append(
+            {
+                "subscription": sub,
+                "name_prefix": f"f{n}",
+                "regions": ["westeurope"],
+                "gateways": 1,
+                "connections_per_gateway": 2,
+                "sites_per_region": 2,
+                "active_active_every": 0,
+                "zones": [["1", "2", "3"]],
+            }
+        )
+        for entry in entries:
+            entry = dict(entry)
+            every = entry.pop("every", None)
+            starts = (
+                [FAULT_AT + k * every for k in range(int(fault_seconds // every) + 1)]
+                if every
+                else [FAULT_AT]
+            )
+            for at in starts:
+                timeline.append(
+                    {"duration": fault_seconds, **entry, "at": at, "subscription": sub}
+                )
+    return {
+        "name": "bench-faults",
+        "duration": FAULT_AT + fault_seconds + 300,
+        "seed": 14,
+        "topology": {"generate": generate},
+        "timeline": timeline,
+        "expect": [],
+    }
+
+
+@dataclass
+class Seen:
+    opened: dict[str, float] = field(default_factory=dict)  # scope -> when raised
+    first_failed: dict[str, float] = field(default_factory=dict)  # scope -> its failing_since
+    resolved: dict[str, float] = field(default_factory=dict)
+    other: dict[str, list[str]] = field(default_factory=dict)  # scope -> other incident types
+
+
+async def measure(speed: float, fault_seconds: float) -> tuple[Seen, float]:
+    scenario = parse_scenario(scenario_document(fault_seconds), source="bench-faults")
+    clock = ScaledClock(speed=speed)
+    seen = Seen()
+
+    def at(moment: datetime) -> float:
+        return (moment - started).total_seconds()
 
     def listen(result: CorrelationResult) -> None:
-        t = (clock.now() - REPLAY_EPOCH).total_seconds()
-        blind = IncidentType.MONITORING_BLIND
-        raised.extend(t for i in result.opened if i.type is blind)
-        resolved.extend(t for i in result.resolved if i.type is blind)
+        now = at(clock.now())
+        for incident in result.opened:
+            scope = incident.attributes.get("scope") or incident.resources[0]
+            if incident.type is IncidentType.MONITORING_BLIND:
+                seen.opened.setdefault(scope, now)
+                seen.first_failed.setdefault(scope, at(incident.opened_at))
+            else:
+                sub = "/".join(incident.resources[0].split("/")[:3])
+                seen.other.setdefault(sub, []).append(str(incident.type))
+        for incident in result.resolved:
+            if incident.type is IncidentType.MONITORING_BLIND:
+                seen.resolved[incident.attributes.get("scope", "")] = now
 
     with Store.open(":memory:") as store:
-        async with Emulator(scenario, clock=clock, port=0, token=EMULATOR_TOKEN) as emu:
-            settings = emulator_settings(emu.base_url, scenario, epoch=clock.now())
+        async with Emulator(scenario, clock=clock, port=0, token=TOKEN) as emu:
+            started = emu.started_at or clock.now()
+            settings = Settings(
+                azure={
+                    "cloud": "custom",
+                    "endpoints": {
+                        "resource_manager": emu.base_url,
+                        "metrics": emu.base_url,
+                        "log_analytics": emu.base_url,
+                    },
+                    "credential": {"kind": "static_token", "token": TOKEN},
+                    "allow_http": True,
+                },
+                targets={"subscriptions": scenario.subscription_ids},
+            )
             agent = Agent(settings, clock=clock, store=store)
             agent.add_listener(listen)
-            await agent.open()
+            began = time.monotonic()
+            await agent.start()
             try:
-                while (clock.now() - REPLAY_EPOCH).total_seconds() <= scenario.duration_seconds:
-                    await agent.run_due()
-                    clock.advance(STEP)
+                await clock.sleep(scenario.duration_seconds)
             finally:
                 await agent.stop()
-    to_blind = min(raised) - FAULT_AT if raised else None
-    to_recover = max(resolved) - end if resolved and len(resolved) >= len(raised) else None
-    return to_blind, to_recover
+            return seen, time.monotonic() - began
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", type=float, default=5.0, help="scenario seconds per second")
     parser.add_argument("--fault-seconds", type=float, default=300.0)
     args = parser.parse_args()
-    print(f"fault from {FAULT_AT:g} s for {args.fault_seconds:g} s (scenario seconds)")
-    print(f"{'fault':32} {'blind opened at':>16} {'resolved after end':>19} {'wall':>7}")
-    for name, fault in FAULTS.items():
-        started = time.monotonic()
-        to_blind, to_recover = await measure(fault, args.fault_seconds)
-        wall = time.monotonic() - started
-        b = "never" if to_blind is None else f"+{to_blind:.0f} s"
-        r = "never" if to_recover is None else f"+{to_recover:.0f} s"
-        print(f"{name:32} {b:>16} {r:>19} {wall:6.1f}s")
+    seen, wall = await measure(args.speed, args.fault_seconds)
+    end = FAULT_AT + args.fault_seconds
+    print(
+        f"faults from {FAULT_AT:g} s for {args.fault_seconds:g} s, speed {args.speed:g}, "
+        f"{wall:.0f} s of wall time (scenario seconds below)"
+    )
+    print(f"{'fault':38} {'first failed poll':>18} {'blind raised':>13} {'resolved':>9}  other")
+    for n, label in enumerate(FAULTS, start=1):
+        scope = f"/subscriptions/{subscription(n)}"
+        first = seen.first_failed.get(scope)
+        raised = seen.opened.get(scope)
+        resolved = seen.resolved.get(scope)
+        cells = [
+            "-" if first is None else f"+{first - FAULT_AT:.1f} s",
+            "never" if raised is None or first is None else f"+{raised - first:.1f} s",
+            "-" if resolved is None else f"+{resolved - end:.1f} s",
+        ]
+        other = ", ".join(seen.other.get(scope, [])) or "-"
+        print(f"{label:38} {cells[0]:>18} {cells[1]:>13} {cells[2]:>9}  {other}")
 
 
 if __name__ == "__main__":

@@ -195,12 +195,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     _logging(settings.log_level, settings.log_format)
     from vpnwatch.config import config_warnings
-    from vpnwatch.service.app import serve
+    from vpnwatch.service.app import StartupError, serve
 
     for warning in config_warnings(settings):
         logging.getLogger("vpnwatch").warning("configuration: %s", warning)
 
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        # one line for the operator; the traceback only when they ask for debug logs
+        log = logging.getLogger("vpnwatch")
+        log.error("vpnwatch could not start: %s", exc)
+        log.debug("start-up failure", exc_info=True)
+        return 1
     return 0
 
 

@@ -37,6 +37,7 @@ class CollectorStatus:
     last_error: str | None = None
     runs: int = 0
     failures: int = 0
+    failing: bool = False  # its last pass failed
 
 
 class CollectorSchedule:
@@ -89,7 +90,7 @@ class CollectorSchedule:
         due = [c for c in self.collectors if self._next_due[c.name] <= now]
         for collector in due:
             await self.run(collector)
-            self._next_due[collector.name] = now + timedelta(seconds=collector.interval_seconds)
+            self._next_due[collector.name] = now + timedelta(seconds=self.wait_after(collector))
 
     async def run(self, collector: Collector) -> None:
         """One pass of `collector` over every current scope."""
@@ -137,7 +138,17 @@ class CollectorSchedule:
             except Exception:  # a bug in one collector must not stop the others
                 log.exception("collector %s crashed; retrying next interval", collector.name)
             elapsed = (self.clock.now() - started).total_seconds()
-            await self.clock.sleep(max(0.0, collector.interval_seconds - elapsed))
+            await self.clock.sleep(max(0.0, self.wait_after(collector) - elapsed))
+
+    def wait_after(self, collector: Collector) -> float:
+        """From the start of one pass to the next: the collector's interval, but after a failed
+        pass no longer than the fastest collector's. A slow collector (gateways, every 5 minutes)
+        then sees Azure again, and a restarted agent becomes ready, within one fast poll of
+        Azure answering again; a failing pass costs a request or two."""
+        if not self._status[collector.name].failing:
+            return collector.interval_seconds
+        fastest = min(c.interval_seconds for c in self.collectors)
+        return min(collector.interval_seconds, fastest)
 
     def _record(self, collector: Collector, observations: Sequence[Observation]) -> None:
         status = self._status[collector.name]
@@ -145,6 +156,7 @@ class CollectorSchedule:
         failed = [r for r in runs if not r.ok]
         status.runs += 1
         status.last_run_at = self.clock.now()
+        status.failing = bool(failed)
         if runs and not failed:
             status.last_success_at = status.last_run_at
             status.last_error = None

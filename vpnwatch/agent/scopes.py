@@ -68,10 +68,19 @@ class ScopeDiscovery:
         except DiscoveryError as exc:
             log.warning("discovery failed: %s", exc)
             self._failed_at = now
+            if not self.scopes:
+                self.scopes = self._listed()
             return self.scopes, self._run(ok=False, cause=exc.cause, reason=str(exc))
         self._found_at = now
         self._failed_at = None
         return self.scopes, self._run(ok=True)
+
+    def _listed(self) -> list[Scope]:
+        """Before any discovery succeeded (a start during an outage), the listed subscriptions
+        as they are: their collectors' runs then fail too, and what a restart restored from the
+        store reads `unknown` instead of its last health."""
+        groups = tuple(self.targets.resource_groups)
+        return [Scope(sub, groups) for sub in dict.fromkeys(self.targets.subscriptions)]
 
     def _run(self, **outcome: Any) -> CollectionRun:
         return CollectionRun(

@@ -35,7 +35,7 @@ from vpnwatch.correlate.health import (
     peering_health,
 )
 from vpnwatch.correlate.inventory import bgp_record_id
-from vpnwatch.correlate.recordbook import material
+from vpnwatch.correlate.recordbook import same_material
 from vpnwatch.observations import (
     BgpPeerState,
     BgpStatusObserved,
@@ -197,7 +197,7 @@ class ObservationRules:
         """A connection observed again as it was (the common case on a quiet fleet): only its
         time and counters move, so its entities take the new time and nothing is re-indexed,
         re-created or re-judged. False (nothing done) when anything a rule reads changed."""
-        if material(old) != material(o):
+        if not same_material(old, o):
             return False
         members = self._records.members.get(cid)
         if members is None or len(members) != len(o.tunnels) + 1:
@@ -215,9 +215,46 @@ class ObservationRules:
         self._records.fresh(cid, at)
         self.refreshed_this_step.add(cid)
         self.touched_connections.add(cid)
-        self._dirty_gateways[o.gateway_id.lower()] = at
+        self._fresh_gateways[o.gateway_id.lower()] = at
         if o.peer_id:
-            self._dirty_sites[o.peer_id.lower()] = at
+            self._fresh_sites[o.peer_id.lower()] = at
+        return True
+
+    def _bgp_seen_again(
+        self: FleetState, rid: str, gkey: str, old: BgpStatusObserved, o: BgpStatusObserved
+    ) -> bool:
+        """`_seen_again` for a gateway's BGP status: the same sessions in the same states with
+        the same routes. The route history still takes the new sample."""
+        if not same_material(old, o):
+            return False
+        members = self._records.members.get(rid)
+        if members is None or len(members) != len(o.peers):
+            return False
+        at = o.observed_at
+        peers = []
+        for p in o.peers:
+            pe = self.entities.get(bgp_peer_id(gkey, p.local_address, p.neighbor))
+            if pe is None or pe.unknown_reason is not None or pe.last_observed is None:
+                return False
+            if pe.last_observed > at:
+                return False
+            peers.append((p, pe))
+        for p, pe in peers:
+            if p.state is BgpPeerState.CONNECTED:
+                history = [*pe.routes_history, p.routes_received][-(self.route_samples + 1) :]
+            else:
+                history = []
+            if history != pe.routes_history:
+                pe.routes_history = history
+                self._records.touch(rid)
+            if pe.last_observed != at:
+                pe.previous_observed = pe.last_observed
+                pe.last_observed = at
+        self.bgp[gkey] = o
+        self._records.fresh(rid, at)
+        self.refreshed_this_step.add(rid)
+        self.touched_bgp.add(gkey)
+        self._dirty_gateways[o.gateway_id.lower()] = at  # derived again: see `_freshen_gateway`
         return True
 
     def _apply_bgp(self: FleetState, o: BgpStatusObserved) -> None:
@@ -229,6 +266,8 @@ class ObservationRules:
         if old is not None and o.observed_at < old.observed_at:
             return
         rid = bgp_record_id(gkey)
+        if old is not None and self._bgp_seen_again(rid, gkey, old, o):
+            return
         self._store(rid, o)
         keep = set()
         for p in o.peers:

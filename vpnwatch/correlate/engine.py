@@ -212,6 +212,11 @@ class Correlator:
     def state(self) -> FleetState:
         return self._state
 
+    def settled(self, *, late_evidence: bool) -> bool:
+        """No incident open; with `late_evidence` (Azure Monitor collectors on), also none
+        resolved lately that evidence arriving late may still update."""
+        return not self._open and not (late_evidence and self._recent)
+
     def open_incidents(self) -> list[Incident]:
         return sorted(self._open.values(), key=lambda i: (i.opened_at, i.key))
 

@@ -116,6 +116,36 @@ class RecordBook:
         self._persisted_at.update(self._data_at)
 
 
+def same_material(old: Observation, new: Observation) -> bool:
+    """`material(old) == material(new)`, without building either: a connection is compared
+    field by field (every poll of every connection asks this)."""
+    if isinstance(old, ConnectionObserved) and isinstance(new, ConnectionObserved):
+        if (
+            old.status is not new.status
+            or old.gateway_id != new.gateway_id
+            or old.peer_id != new.peer_id
+            or old.name != new.name
+            or old.source != new.source
+            or old.subscription_id != new.subscription_id
+            or old.resource_group != new.resource_group
+            or old.region != new.region
+            or old.connection_type != new.connection_type
+            or old.bgp_enabled != new.bgp_enabled
+            or len(old.tunnels) != len(new.tunnels)
+        ):
+            return False
+        for a, b in zip(old.tunnels, new.tunnels, strict=True):
+            if (
+                a.status is not b.status
+                or a.name != b.name
+                or a.last_connection_established != b.last_connection_established
+                or a.gateway_public_ip != b.gateway_public_ip
+            ):
+                return False
+        return True
+    return material(old) == material(new)
+
+
 def material(o: Observation) -> object:
     """What of an observation a restart must know: all of it but its time and the counters and
     durations that move on every poll."""

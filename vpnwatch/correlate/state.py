@@ -60,7 +60,7 @@ from vpnwatch.correlate.health import (
 )
 from vpnwatch.correlate.inventory import BGP_SUFFIX, Inventory, bgp_record_id
 from vpnwatch.correlate.maintenance import AnyWindow
-from vpnwatch.correlate.recordbook import RecordBook, material
+from vpnwatch.correlate.recordbook import RecordBook, same_material
 from vpnwatch.correlate.records import RecordError, decode_observation, encode_observation
 from vpnwatch.correlate.tally import HealthTally
 from vpnwatch.observations import (
@@ -158,6 +158,10 @@ class FleetState(ObservationRules, Inventory):
         # gateways and sites to derive again at the end of the step (lower-cased id -> time)
         self._dirty_gateways: dict[str, datetime] = {}
         self._dirty_sites: dict[str, datetime] = {}
+        # gateways and sites whose inputs were only observed again unchanged: their health holds,
+        # only their data time moves (lower-cased ids)
+        self._fresh_gateways: dict[str, datetime] = {}
+        self._fresh_sites: dict[str, datetime] = {}
         # (collector, "/subscriptions/<id>/" lower-cased) -> refresh its last plan promised
         self._promises: dict[tuple[str, str], float] = {}
         self._scope_of: dict[str, str] = {}  # record id -> its subscription prefix
@@ -256,8 +260,18 @@ class FleetState(ObservationRules, Inventory):
             key = self._ids.get(low)
             if key is not None and key in self.sites:
                 self._derive_site(key, self.sites[key], at)
+        for low, at in self._fresh_gateways.items():
+            key = self._ids.get(low)
+            if key is not None and key in self.gateways and low not in self._dirty_gateways:
+                self._freshen_gateway(key, self.gateways[key], at)
+        for low, at in self._fresh_sites.items():
+            key = self._ids.get(low)
+            if key is not None and key in self.sites and low not in self._dirty_sites:
+                self._freshen_site(key, self.sites[key], at)
         self._dirty_gateways.clear()
         self._dirty_sites.clear()
+        self._fresh_gateways.clear()
+        self._fresh_sites.clear()
 
     def remove_record(self, rid: str) -> None:
         """Forget a resource that no longer exists, with every entity derived from it."""
@@ -304,6 +318,59 @@ class FleetState(ObservationRules, Inventory):
         if status is not None:
             inputs.append(status.observed_at)
         self._derive(gateway, health, at, max(inputs), evidence, _all_unknown(*connections))
+
+    def _freshen_gateway(self, gid: str, gw: GatewayObserved, at: datetime) -> None:
+        """What `_derive_gateway` does when the tunnels and connections feeding the gateway were
+        only observed again unchanged: health and evidence hold, data times move. (A BGP status
+        observed again is not this: how old it is decides whether its sessions still count.)"""
+        gateway = self.entities.get(gid)
+        if gateway is None:
+            return
+        if gateway.unknown_reason is not None:
+            return self._derive_gateway(gid, gw, at)
+        entities = self.entities
+        derived: list[tuple[EntityState, datetime]] = []
+        for name, members in self.instance_members(gid).items():
+            ie = entities.get(instance_id(gid, name))
+            if ie is None:
+                continue
+            if ie.unknown_reason is not None:
+                return self._derive_gateway(gid, gw, at)
+            inputs = [
+                e.last_observed
+                for eid in (*members.tunnels, *members.peers)
+                if (e := entities.get(eid)) is not None and e.last_observed is not None
+            ]
+            if inputs:
+                derived.append((ie, max(inputs)))
+        inputs = [gw.observed_at]
+        for cid in self.connections_of_gateway(gid):
+            last = entities[cid].last_observed
+            if last is not None:
+                inputs.append(last)
+        status = self.bgp_of(gid)
+        if status is not None:
+            inputs.append(status.observed_at)
+        derived.append((gateway, max(inputs)))
+        for e, last in derived:
+            self._later(e, last)
+
+    def _freshen_site(self, sid: str, site: LocalNetworkGatewayObserved, at: datetime) -> None:
+        """`_derive_site` when its connections were only observed again unchanged."""
+        entity = self.entities[sid]
+        if entity.unknown_reason is not None:
+            return self._derive_site(sid, site, at)
+        inputs = [site.observed_at]
+        for cid in self.connections_of_peer(sid):
+            last = self.entities[cid].last_observed
+            if last is not None:
+                inputs.append(last)
+        self._later(entity, max(inputs))
+
+    def _later(self, e: EntityState, last: datetime) -> None:
+        if e.last_observed is None or last > e.last_observed:
+            e.last_observed = last
+            self._records.fresh(self._records.record_of[e.entity_id], last)
 
     def _derive_site(self, sid: str, site: LocalNetworkGatewayObserved, at: datetime) -> None:
         entity = self.entities[sid]
@@ -422,7 +489,7 @@ class FleetState(ObservationRules, Inventory):
     def _store(self, rid: str, o: Observation) -> None:
         """File an observation under its record and keep the lookup indexes in step."""
         old = self.observation(rid)
-        if old is None or material(old) != material(o):
+        if old is None or not same_material(old, o):
             self._records.touch(rid)
         self._records.fresh(rid, o.observed_at)
         self.refreshed_this_step.add(rid)
@@ -524,9 +591,9 @@ class FleetState(ObservationRules, Inventory):
         tally.settle()
         for rid in records.changed:
             members = records.members.get(rid)
-            if not members:
-                continue
-            limit = timedelta(seconds=self.stale_after(next(iter(members))))  # one per record
-            for eid in members:
-                tally.update(entities[eid], limit)
+            if members:
+                tally.update_all(
+                    [entities[eid] for eid in members],
+                    lambda eid: timedelta(seconds=self.stale_after(eid)),  # one per record
+                )
         records.changed.clear()

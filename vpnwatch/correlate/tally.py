@@ -77,6 +77,30 @@ class HealthTally:
             self._scheduled[eid] = deadline
             heapq.heappush(self._deadlines, (deadline, eid))
 
+    def update_all(
+        self, entities: list[EntityState], limit: Callable[[str], timedelta]
+    ) -> None:
+        """`update` for the entities of one record, which share one staleness limit (asked of
+        `limit(entity_id)` only when needed)."""
+        if self._recount:
+            return
+        counted, scheduled = self._counted, self._scheduled
+        shared: timedelta | None = None
+        for e in entities:
+            eid = e.entity_id
+            if (
+                e.unknown_reason is None
+                and eid in scheduled
+                and counted.get(eid) == (e.kind, e.health)
+            ):
+                # Counted as its health, with a deadline on the heap: observed again since,
+                # its deadline only moved later, and `advance` recounts it when the old one
+                # comes up. Nothing to do now.
+                continue
+            if shared is None:
+                shared = limit(eid)
+            self.update(e, shared)
+
     def discard(self, entity_id: str) -> None:
         """Stop counting an entity that was removed."""
         self._move(entity_id, None)

@@ -6,8 +6,10 @@ its own waits; these faults are how the tests and benchmarks check that it does.
 
 - `slow_responses` (`delay`): each covered request is answered `delay` scenario seconds late,
   then as it would have been.
-- `no_response`: each covered request is held open without a byte until the fault ends, then
-  answered; a client with a read timeout gives up first.
+- `no_response`: each covered request is held open without a byte for `SILENT_HOLD` scenario
+  seconds (or until the emulator stops), even if the fault ends meanwhile: a request lost in a
+  black hole is not answered when the hole closes. A client with a read timeout gives up first;
+  requests sent after the fault ends are answered as usual.
 
 Both may be scoped to one `subscription` and to paths containing `match`, as the other API
 faults. Time is scenario time converted with the clock's speed, so a scenario played ten times
@@ -26,6 +28,7 @@ from vpnwatch.emulator.timeline import ApiFault
 
 SLOW, SILENT = "slow_responses", "no_response"
 HELD = (SLOW, SILENT)  # faults that hold a request rather than refuse it
+SILENT_HOLD = 600.0  # scenario seconds a `no_response` request is held
 
 
 class UnsupportedClock(ValueError):
@@ -54,7 +57,7 @@ class HeldRequests:
                 break
             if not fault.active(t) or not fault.covers(subscription, path):
                 continue
-            hold = max(hold, fault.delay if fault.kind == SLOW else fault.end - t)
+            hold = max(hold, fault.delay if fault.kind == SLOW else SILENT_HOLD)
         return hold
 
     async def hold(self, subscription: str | None, path: str, t: float) -> None:

@@ -403,8 +403,8 @@ class SlowResponses(_ApiFault):
 
 
 class NoResponse(_ApiFault):
-    """Covered requests get no answer: the connection is held open, silent, until the fault
-    ends (then the request is answered), so clients see their read timeout."""
+    """Covered requests get no answer: the connection is held open and silent (for ten
+    scenario minutes, even past the fault's end), so clients meet their read timeout."""
 
     kind: Literal["no_response"]
 

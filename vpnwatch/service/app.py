@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,11 @@ from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
 
 log = logging.getLogger("vpnwatch.service")
+
+# How long a worker thread (a store write, the /metrics snapshot) may keep the interpreter
+# while the event loop waits for it. Python's default is 5 ms, and a request meets that wait
+# at each of its few turns of the loop; at 1 ms a request waits a few milliseconds at most.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "An unexpected failure; retry shortly"}
@@ -122,6 +128,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, SWITCH_INTERVAL_SECONDS))
         if manage_agent:
             await agent.start()
         try:
@@ -131,6 +139,7 @@ def create_app(
             if manage_agent:
                 await agent.stop()
             await asyncio.to_thread(metrics.shutdown)  # a final OTLP push may block
+            sys.setswitchinterval(switch_interval)
 
     # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN: a monitoring
     # host often has no internet, and the API docs must still render there.
@@ -143,6 +152,7 @@ def create_app(
     app.state.agent = agent
     app.state.metrics = metrics
     app.state.settings = settings
+    app.state.health = health.HealthCache(agent)
     app.state.demo = demo  # the demo's banner on every page; None when watching Azure
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -229,18 +239,46 @@ async def serve(
     clock: Clock | None = None,
     demo: DemoStory | None = None,
 ) -> None:
-    """Run the agent and its HTTP service on `service.host:service.port` until interrupted."""
+    """Run the agent and its HTTP service on `service.host:service.port` until interrupted.
+
+    The agent starts before the port is bound, so a store it cannot open or a collector it
+    cannot build is one `StartupError` naming the cause (the CLI prints it as one line, the
+    traceback at debug level), not a traceback from inside the server's lifespan."""
     log.info("%s", startup_line(settings))
-    app = create_app(settings, agent=agent, clock=clock, demo=demo)
-    server = uvicorn.Server(
-        _uvicorn_config(app, settings, settings.service.host, settings.service.port)
-    )
-    await server.serve()
-    if not server.started:
-        raise RuntimeError(
-            f"the service did not start on {settings.service.host}:{settings.service.port} "
-            "(port in use, or the agent failed to start; see the log above)"
+    metrics = ServiceMetrics(settings.service)
+    if agent is None:
+        agent = Agent(settings, observer=metrics, clock=clock)
+    try:
+        await agent.start()
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await agent.stop()
+        raise StartupError(f"the agent could not start: {_one_line(exc)}") from exc
+    try:
+        app = create_app(
+            settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, demo=demo
         )
+        server = uvicorn.Server(
+            _uvicorn_config(app, settings, settings.service.host, settings.service.port)
+        )
+        with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind: said below
+            await server.serve()
+    finally:
+        await agent.stop()
+    if not server.started:
+        raise StartupError(
+            f"the service did not start on {settings.service.host}:{settings.service.port} "
+            "(is the port in use? see the line above)"
+        )
+
+
+class StartupError(Exception):
+    """`vpnwatch run` could not start; the message says why, in one line."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 @asynccontextmanager

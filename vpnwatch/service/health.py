@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
 
 from vpnwatch.agent import Agent
 from vpnwatch.config import HealthStatusPolicy
@@ -183,7 +183,46 @@ async def readyz(agent: AgentDep) -> JSONResponse:
         }
     },
 )
-async def health(agent: AgentDep) -> JSONResponse:
-    body = fleet_health(agent)
-    policy = agent.settings.service.health_status_policy
-    return JSONResponse(body.model_dump(mode="json"), status_code=health_status_code(body, policy))
+async def health(request: Request) -> Response:
+    cache: HealthCache = request.app.state.health
+    body, status = cache.answer()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+class HealthCache:
+    """`/health`'s answer, rendered at most once per `max_age_seconds` of the agent's clock and
+    again after every correlation step or change of readiness, blindness or collector passes.
+
+    Load balancers and checkers poll `/health` many times a second; every one of them would
+    otherwise build the same models and JSON (per-subscription budgets, collector freshness)
+    on the event loop. `checked_at` in the body says when the answer was made.
+    """
+
+    def __init__(self, agent: Agent, max_age_seconds: float = 1.0) -> None:
+        self._agent = agent
+        self._max_age = max_age_seconds
+        self._steps = 0
+        self._key: tuple[object, ...] | None = None
+        self._at: datetime | None = None
+        self._answer: tuple[bytes, int] = (b"", 503)
+        agent.add_listener(self._stepped)
+
+    def _stepped(self, result: object) -> None:
+        self._steps += 1
+
+    def answer(self) -> tuple[bytes, int]:
+        agent = self._agent
+        now = agent.clock.now()
+        runs = sum(s.runs for s in agent.collector_status())
+        key = (self._steps, runs, agent.ready, agent.blind, agent.store_writable)
+        at = self._at
+        age = None if at is None else (now - at).total_seconds()
+        if key != self._key or age is None or not 0 <= age < self._max_age:
+            body = fleet_health(agent)
+            policy = agent.settings.service.health_status_policy
+            self._answer = (
+                body.model_dump_json().encode(),
+                health_status_code(body, policy),
+            )
+            self._key, self._at = key, now
+        return self._answer
