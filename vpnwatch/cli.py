@@ -223,6 +223,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     clock = ScaledClock(speed=args.speed)
+    inbox = oncall.Inbox(clock)
 
     async def demo(state_dir: Path) -> None:
         async with Emulator(scenario, clock=clock, port=0, tls=False) as emu:
@@ -232,7 +233,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             )
             settings.service.port = args.port
             settings.service.webhook.secret = SecretStr("demo-webhook-secret")
-            async with oncall.serving(secret="demo-signing-secret") as oncall_url:
+            async with oncall.serving(secret="demo-signing-secret", inbox=inbox) as oncall_url:
                 settings.notify = NotifySettings(
                     receivers=oncall.demo_receivers(oncall_url, "demo-signing-secret"),
                     link_base_url=f"http://127.0.0.1:{args.port}",
@@ -240,14 +241,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 logging.getLogger("vpnwatch.demo").info(
                     "scenario %r at %gx: emulator %s, API http://127.0.0.1:%d/ "
                     "(webhook token: demo-webhook-secret); pages go to the on-call receiver "
-                    "at %s and are printed below",
+                    "at %s, are printed below and listed on the status page",
                     scenario.name,
                     args.speed,
                     emu.base_url,
                     args.port,
                     oncall_url,
                 )
-                await serve(settings, clock=clock, demo=DemoStory(scenario, clock))
+                await serve(settings, clock=clock, demo=DemoStory(scenario, clock, inbox))
 
     _stop_on_signals()
     with (

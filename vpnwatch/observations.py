@@ -45,6 +45,11 @@ class FailureCause(StrEnum):
     INVALID_RESPONSE = "invalid_response"
 
 
+# A resource's Azure tags as (name, value) pairs, sorted by name: hashable like the rest of an
+# observation, and what `tag:<name>` route and silence matchers compare against.
+Tags = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Observation:
     observed_at: datetime  # timezone-aware UTC, from the agent's clock
@@ -96,6 +101,7 @@ class GatewayObserved(Observation):
     provisioning_state: str
     instances: tuple[GatewayInstance, ...] = ()
     p2s: P2SConfiguration | None = None  # None: point-to-site is not configured
+    tags: Tags = ()
 
     @property
     def zones(self) -> tuple[str, ...]:
@@ -121,6 +127,7 @@ class LocalNetworkGatewayObserved(Observation):
     address_prefixes: tuple[str, ...] = ()
     bgp_peering_address: str | None = None
     asn: int | None = None
+    tags: Tags = ()
 
 
 # --- connections and their tunnels -------------------------------------------------------------
@@ -157,6 +164,7 @@ class ConnectionObserved(Observation):
     egress_bytes: int = 0
     bgp_enabled: bool = False
     tunnels: tuple[TunnelObserved, ...] = ()
+    tags: Tags = ()
 
 
 # --- BGP -------------------------------------------------------------------------------------
@@ -223,6 +231,7 @@ class CircuitObserved(Observation):
     primary_bytes_out: int = 0
     secondary_bytes_in: int = 0
     secondary_bytes_out: int = 0
+    tags: Tags = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

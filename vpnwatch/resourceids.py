@@ -19,6 +19,7 @@ __all__ = [
     "resource_group_of",
     "resource_type_of",
     "subscription_of",
+    "top_level_id",
 ]
 
 
@@ -57,3 +58,15 @@ def name_of(resource_id: str) -> str:
     gateway, `default` for one of its ipConfigurations); a bare name is its own name."""
     parts = _parts(resource_id)
     return parts.get("resource_name") or parts.get("name") or ""
+
+
+def top_level_id(resource_id: str) -> str:
+    """The id of the top-level resource an id names or lies under: a gateway's id for one of its
+    ipConfigurations, or for vpnwatch's entity ids below it (`.../gw1/instances/default`)."""
+    parts = _parts(resource_id)
+    if not parts.get("namespace") or "resource_group" not in parts:
+        return resource_id
+    return (
+        f"/subscriptions/{parts['subscription']}/resourceGroups/{parts['resource_group']}"
+        f"/providers/{parts['namespace']}/{parts['type']}/{parts['name']}"
+    )

@@ -23,6 +23,7 @@ from vpnwatch.agent import Agent
 from vpnwatch.clock import ManualClock
 from vpnwatch.config import Settings
 from vpnwatch.emulator import Emulator, Scenario
+from vpnwatch.notify.settings import NotifySettings
 from vpnwatch.replay import REPLAY_EPOCH, emulator_settings
 from vpnwatch.service.app import create_app
 from vpnwatch.service.metrics import ServiceMetrics
@@ -72,15 +73,22 @@ SERVICE_SCENARIO = Path(__file__).parent / "scenarios" / "service.yaml"
 
 
 @asynccontextmanager
-async def open_fleet(scenario: Scenario, tmp_path: Path) -> AsyncIterator[Fleet]:
-    """An emulator serving `scenario` and an opened (not started) agent watching it."""
+async def open_fleet(
+    scenario: Scenario, tmp_path: Path, notify: NotifySettings | None = None
+) -> AsyncIterator[Fleet]:
+    """An emulator serving `scenario` and an opened (not started) agent watching it; with
+    `notify`, its notification pipeline sends for real."""
     clock = ManualClock(REPLAY_EPOCH)
     async with Emulator(scenario, clock=clock, port=0) as emulator:
         settings = service_settings(emulator.base_url, scenario, tmp_path / "vpnwatch.sqlite3")
+        if notify is not None:
+            settings.notify = notify
         metrics = ServiceMetrics(settings.service)
         agent = Agent(settings, clock=clock, observer=metrics)
         app = create_app(settings, agent=agent, metrics=metrics, manage_agent=False)
         await agent.open()
+        if agent.notifications is not None:
+            await agent.notifications.start()
         try:
             yield Fleet(scenario, emulator, clock, settings, agent, metrics, app)
         finally:

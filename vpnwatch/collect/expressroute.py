@@ -21,7 +21,7 @@ from vpnwatch.collect.base import (
     resource_group_of,
     subscription_of,
 )
-from vpnwatch.collect.parse import as_int, text
+from vpnwatch.collect.parse import as_int, tags, text
 from vpnwatch.observations import CircuitObserved, LinkObserved, PeeringObserved
 
 DEVICE_PATHS = ("primary", "secondary")
@@ -83,6 +83,7 @@ class ExpressRouteCollector(ArmCollector):
             primary_bytes_out=as_int(stats.primarybytes_out) or 0,
             secondary_bytes_in=as_int(stats.secondarybytes_in) or 0,
             secondary_bytes_out=as_int(stats.secondarybytes_out) or 0,
+            tags=tags(circuit.tags),
         )
 
     async def _peering(

@@ -22,7 +22,7 @@ from vpnwatch.collect.base import (
     resource_group_of,
     subscription_of,
 )
-from vpnwatch.collect.parse import as_int, text
+from vpnwatch.collect.parse import as_int, tags, text
 from vpnwatch.observations import (
     GatewayInstance,
     GatewayObserved,
@@ -97,6 +97,7 @@ class GatewayCollector(ArmCollector):
             provisioning_state=text(props.provisioning_state),
             instances=tuple(instances),
             p2s=p2s_configuration(props.vpn_client_configuration),
+            tags=tags(gateway.tags),
         )
 
     async def _instance(
@@ -144,6 +145,7 @@ class GatewayCollector(ArmCollector):
             address_prefixes=tuple(space.address_prefixes or ()) if space else (),
             bgp_peering_address=bgp.bgp_peering_address if bgp else None,
             asn=as_int(bgp.asn) if bgp else None,
+            tags=tags(local.tags),
         )
 
 

@@ -107,6 +107,13 @@ def _parse(raw: str) -> datetime | None:
     return None
 
 
+def tags(value: Any) -> tuple[tuple[str, str], ...]:
+    """A resource's `tags` (a dict, or None when Azure leaves the key out) as sorted pairs."""
+    if not isinstance(value, dict):
+        return ()
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in value.items()))
+
+
 def azure_time(value: Any) -> datetime | None:
     """A time Azure sends as text ("2025-01-01T00:00:00Z", or "2019-05-02T22:26:22" without a
     zone, which is UTC) or the SDK already parsed; None when absent or unreadable."""

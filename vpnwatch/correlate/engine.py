@@ -64,6 +64,7 @@ from vpnwatch.correlate.redundancy import RedundancyDetector
 from vpnwatch.correlate.resiliency import ResiliencyDetector
 from vpnwatch.correlate.site import SiteDetector
 from vpnwatch.correlate.state import FleetState
+from vpnwatch.correlate.tags import incident_tags, retag
 from vpnwatch.correlate.timeline import add_evidence as _add_evidence
 from vpnwatch.correlate.tunnel import TunnelDetector
 from vpnwatch.correlate.vnet2vnet import Vnet2VnetDetector
@@ -365,7 +366,7 @@ class Correlator:
             changes.note(inc, before)
 
     def _open_new(self, f: Finding, parent: str | None, changes: _Changes) -> None:
-        attributes = dict(f.attributes)
+        attributes = {**incident_tags(self._state, f.key, f.resources), **f.attributes}
         title = f.title
         unseen = gap.unseen_start(self._state, f, self._started_at)
         if unseen is not None:
@@ -404,6 +405,7 @@ class Correlator:
         inc.classification = f.classification
         if f.outage_seconds is not None:
             inc.outage_seconds = _earlier_outage(inc) + f.outage_seconds
+        retag(inc.attributes, incident_tags(self._state, f.key, f.resources))
         inc.attributes.update(f.attributes)
         if parent is not None:
             inc.parent_key = parent

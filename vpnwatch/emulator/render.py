@@ -34,6 +34,13 @@ from vpnwatch.emulator.world import (
 Body = dict[str, Any]
 
 
+def tags_of(tags: dict[str, str]) -> Body:
+    """A resource's `tags`, beside `location` as every ARM resource has them (the network REST
+    spec's common `Resource` definition: `tags`, a map of strings). A resource without tags is
+    sent without the key, as the REST spec's examples for these resources show."""
+    return {"tags": dict(tags)} if tags else {}
+
+
 class Renderer:
     """Renders resources as of a request; `started_at` anchors scenario seconds to UTC."""
 
@@ -114,6 +121,7 @@ class Renderer:
             "etag": self._etag(gw.resource_id),
             "type": "Microsoft.Network/virtualNetworkGateways",
             "location": gw.location,
+            **tags_of(gw.tags),
             "identity": {"type": "None", "userAssignedIdentities": {}},
             "properties": {
                 "provisioningState": "Succeeded",
@@ -254,6 +262,7 @@ class Renderer:
             "etag": self._etag(site.resource_id),
             "type": "Microsoft.Network/localNetworkGateways",
             "location": site.rg.location,
+            **tags_of(site.tags),
             "properties": properties,
         }
 
@@ -336,6 +345,7 @@ class Renderer:
             "etag": self._etag(conn.resource_id),
             "type": "Microsoft.Network/connections",
             "location": conn.location,
+            **tags_of(conn.tags),
             "properties": properties,
         }
 
@@ -388,6 +398,7 @@ class Renderer:
             "etag": self._etag(circuit.resource_id),
             "type": "Microsoft.Network/expressRouteCircuits",
             "location": circuit.location,
+            **tags_of(spec.tags),
             "properties": {
                 "provisioningState": "Succeeded",
                 "peerings": [self.peering(p) for p in circuit.peerings],

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from vpnwatch.windowszones import iana_zone
 
@@ -63,6 +70,22 @@ def _check_zones(value: list[str] | None) -> list[str] | None:
 # --- topology ------------------------------------------------------------------------------
 
 
+def _check_tags(value: dict[str, str]) -> dict[str, str]:
+    """Azure's limits on a resource's tags: at most 50, names up to 512 characters and values
+    up to 256 (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources,
+    "Limitations")."""
+    if len(value) > 50:
+        raise ValueError("a resource takes at most 50 tags")
+    for name, text in value.items():
+        if not name or len(name) > 512 or len(text) > 256:
+            raise ValueError(f"tag {name!r}: names are 1-512 characters, values up to 256")
+    return value
+
+
+# A resource's Azure tags (`tags` on its GET; `tag:<name>` in notification routes)
+Tags = Annotated[dict[str, str], AfterValidator(_check_tags)]
+
+
 class VnetSpec(_Spec):
     name: str
     address_space: str | None = None  # CIDR; allocated from 10.0.0.0/8 when omitted
@@ -91,6 +114,7 @@ class SiteSpec(_Spec):
     gateway_ip: str
     prefixes: list[str] = Field(default_factory=list)
     bgp: SiteBgpSpec | None = None
+    tags: Tags = Field(default_factory=dict)
 
     @field_validator("gateway_ip")
     @classmethod
@@ -118,6 +142,7 @@ class ConnectionSpec(_Spec):
     circuit: str | None = None
     bgp: bool = False
     protocol: Literal["IKEv2", "IKEv1"] = "IKEv2"
+    tags: Tags = Field(default_factory=dict)
 
 
 class _GatewaySpec(_Spec):
@@ -126,6 +151,7 @@ class _GatewaySpec(_Spec):
     zones: list[str] | None = None
     instance_zones: list[str] | None = None  # where instance 0 and 1 run
     connections: list[ConnectionSpec] = Field(default_factory=list)
+    tags: Tags = Field(default_factory=dict)
 
     @field_validator("zones")
     @classmethod
@@ -220,6 +246,7 @@ class CircuitSpec(_Spec):
     private_peering: PeeringSpec | None = None
     microsoft_peering: PeeringSpec | None = None
     resiliency: ResiliencySpec | None = None
+    tags: Tags = Field(default_factory=dict)
 
 
 class MaintenanceConfigurationSpec(_Spec):

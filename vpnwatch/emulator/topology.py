@@ -130,6 +130,7 @@ class Gateway:
     p2s_clients: int = 0  # point-to-site users connected when nothing is failing
     p2s: P2SSpec | None = None  # point-to-site configuration
     resiliency: ResiliencySpec | None = None  # ExpressRoute gateways: resiliency answers
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_id(self) -> str:
@@ -166,6 +167,7 @@ class Site:
     asn: int | None
     bgp_peering_address: str | None
     routes: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_id(self) -> str:
@@ -241,6 +243,7 @@ class Connection:
     protocol: str
     peer_gateway: Gateway | None = None
     partner: Connection | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def resource_id(self) -> str:
@@ -413,6 +416,7 @@ def build_topology(scenario: Scenario) -> Topology:
                 asn=site_spec.bgp.asn if site_spec.bgp else None,
                 bgp_peering_address=site_spec.bgp.peering_address if site_spec.bgp else None,
                 routes=routes,
+                tags=dict(site_spec.tags),
             )
         )
     topo.index()
@@ -428,6 +432,7 @@ def build_topology(scenario: Scenario) -> Topology:
             bgp_enabled=spec.bgp or circuit is not None,
             protocol=spec.protocol,
             peer_gateway=topo.gateway(spec.peer_gateway) if spec.peer_gateway else None,
+            tags=dict(spec.tags),
         )
         gateway.connections.append(connection)
         if circuit is not None:
@@ -476,6 +481,7 @@ def _build_gateway(
         p2s_clients=spec.p2s_clients if isinstance(spec, VpnGatewaySpec) else 0,
         p2s=spec.p2s_configuration if isinstance(spec, VpnGatewaySpec) else None,
         resiliency=spec.resiliency if isinstance(spec, ExpressRouteGatewaySpec) else None,
+        tags=dict(spec.tags),
     )
     names = ["default", "activeActive"] if active_active else ["default"]
     for slot, ipconfig_name in enumerate(names):

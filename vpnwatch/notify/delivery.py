@@ -178,10 +178,13 @@ class Dispatcher:
                 waker.cancel()
                 finished = [(sends.pop(t), t.result()) for t in done if t is not waker]
                 if finished:
+                    self._inflight += 1  # until recorded and pruned: `drain` waits for that too
                     try:
                         await self._record(receiver, finished)
                     except StoreError as exc:  # not recorded: they stay pending and go again
                         log.error("notifications for %s: recording failed (%s)", name, exc)
+                    finally:
+                        self._inflight -= 1
         finally:
             for task in sends:
                 task.cancel()

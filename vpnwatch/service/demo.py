@@ -14,6 +14,7 @@ from vpnwatch.clock import Clock
 
 if TYPE_CHECKING:
     from vpnwatch.emulator import Scenario
+    from vpnwatch.notify.demo_receiver import Inbox
 
 _NOT_TARGETS = {"at", "duration", "id", "kind"}
 
@@ -47,12 +48,14 @@ def describe(fault: Any) -> str:
 
 
 class DemoStory:
-    """Reads `scenario` against the demo's `clock`, which started with the scenario."""
+    """Reads `scenario` against the demo's `clock`, which started with the scenario; `inbox`
+    holds what the demo's on-call receiver got, for the status page."""
 
-    def __init__(self, scenario: Scenario, clock: Clock) -> None:
+    def __init__(self, scenario: Scenario, clock: Clock, inbox: Inbox | None = None) -> None:
         self.scenario = scenario
         self.clock = clock
         self.started = clock.now()
+        self.inbox = inbox
 
     def status(self) -> DemoStatus:
         elapsed = max(0.0, (self.clock.now() - self.started).total_seconds())

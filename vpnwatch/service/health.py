@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from vpnwatch.agent import Agent
 from vpnwatch.config import HealthStatusPolicy
+from vpnwatch.correlate.entities import EntityKind
 from vpnwatch.incidents import Severity
 from vpnwatch.service.auth import require_reader
 from vpnwatch.service.deps import AgentDep
@@ -86,8 +87,9 @@ def freshness(agent: Agent, now: datetime) -> list[CollectorFreshness]:
 
 def fleet_health(agent: Agent) -> HealthResponse:
     """The overall status: `unknown` while vpnwatch cannot tell (not ready, blind, or every
-    entity stale), `down` with an open critical incident, `degraded` with an open warning or an
-    entity down or degraded, else `healthy`."""
+    entity stale), `down` with an open critical incident or a gateway down (every connection
+    down: a full outage, even while its failover is still only `info`), `degraded` with an open
+    warning or an entity down or degraded, else `healthy`."""
     now = agent.clock.now()
     severities = SeverityCounts()
     correlator = agent.correlator
@@ -102,7 +104,7 @@ def fleet_health(agent: Agent) -> HealthResponse:
     known = counts.up + counts.degraded + counts.down
     if not ready or blind or (counts.unknown and not known):
         status = OverallStatus.UNKNOWN
-    elif severities.critical:
+    elif severities.critical or by_kind.get(EntityKind.GATEWAY.value, HealthCounts()).down:
         status = OverallStatus.DOWN
     elif severities.warning or counts.down or counts.degraded:
         status = OverallStatus.DEGRADED

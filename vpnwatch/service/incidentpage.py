@@ -19,6 +19,7 @@ from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.fleet import FleetView
 from vpnwatch.service.links import Links, entity_label
 from vpnwatch.service.outage import build_outage_picture
+from vpnwatch.service.silenced import silences_holding
 from vpnwatch.service.statuspage import HTML
 from vpnwatch.service.templating import TEMPLATES
 
@@ -104,6 +105,9 @@ async def incident_page(
             "health": health,
             "pic": picture,
             "now": now,
+            "held": silences_holding(agent.notifications, incident, now)
+            if incident.parent_key is None
+            else [],
             "demo": getattr(request.app.state, "demo", None),
         },
     )

@@ -19,13 +19,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vpnwatch.agent import Agent
-from vpnwatch.notify.message import labels_of
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.notify.settings import SilenceMatcher
 from vpnwatch.notify.silences import Silence, new_silence_id
 from vpnwatch.service.auth import require_writer
 from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.schemas import ErrorResponse
+from vpnwatch.service.silenced import silences_holding
 from vpnwatch.store.outbox import OutboxRow
 from vpnwatch.store.silences import StoredSilence
 
@@ -269,9 +269,7 @@ async def incident_notifications(
     incident = await asyncio.to_thread(notify.store.get_incident, incident_id)
     if incident is None:
         raise HTTPException(404, f"no incident {incident_id}")
-    now = agent.clock.now()
-    labels = labels_of(incident)
-    silenced_by = [s.id for s in notify.silences.all() if s.active(now) and s.matches(labels)]
+    silenced_by = [s.id for s in silences_holding(notify, incident, agent.clock.now())]
     states = await asyncio.to_thread(notify.store.load_notification_states, [incident_id])
     rows = await asyncio.to_thread(notify.store.notifications_of, incident_id)
     return IncidentNotifications(
@@ -280,6 +278,6 @@ async def incident_notifications(
             NotificationStateOut(receiver=s.receiver, phase=s.phase)  # type: ignore[arg-type]
             for s in states
         ],
-        silenced_by=silenced_by if incident.is_open else [],
+        silenced_by=silenced_by,
         notifications=[_row_out(r) for r in rows],
     )

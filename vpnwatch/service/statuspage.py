@@ -18,9 +18,11 @@ from vpnwatch.correlate.entities import EntityKind, Health
 from vpnwatch.incidents import Incident, IncidentStatus, Severity
 from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.fleet import FleetView, incident_detail
+from vpnwatch.service.headline import FullOutage, full_outages, headline
 from vpnwatch.service.health import fleet_health
 from vpnwatch.service.links import Links, entity_label
 from vpnwatch.service.schemas import GatewayOut, IncidentDetail
+from vpnwatch.service.silenced import silenced
 from vpnwatch.service.templating import TEMPLATES
 from vpnwatch.service.topology import build_topology
 
@@ -105,6 +107,13 @@ def open_incident_details(incidents: list[Incident]) -> list[IncidentDetail]:
     return [incident_detail(i, _children(i, ordered)) for i in top]
 
 
+def _roots(incidents: list[Incident], shown: list[IncidentDetail]) -> list[Incident]:
+    """The root incidents among `incidents`: only those are ever sent, so only those are
+    silenced."""
+    ids = {i.id for i in shown}
+    return [i for i in incidents if i.id in ids]
+
+
 def not_up(view: FleetView, links: Links, limit: int = NOT_UP_SHOWN) -> dict[str, list[NotUp]]:
     """Entities down, degraded or unknown (at most `limit` of each), worst-named first.
 
@@ -155,14 +164,18 @@ async def status_page(request: Request, agent: AgentDep) -> HTMLResponse:
     regions: list[RegionGroup] = []
     links = topology = None
     listed: dict[str, list[NotUp]] = {"down": [], "degraded": [], "unknown": []}
+    live: list[Incident] = []
+    outages: list[FullOutage] = []
+    now = agent.clock.now()
     if correlator is not None:
-        view = FleetView(correlator.state, agent.clock.now())
+        view = FleetView(correlator.state, now)
         links = Links(correlator.state)
         regions = group_gateways(view.gateways())
         live = [i for i in correlator.open_incidents() if i.status is IncidentStatus.OPEN]
         opened = open_incident_details(live)
         topology = build_topology(view, links)
         listed = not_up(view, links)
+        outages = full_outages(view, links)
     resolved: list[Incident] = []
     if agent.store is not None:
         resolved, _ = await asyncio.to_thread(
@@ -170,6 +183,7 @@ async def status_page(request: Request, agent: AgentDep) -> HTMLResponse:
         )
     # the header counts what the list shows: root incidents (children are inside them)
     roots = Counter(i.severity.value for i in opened)
+    demo = getattr(request.app.state, "demo", None)
     return TEMPLATES.TemplateResponse(
         request,
         "status.html",
@@ -177,6 +191,8 @@ async def status_page(request: Request, agent: AgentDep) -> HTMLResponse:
             "health": health,
             "incidents": opened,
             "root_counts": roots,
+            "headline": headline((i.severity for i in opened), outages),
+            "silenced": silenced(agent.notifications, _roots(live, opened), now),
             "resolved": resolved,
             "regions": regions,
             "links": links,
@@ -185,7 +201,8 @@ async def status_page(request: Request, agent: AgentDep) -> HTMLResponse:
             "label": entity_label,
             "timeline_shown": TIMELINE_SHOWN,
             "gateway_total": sum(len(z.gateways) for r in regions for z in r.zones),
-            "demo": getattr(request.app.state, "demo", None),
+            "demo": demo,
+            "oncall": demo.inbox if demo is not None else None,
         },
     )
 
