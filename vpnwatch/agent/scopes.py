@@ -36,6 +36,7 @@ class ScopeDiscovery:
         retry_seconds: float,
         resource_graph: bool = False,
     ) -> None:
+        self.targets = targets
         self._discoverer = Discoverer(clients, targets, resource_graph=resource_graph)
         self.clock = clock
         self.interval_seconds = interval_seconds
