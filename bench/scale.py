@@ -398,15 +398,14 @@ def _fault_latencies(faults: list[Fault], run: Run, elapsed: float) -> list[floa
         if fault.at >= elapsed:
             out.append(None)
             continue
+        # The estate names its targets; an incident lists full resource ids, which end in them.
         targets = {fault.target.lower(), fault.gateway.lower()}
         match = None
         for t, incident in run.opened:
             if t < fault.at or str(incident.type) != fault.expected:
                 continue
-            resources = {r.lower() for r in incident.resources}
-            if targets & resources or any(
-                r.startswith(x) or x.startswith(r) for r in resources for x in targets
-            ):
+            names = {r.rstrip("/").rsplit("/", 1)[-1].lower() for r in incident.resources}
+            if targets & names:
                 match = t - fault.at
                 break
         out.append(match)
