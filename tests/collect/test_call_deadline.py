@@ -51,9 +51,11 @@ async def collect_once(scenario: Scenario, **collectors: Any) -> tuple[Collectio
 
 
 async def test_a_short_429_is_retried_inside_the_deadline_and_the_pass_succeeds() -> None:
-    # every read is refused for the first scenario second, asking to retry after 2 s
+    # every read is refused for the first five scenario seconds (half a second of wall time, so
+    # a loaded machine's first request still meets it), asking to retry after 2 s: at most
+    # three refusals, and the read that succeeds is still inside the 7.5 s deadline
     run, took, statuses = await collect_once(
-        hub({"at": 0, "duration": 1, "kind": "throttle", "retry_after": 2})
+        hub({"at": 0, "duration": 5, "kind": "throttle", "retry_after": 2})
     )
     assert run.ok, run.reason
     assert statuses[0] == 429 and 200 in statuses

@@ -6,16 +6,19 @@ from __future__ import annotations
 import logging
 
 import pytest
-from collect_helpers import HUB, SPOKE, TOKEN, TWO_SUBSCRIPTIONS, emulator_settings
+import yaml
+from collect_helpers import HUB, SPOKE, TOKEN, TWO_SUBSCRIPTIONS, emulator_settings, run_of
 
 from vpnwatch.clock import ManualClock, ScaledClock
 from vpnwatch.collect import resourcegraph
 from vpnwatch.collect.base import Scope
 from vpnwatch.collect.clients import AzureClients
-from vpnwatch.collect.discovery import discover
+from vpnwatch.collect.connections import ConnectionCollector
+from vpnwatch.collect.discovery import Discoverer, discover
 from vpnwatch.collect.graphquota import GRAPH, GRAPH_KEY
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.emulator.rbac import RoleGrant
+from vpnwatch.emulator.scenario import parse_scenario
 
 
 def graph_requests(emulator: Emulator) -> list:
@@ -98,3 +101,33 @@ async def test_graph_queries_stay_inside_its_quota() -> None:
     assert statuses == [200] * 20, statuses
     assert bucket.throttled == 0 and bucket.spent == 20
     assert took >= 5.0  # 7 at once, the rest at 1.5 per second
+
+
+async def test_a_subscription_emptied_of_watched_resources_is_listed_once_more(
+    clock: ManualClock,
+) -> None:
+    raw = yaml.safe_load(TWO_SUBSCRIPTIONS.read_text())
+    raw["timeline"] = [
+        {"at": 50, "kind": "delete", "gateway": "vpngw-spoke"},
+        {"at": 50, "kind": "delete", "site": "lgw-dublin"},
+    ]
+    async with Emulator(parse_scenario(raw, source="emptied"), clock=clock, port=0) as emu:
+        settings = emulator_settings(emu.base_url, subscriptions=[], discover_all=True)
+        async with AzureClients(settings) as clients:
+            discoverer = Discoverer(clients, settings.targets, resource_graph=True)
+            first = await discoverer.discover()
+            clock.advance(100)  # the spoke's gateway, connection and site are gone
+            emptied = await discoverer.discover()
+            collected = await ConnectionCollector(clients, clock, 15).collect(emptied[1])
+            later = await discoverer.discover()
+
+    assert first == [Scope(HUB, ("rg-hub-weu",)), Scope(SPOKE, ("rg-spoke-neu",))]
+    # listed the ARM way once more, so a pass sees that nothing is left there ...
+    assert emptied == [
+        Scope(HUB, ("rg-hub-weu",)),
+        Scope(SPOKE, ("rg-spoke-empty", "rg-spoke-neu")),
+    ]
+    run = run_of(collected)
+    assert run.ok and run.resource_ids == ()
+    # ... and then no longer polled
+    assert later == [Scope(HUB, ("rg-hub-weu",))]

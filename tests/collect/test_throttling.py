@@ -16,11 +16,12 @@ SUBSCRIPTION = "0b0b0b0b-0000-4000-8000-000000000001"
 
 
 async def test_read_quota_exhausted_then_refilled() -> None:
-    # The quota refills in scenario time; at 100x a token is 100 ms of wall time, and the
-    # emulator announces exactly that wait in `retry-after-ms`. One call at a time makes the
-    # burst deterministic: a read that finds the bucket empty is refused once, then succeeds.
+    # The quota refills in scenario time; at 5x a token is 2 s of wall time (slow enough that
+    # a loaded machine does not refill the bucket between two reads), and the emulator
+    # announces exactly that wait in `retry-after-ms`. One call at a time makes the burst
+    # deterministic: a read that finds the bucket empty is refused once, then succeeds.
     # Spending the whole bucket (share 1) is what lets the reads run into the empty bucket.
-    clock = ScaledClock(speed=100)
+    clock = ScaledClock(speed=5)
     observer = RecordingObserver()
     async with Emulator(load_scenario(READ_QUOTA), clock=clock, port=0) as emu:
         settings = emulator_settings(

@@ -77,3 +77,22 @@ async def test_a_failed_gateway_drops_both_sides(
     for tunnel in (*hub_side.tunnels, *spoke_side.tunnels):
         assert tunnel.last_connection_established is not None
         assert abs((tunnel.last_connection_established - restored).total_seconds()) <= 1
+
+
+async def test_one_side_changing_puts_the_far_side_first_in_its_next_pass(
+    emulator: Emulator, clients: AzureClients, clock: ManualClock
+) -> None:
+    assert emulator.started_at is not None
+    collector = ConnectionCollector(clients, clock, 15)
+    clock.set(emulator.started_at + timedelta(seconds=60))
+    await _both_sides(clients, clock)  # every connection read once, nothing changed since
+    clock.set(emulator.started_at + timedelta(seconds=75))
+    await collector.collect(Scope(SPOKE, ("rg-spoke-use",)))
+    assert clients.planner.plans()[("arm.connections", SPOKE.lower())].hot == 0
+
+    clock.set(emulator.started_at + timedelta(seconds=130))
+    await collector.collect(Scope(HUB, ("rg-hub-weu",)))  # the hub's side reads down
+    await collector.collect(Scope(SPOKE, ("rg-spoke-use",)))
+    plan = clients.planner.plans()[("arm.connections", SPOKE.lower())]
+    hot = {rid.rsplit("/", 1)[-1] for rid in plan.read[: plan.hot]}
+    assert hot == {"cn-spoke-use-to-hub-weu", "cn-spoke-use-newyork"}

@@ -3,9 +3,11 @@ when its other connections or sessions say so, and saying it cannot tell otherwi
 
 from __future__ import annotations
 
+import json
+
 from factories import DOWN, UP, at, bgp, connection, gateway, key, keys, rid, settings
 
-from vpnwatch.correlate import Correlator
+from vpnwatch.correlate import CorrelationResult, Correlator
 from vpnwatch.incidents import Incident, IncidentType, Severity
 from vpnwatch.notify.routing import Router
 from vpnwatch.notify.settings import NotifySettings
@@ -211,3 +213,28 @@ def test_an_instance_switch_in_the_log_names_a_gateway_the_link_could_not() -> N
     assert inc.attributes["gateway_at_fault"] == "gw-spoke"
     assert "gw-spoke switched instances" in inc.title
     assert any("GatewayTenantPrimaryChanged" in e.message for e in inc.timeline)
+
+
+def test_the_link_incident_continues_after_a_restart() -> None:
+    records: dict[str, str] = {}
+    incidents: dict[str, Incident] = {}
+
+    def save(result: CorrelationResult) -> None:
+        for inc in (*result.opened, *result.updated, *result.resolved):
+            incidents[inc.id] = inc
+        records.update({k: json.dumps(v) for k, v in result.entity_records_changed.items()})
+
+    corr = Correlator(settings(state={"clear_hold_seconds": 0}))
+    save(corr.process([HUB, SPOKE, *link(0), *others(0)], at(0)))
+    save(corr.process(link(15, hub=DOWN, spoke=DOWN), at(15)))
+    (before,) = corr.open_incidents()
+
+    corr = Correlator(  # the process restarts; the gateways are not polled again
+        settings(state={"clear_hold_seconds": 0}),
+        open_incidents=[i for i in incidents.values() if i.is_open],
+        entity_records={k: json.loads(v) for k, v in records.items()},
+    )
+    assert corr.process(link(30, hub=DOWN, spoke=DOWN), at(30)).opened == []
+    result = corr.process(link(45), at(45))
+    (after,) = result.resolved
+    assert after.id == before.id and after.key == PAIR and after.outage_seconds == 30.0

@@ -163,7 +163,7 @@ class Agent:
 
     @property
     def ready(self) -> bool:
-        """Store open and every enabled collector has completed one pass."""
+        """Store open and every enabled collector that feeds health has completed one pass."""
         return (
             self.store is not None
             and self._schedule is not None

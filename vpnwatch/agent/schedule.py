@@ -62,9 +62,12 @@ class CollectorSchedule:
 
     @property
     def first_passes_done(self) -> bool:
-        """Every collector has completed one pass."""
+        """Every collector that feeds health has completed one pass (a hint-only one, such as
+        Resource Health, neither blinds nor holds up readiness)."""
         return bool(self.collectors) and all(
-            c.name in self._first_pass_done for c in self.collectors
+            c.name in self._first_pass_done
+            for c in self.collectors
+            if not getattr(c, "hint_only", False)
         )
 
     def status(self) -> list[CollectorStatus]:

@@ -16,7 +16,7 @@ from typing import Any
 from vpnwatch.clock import Clock
 from vpnwatch.collect.base import Scope
 from vpnwatch.collect.clients import AzureClients
-from vpnwatch.collect.discovery import DiscoveryError, discover
+from vpnwatch.collect.discovery import Discoverer, DiscoveryError
 from vpnwatch.config import TargetSettings
 from vpnwatch.observations import CollectionRun
 
@@ -36,9 +36,8 @@ class ScopeDiscovery:
         retry_seconds: float,
         resource_graph: bool = False,
     ) -> None:
-        self.clients = clients
         self.targets = targets
-        self.resource_graph = resource_graph
+        self._discoverer = Discoverer(clients, targets, resource_graph=resource_graph)
         self.clock = clock
         self.interval_seconds = interval_seconds
         self.retry_seconds = retry_seconds
@@ -59,12 +58,7 @@ class ScopeDiscovery:
         if self._failed_at is not None and _since(now, self._failed_at) < self.retry_seconds:
             return self.scopes, None
         try:
-            self.scopes = await discover(
-                self.clients,
-                self.targets,
-                resource_graph=self.resource_graph,
-                previous=self.scopes,
-            )
+            self.scopes = await self._discoverer.discover()
         except DiscoveryError as exc:
             log.warning("discovery failed: %s", exc)
             self._failed_at = now

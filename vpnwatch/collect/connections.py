@@ -27,6 +27,7 @@ from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
 BGP_HEAT_SECONDS = 120.0
+VNET2VNET = "Vnet2Vnet"
 
 
 class ConnectionCollector(ArmCollector):
@@ -87,7 +88,12 @@ class ConnectionCollector(ArmCollector):
             group=observed.gateway_id,
         )
         if changed and observed.gateway_id:  # read its gateway's BGP status next, too
-            self.clients.planner.heat([observed.gateway_id], seconds=BGP_HEAT_SECONDS)
+            hot = [observed.gateway_id]
+            if observed.connection_type == VNET2VNET and observed.peer_id:
+                # the far gateway's side of the link, and its other connections, which tell
+                # which gateway failed, are read in its next pass instead of in rotation
+                hot.append(observed.peer_id)
+            self.clients.planner.heat(hot, seconds=BGP_HEAT_SECONDS)
         return observed
 
     def _observed(self, connection: Any) -> ConnectionObserved:

@@ -55,61 +55,78 @@ class DiscoveryError(Exception):
         self.scopes = scopes
 
 
+class Discoverer:
+    """Discovery that remembers, between runs, where Resource Graph last found resources: a
+    subscription emptied since is listed the ARM way once more (its collectors then see its
+    last resources gone), and dropped after that unless it is listed in the targets."""
+
+    def __init__(
+        self, clients: AzureClients, targets: TargetSettings, *, resource_graph: bool = False
+    ) -> None:
+        self.clients = clients
+        self.targets = targets
+        self.resource_graph = resource_graph
+        self._had_resources: set[str] = set()  # lower-cased subscription ids, last Graph run
+
+    async def discover(self) -> list[Scope]:
+        """Scopes for the listed subscriptions (or every readable one with `discover_all`),
+        each naming its resource groups (filtered by `targets.resource_groups`,
+        case-insensitively).
+
+        With `resource_graph`, the groups are those Resource Graph finds watched resources in,
+        and the ARM listings are the fallback. A subscription with no matching resource group
+        yields no scope: `()` would mean "all".
+        """
+        if self.resource_graph:
+            try:
+                return await self._by_graph()
+            except DiscoveryError:
+                raise
+            except Exception as exc:
+                failure = classify(exc, "query Azure Resource Graph")
+                log.warning(
+                    "discovery through Resource Graph failed (%s); listing resource groups "
+                    "instead",
+                    failure.reason,
+                )
+        return await _discover_by_arm(self.clients, self.targets)
+
+    async def _by_graph(self) -> list[Scope]:
+        clients, targets = self.clients, self.targets
+        listed = _unique(targets.subscriptions)
+        candidates = dict(listed)
+        if targets.discover_all:
+            for sub in await readable_subscriptions(clients):
+                candidates.setdefault(sub.lower(), sub)
+        found = await watched_resources(
+            clients, list(candidates.values()), targets.resource_groups
+        )
+        groups: dict[str, dict[str, str]] = {}  # subscription -> lower-cased group -> spelling
+        for resource in found:
+            group = resource_group_of(resource.id)
+            if group:
+                by_key = groups.setdefault(resource.subscription_id.lower(), {})
+                by_key.setdefault(group.lower(), group)
+        wanted = {g.lower() for g in targets.resource_groups}
+        scopes: list[Scope] = []
+        for key, subscription_id in candidates.items():
+            in_graph = groups.get(key)
+            if in_graph:
+                named = [g for k, g in in_graph.items() if not wanted or k in wanted]
+                scopes.append(Scope(subscription_id, tuple(sorted(named, key=str.lower))))
+            elif key in listed or key in self._had_resources:
+                scope = await _subscription_by_arm(clients, subscription_id, wanted, scopes)
+                if scope is not None:
+                    scopes.append(scope)
+        self._had_resources = set(groups)
+        return scopes
+
+
 async def discover(
-    clients: AzureClients,
-    targets: TargetSettings,
-    *,
-    resource_graph: bool = False,
-    previous: Sequence[Scope] = (),
+    clients: AzureClients, targets: TargetSettings, *, resource_graph: bool = False
 ) -> list[Scope]:
-    """Scopes for the listed subscriptions (or every readable one with `discover_all`), each
-    naming its resource groups (filtered by `targets.resource_groups`, case-insensitively).
-
-    With `resource_graph`, the groups are those Resource Graph finds watched resources in, and
-    the ARM listings are the fallback. A subscription with no matching resource group yields no
-    scope: `()` would mean "all".
-    """
-    if resource_graph:
-        try:
-            return await _discover_by_graph(clients, targets, previous)
-        except DiscoveryError:
-            raise
-        except Exception as exc:
-            failure = classify(exc, "query Azure Resource Graph")
-            log.warning(
-                "discovery through Resource Graph failed (%s); listing resource groups instead",
-                failure.reason,
-            )
-    return await _discover_by_arm(clients, targets)
-
-
-async def _discover_by_graph(
-    clients: AzureClients, targets: TargetSettings, previous: Sequence[Scope]
-) -> list[Scope]:
-    listed = _unique(targets.subscriptions)
-    seen_before = {s.subscription_id.lower() for s in previous}
-    candidates = dict(listed)
-    if targets.discover_all:
-        for sub in await readable_subscriptions(clients):
-            candidates.setdefault(sub.lower(), sub)
-    found = await watched_resources(clients, list(candidates.values()), targets.resource_groups)
-    groups: dict[str, dict[str, str]] = {}  # subscription -> lower-cased group -> spelling
-    for resource in found:
-        group = resource_group_of(resource.id)
-        if group:
-            groups.setdefault(resource.subscription_id.lower(), {}).setdefault(group.lower(), group)
-    wanted = {g.lower() for g in targets.resource_groups}
-    scopes: list[Scope] = []
-    for key, subscription_id in candidates.items():
-        in_graph = groups.get(key)
-        if in_graph:
-            named = [g for k, g in in_graph.items() if not wanted or k in wanted]
-            scopes.append(Scope(subscription_id, tuple(sorted(named, key=str.lower))))
-        elif key in listed or key in seen_before:
-            scope = await _subscription_by_arm(clients, subscription_id, wanted, scopes)
-            if scope is not None:
-                scopes.append(scope)
-    return scopes
+    """One discovery with nothing remembered from an earlier one (see `Discoverer`)."""
+    return await Discoverer(clients, targets, resource_graph=resource_graph).discover()
 
 
 async def _discover_by_arm(clients: AzureClients, targets: TargetSettings) -> list[Scope]:
