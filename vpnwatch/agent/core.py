@@ -8,7 +8,6 @@ each collector runs), `persistence.py` (writing each step) and `announce.py` (te
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -31,6 +30,7 @@ from vpnwatch.incidents import IncidentType
 from vpnwatch.notify.pipeline import Notifications
 from vpnwatch.observations import Observation
 from vpnwatch.store import Store
+from vpnwatch.tasks import cancel_and_wait
 
 log = logging.getLogger("vpnwatch.agent")
 
@@ -135,11 +135,7 @@ class Agent:
             await self.notifications.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self.notifications is not None:
             await self.notifications.stop()

@@ -5,7 +5,6 @@ correlator like any observation, so the gateway's page and the incident show it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -13,6 +12,7 @@ from vpnwatch.collect.p2shealth import NotAffordable, VpnClientHealthReader
 from vpnwatch.correlate import CorrelationResult
 from vpnwatch.incidents import IncidentType
 from vpnwatch.observations import Observation, P2SSessionsObserved, ResourceUnknown
+from vpnwatch.tasks import cancel_and_wait
 
 log = logging.getLogger("vpnwatch.agent")
 
@@ -60,8 +60,4 @@ class P2SSessionReads:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)

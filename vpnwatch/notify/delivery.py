@@ -15,7 +15,6 @@ receiver's dedup key makes that effectively once. Times are the wall clock.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -30,6 +29,7 @@ from vpnwatch.notify.receiver import Delivered, GiveUp, Outcome, Receiver, Retry
 from vpnwatch.notify.settings import DeliverySettings
 from vpnwatch.store import Store, StoreError
 from vpnwatch.store.outbox import OutboxRow
+from vpnwatch.tasks import cancel_and_wait
 
 log = logging.getLogger("vpnwatch.notify")
 
@@ -103,11 +103,7 @@ class Dispatcher:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         for client in self._clients:
             await client.aclose()
