@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from pathlib import Path
 
@@ -86,7 +87,7 @@ async def test_blind_resolves_within_half_a_poll_of_the_fault_ending(tmp_path: P
     for fault_end in (207.0, 214.0):
         failed, incident = await _blind_spell(fault_end, tmp_path / str(fault_end))
         assert failed and max(failed) < fault_end
-        gaps = [b - a for a, b in zip(failed, failed[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(failed)]
         assert max(gaps) <= 15 / 2 + 1, gaps  # a 1 s step rounds the half interval up
         assert incident.resolved_at is not None
         late = offset(incident.resolved_at) - fault_end
