@@ -160,7 +160,7 @@ class ArmCollector:
                 _early_allowed.reset(token)
         self._pass_seconds[scope.label] = (self.clock.now() - began).total_seconds()
         run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
-        run = replace(run, promise_seconds=self.promise(scope))
+        run = replace(run, promise_seconds=self.promise(scope), started_at=began)
         self.passed(scope, began, run)
         observations.append(run)
         return observations
@@ -196,9 +196,11 @@ class ArmCollector:
             self.interval_seconds / 2
         ):
             return None
+        now = self.clock.now()
         return replace(
             run,
-            observed_at=self.clock.now(),
+            observed_at=now,
+            started_at=now,
             requests=0,
             throttled=0,
             duration_seconds=0.0,
@@ -213,6 +215,8 @@ class ArmCollector:
             return
         if run.ok:
             self._last_pass[scope.label] = (began, run)
+        else:  # a failed pass is never skipped after: the next one reads again
+            self._last_pass.pop(scope.label, None)
         self.clients.planner.whole(
             self.name, scope.subscription_id, self.interval_seconds, max(1, run.requests)
         )
