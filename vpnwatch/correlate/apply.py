@@ -35,6 +35,7 @@ from vpnwatch.correlate.health import (
     peering_health,
 )
 from vpnwatch.correlate.inventory import bgp_record_id
+from vpnwatch.correlate.reconnections import reconnections
 from vpnwatch.correlate.recordbook import same_material
 from vpnwatch.observations import (
     BgpPeerState,
@@ -161,6 +162,8 @@ class ObservationRules:
             return
         if old is not None and self._seen_again(cid, old, o):
             return
+        if old is not None:
+            self.reconnected.extend(reconnections(cid, old, o))
         self._store(cid, o)
         at = o.observed_at
         keep = set()
