@@ -143,6 +143,8 @@ class FleetState(ObservationRules, Inventory):
         self.entities: dict[str, EntityState] = {}
         self.collector_runs: dict[tuple[str, str], CollectionRun] = {}
         self.run_streaks: dict[tuple[str, str], RunStreak] = {}
+        # scope -> when the pass began that last saw it again after failures (`_scope_seen_again`)
+        self.scope_seen_again: dict[str, datetime] = {}
         # Azure-defined gateway maintenance schedules, by subscription (lower-case id)
         self.maintenance_schedules: dict[str, tuple[MaintenanceSchedule, ...]] = {}
         # ExpressRoute resiliency per circuit / ExpressRoute gateway, by lower-cased id
