@@ -23,10 +23,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -76,6 +76,7 @@ FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 18
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 Labels = dict[str, str]
+OnAgentLoop = Callable[[Coroutine[Any, Any, None]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -193,9 +194,7 @@ class ServiceMetrics:
         ):
             g(name, description, unit)
         g("vpnwatch_notifications", "Outbox notifications by receiver and status")
-        self._counter(
-            "vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome"
-        )
+        self._counter("vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome")
         self._counter("vpnwatch_collector_failures", "Collector passes that failed")
         self._failover = Histogram(
             "vpnwatch_failover_interruption_seconds",
@@ -354,16 +353,18 @@ class ServiceMetrics:
             fleet = self._fleet_body or b""
         return generate_latest(self.registry) + fleet
 
-    async def render_async(self) -> bytes:
+    async def render_async(self, on_agent_loop: OnAgentLoop | None = None) -> bytes:
         """`render` for the event loop. A scrape renders only the event series; the fleet's
         come from the last snapshot, taken now (in a worker thread, between two steps) only when
-        there is none yet or it is older than `MAX_AGE_SECONDS`."""
+        there is none yet or it is older than `MAX_AGE_SECONDS`. `on_agent_loop` runs that wait
+        on the agent's loop when the agent has one of its own (`AgentThread.call`)."""
         agent = self._agent
         if agent is not None:
             now = agent.clock.now()
             self._scraped_at = now
             if self._age(now) > MAX_AGE_SECONDS:
-                await agent.while_still(self.refresh)
+                wait = agent.while_still(self.refresh)
+                await (on_agent_loop(wait) if on_agent_loop is not None else wait)
         return self.render()
 
     def shutdown(self) -> None:
@@ -416,7 +417,9 @@ def _notifications(snap: _Snapshot, agent: Agent) -> None:
             labels = {"receiver": name, "status": status}
             snap.add("vpnwatch_notifications", float(counts.get((name, status), 0)), labels)
         for outcome, value in (
-            ("delivered", stats.delivered), ("retry", stats.retried), ("dead", stats.dead)
+            ("delivered", stats.delivered),
+            ("retry", stats.retried),
+            ("dead", stats.dead),
         ):
             labels = {"receiver": name, "outcome": outcome}
             snap.add("vpnwatch_notification_attempts", float(value), labels)
