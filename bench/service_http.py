@@ -249,6 +249,8 @@ async def _wait_full_rotation(runner: AgentThread, timeout: float) -> float:
 
 
 async def main(args: argparse.Namespace) -> int:
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)  # the service keeps a lower one
     scenario = load_scenario(args.scenario)
     epoch = time.time()
     parent, child = mp.Pipe()
@@ -353,6 +355,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
     parser.add_argument(
         "--ready-timeout", type=float, default=1200.0, help="for readiness, then a full rotation"
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="the interpreter's switch interval in seconds, if below the service's own (1 ms)",
     )
     parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
