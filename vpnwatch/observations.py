@@ -422,6 +422,9 @@ class CollectionRun(Observation):
     remaining_reads: int | None = None  # x-ms-ratelimit-remaining-subscription-reads, last seen
     extra: dict[str, str] = field(default_factory=dict)
     promise_seconds: float | None = None
+    # when the pass began (`observed_at` is when it ended): a pass that began before another
+    # one that saw the scope again says nothing about the scope now
+    started_at: datetime | None = None
 
 
 AnyObservation = (

@@ -78,3 +78,90 @@ async def test_an_outage_that_began_while_stopped_says_its_start_is_unknown(tmp_
         finally:
             await second.stop()
             assert incident.attributes["start"] == "unknown"
+
+
+def _tunnel_incidents(agent: Agent) -> list[Incident]:
+    found, _ = agent.store.list_incidents(type=IncidentType.TUNNEL_DOWN.value, limit=100)
+    return found
+
+
+async def _start(settings, clock: ManualClock, at: float) -> Agent:  # type: ignore[no-untyped-def]
+    clock.set(REPLAY_EPOCH + timedelta(seconds=at))
+    agent = Agent(settings, clock=clock)
+    await agent.open()
+    return agent
+
+
+async def test_an_outage_that_began_and_ended_while_stopped_is_recorded_once(tmp_path: Path):
+    """Issue 14 item 7: Prague drops at 200 s and is back at 300 s, while vpnwatch is stopped
+    from 120 s to 400 s. Azure's lastConnectionEstablishedUtcTime (300 s) is later than the
+    last observation: the outage is recorded, over, with its start unknown; a second restart
+    does not record it again."""
+    scenario = quiet_hub(
+        [{"at": 200, "kind": "tunnel_down", "connection": PRAGUE, "duration": 100}],
+        duration=1200,
+    )
+    clock = ManualClock(REPLAY_EPOCH)
+    async with Emulator(scenario, clock=clock, port=0, token=EMULATOR_TOKEN) as emu:
+        settings = emulator_settings(
+            emu.base_url, scenario, epoch=REPLAY_EPOCH, store_path=str(tmp_path / "v.sqlite3")
+        )
+        first = await _start(settings, clock, 0)
+        await _run(first, clock, STOPPED_AT)
+        await first.stop()
+
+        second = await _start(settings, clock, RESTARTED_AT)
+        try:
+            await _run(second, clock, RESTARTED_AT + POLL)
+            assert _tunnel_down(second) is None  # nothing open: it is over
+            (incident,) = _tunnel_incidents(second)
+        finally:
+            await second.stop()
+        assert PRAGUE in incident.title and "while vpnwatch was not running" in incident.title
+        assert incident.classification == "unobserved" and incident.severity.value == "info"
+        assert incident.resolved_at is not None and _offset(incident.resolved_at) == 300
+        assert incident.attributes["start"] == "unknown"
+        last_seen = datetime.fromisoformat(incident.attributes["last_seen_healthy"])
+        assert 0 < _offset(last_seen) < STOPPED_AT
+        assert incident.outage_seconds is None
+
+        third = await _start(settings, clock, 600)
+        try:
+            await _run(third, clock, 600 + 2 * POLL)
+            assert [i.id for i in _tunnel_incidents(third)] == [incident.id]
+        finally:
+            await third.stop()
+
+
+async def test_the_start_of_a_tunnel_still_down_is_narrowed_by_its_reconnection(tmp_path: Path):
+    """Prague drops at 150 s, is back at 200 s, drops again at 300 s; vpnwatch is stopped from
+    120 s to 400 s. The incident says it started between 200 s (Azure's reconnection) and
+    400 s, not only after the last observation before the stop."""
+    scenario = quiet_hub(
+        [
+            {"at": 150, "kind": "tunnel_down", "connection": PRAGUE, "duration": 50},
+            {"at": FAULT_AT, "kind": "tunnel_down", "connection": PRAGUE, "duration": 600},
+        ],
+        duration=1200,
+    )
+    clock = ManualClock(REPLAY_EPOCH)
+    async with Emulator(scenario, clock=clock, port=0, token=EMULATOR_TOKEN) as emu:
+        settings = emulator_settings(
+            emu.base_url, scenario, epoch=REPLAY_EPOCH, store_path=str(tmp_path / "v.sqlite3")
+        )
+        first = await _start(settings, clock, 0)
+        await _run(first, clock, STOPPED_AT)
+        await first.stop()
+
+        second = await _start(settings, clock, RESTARTED_AT)
+        try:
+            await _run(second, clock, RESTARTED_AT + POLL)
+            incident = _tunnel_down(second)
+            assert incident is not None and incident.attributes["start"] == "unknown"
+            assert _offset(datetime.fromisoformat(incident.attributes["started_after"])) == 200
+            assert _offset(datetime.fromisoformat(incident.attributes["reconnected_at"])) == 200
+            began = (REPLAY_EPOCH + timedelta(seconds=200)).strftime("%H:%M:%S")
+            assert f"started between {began} and" in incident.title
+            assert len(_tunnel_incidents(second)) == 1  # the earlier drop is not recorded apart
+        finally:
+            await second.stop()

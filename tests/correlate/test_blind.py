@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from factories import DOWN, SCOPE, UP, at, connection, gateway, key, run, settings
 
 from vpnwatch.correlate import Correlator, Health
 from vpnwatch.incidents import IncidentType, Severity
-from vpnwatch.observations import FailureCause
+from vpnwatch.observations import CollectionRun, FailureCause
 
 BLIND = key(IncidentType.MONITORING_BLIND, SCOPE)
 GW = gateway("gw1")
@@ -104,10 +106,9 @@ def test_a_second_blind_collector_joins_the_scope_incident() -> None:
     result = corr.process([failed(60, "arm.bgp", FailureCause.THROTTLED)], at(60))
     assert inc in result.updated
     assert inc.attributes["collectors"] == "arm.bgp, arm.connections"
+    # the first pass that sees again began after every failure: it resolves the scope
     result = corr.process([run("arm.connections", t=90)], at(90))
-    assert result.resolved == [] and inc.attributes["collectors"] == "arm.bgp"
-    result = corr.process([run("arm.bgp", t=120)], at(120))
-    assert result.resolved == [inc] and inc.resolved_at == at(120)
+    assert result.resolved == [inc] and inc.resolved_at == at(90)
 
 
 def test_by_default_the_second_failed_poll_of_the_connections_opens_it() -> None:
@@ -132,13 +133,61 @@ def test_a_slow_collector_that_has_not_run_again_does_not_hold_it_open() -> None
     assert result.resolved == [inc] and inc.resolved_at == at(360)
 
 
-def test_a_collector_failing_after_the_others_see_again_holds_it_open() -> None:
+def started(run_: CollectionRun, t: float) -> CollectionRun:
+    """`run_`, from a pass that began at `t`."""
+    return replace(run_, started_at=at(t))
+
+
+def test_a_pass_that_began_before_the_recovery_does_not_reopen_it() -> None:
+    """Issue 14: a BGP pass that began during the fault and fails after the connections pass
+    already saw again must not reopen what that pass closed (pass starts are compared)."""
+    corr = correlator()
+    corr.process([failed(0)], at(0))
+    corr.process([failed(30), started(failed(30, "arm.bgp"), 25)], at(30))
+    (inc,) = corr.tick(at(60)).opened  # and a third failed connections poll at 60
+    corr.process([failed(60)], at(60))
+    result = corr.process([started(run("arm.connections", t=90), 88)], at(90))
+    assert result.resolved == [inc] and inc.resolved_at == at(90)
+    # the BGP pass under way since 70 s (in the fault) fails at 97 s, after the recovery
+    result = corr.process([started(failed(97, "arm.bgp"), 70)], at(97))
+    assert result.opened == [] and corr.open_incidents() == []
+    assert corr.tick(at(200)).opened == []
+    streak = corr.state.run_streaks[("arm.bgp", SCOPE)]
+    assert streak.failed_runs == 0
+
+
+def test_failures_of_passes_begun_after_the_recovery_count_afresh() -> None:
+    corr = correlator()
+    for t in (0, 30, 60):
+        corr.process([failed(t), started(failed(t, "arm.bgp"), t - 2)], at(t))
+    (inc,) = corr.open_incidents()
+    corr.process([started(run("arm.connections", t=90), 88)], at(90))
+    assert not inc.is_open
+    # BGP alone keeps failing, pass after pass begun after 88 s: a new, BGP-only blindness
+    for t in (100, 130):
+        assert corr.process([started(failed(t, "arm.bgp"), t - 2)], at(t)).opened == []
+    (again,) = corr.process([started(failed(160, "arm.bgp"), 158)], at(160)).opened
+    assert again.attributes["collectors"] == "arm.bgp" and again.opened_at == at(100)
+
+
+def test_a_collector_failing_on_its_own_still_blinds() -> None:
+    """Other collectors succeeding (they never failed) do not excuse BGP's own failures."""
+    corr = correlator()
+    for t in (0, 30, 60):
+        corr.process(
+            [started(run("arm.connections", t=t), t - 1), started(failed(t, "arm.bgp"), t - 2)],
+            at(t),
+        )
+    (inc,) = corr.open_incidents()
+    assert inc.attributes["collectors"] == "arm.bgp"
+
+
+def test_without_pass_starts_the_run_time_is_the_start() -> None:
     corr = correlator()
     for t in (0, 30, 60, 90):
         corr.process([failed(t), failed(t, "arm.bgp")], at(t))
     (inc,) = corr.open_incidents()
     corr.process([run("arm.connections", t=120)], at(120))
-    assert corr.process([failed(121, "arm.bgp")], at(121)).resolved == []
-    assert inc.is_open  # BGP still cannot be read
-    result = corr.process([run("arm.bgp", t=150)], at(150))
-    assert result.resolved == [inc] and inc.resolved_at == at(150)
+    assert not inc.is_open  # the first pass that sees again resolves it
+    assert corr.process([failed(121, "arm.bgp")], at(121)).opened == []  # one fresh failure
+    assert corr.process([run("arm.bgp", t=150)], at(150)).opened == []

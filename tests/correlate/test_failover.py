@@ -112,7 +112,11 @@ def test_missed_reconnect_longer_than_planned_is_unplanned() -> None:
 def test_reconnect_after_a_gap_in_polling_is_not_measured() -> None:
     corr = fleet(state={"staleness_seconds": 90})
     result = poll(corr, 200, UP, established=at(150))
-    assert result.opened == []
+    assert FAILOVER not in keys(result.opened)
+    # each connection's drop is recorded as over, unmeasured (gap.py), and nothing stays open
+    assert {i.classification for i in result.opened} == {"unobserved"}
+    assert {i.outage_seconds for i in result.opened} == {None}
+    assert result.resolved == result.opened and corr.open_incidents() == []
 
 
 def test_connections_dropping_far_apart_are_not_a_failover() -> None:

@@ -16,7 +16,7 @@ from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
 from vpnwatch.agent.announce import Listener, announce
 from vpnwatch.agent.p2s import P2SSessionReads
 from vpnwatch.agent.persistence import StepWriter
-from vpnwatch.agent.schedule import CollectorSchedule, CollectorStatus
+from vpnwatch.agent.schedule import RETRY_SHARE, CollectorSchedule, CollectorStatus
 from vpnwatch.agent.scopes import ScopeDiscovery
 from vpnwatch.clock import Clock, SystemClock
 from vpnwatch.collect import build_collectors
@@ -118,7 +118,7 @@ class Agent:
             self.settings.targets,
             self.clock,
             interval_seconds=self.settings.collectors.discovery_interval_seconds,
-            retry_seconds=min((c.interval_seconds for c in collectors), default=0.0),
+            retry_seconds=min((c.interval_seconds for c in collectors), default=0.0) * RETRY_SHARE,
             resource_graph=self.settings.collectors.discovery_resource_graph,
         )
         self._schedule = CollectorSchedule(

@@ -26,6 +26,7 @@ log = logging.getLogger("vpnwatch.agent")
 
 Submit = Callable[[Sequence[Observation]], Awaitable[object]]
 EARLY_FLUSH_SECONDS = 2.0
+RETRY_SHARE = 0.5  # after a failed pass, the next begins within this share of the fastest interval
 
 
 @dataclass(slots=True)
@@ -145,13 +146,16 @@ class CollectorSchedule:
 
     def wait_after(self, collector: Collector) -> float:
         """From the start of one pass to the next: the collector's interval, but after a failed
-        pass no longer than the fastest collector's. A slow collector (gateways, every 5 minutes)
+        pass half the fastest collector's at most. A slow collector (gateways, every 5 minutes)
         then sees Azure again, and a restarted agent becomes ready, within one fast poll of
-        Azure answering again; a failing pass costs a request or two."""
+        Azure answering again. Half, because a failing pass may hold on to its call deadline
+        (half an interval, `collect/retry.py`) until just after the fault ends: the next one
+        still begins within half an interval of the end, and blindness resolves within one.
+        A failing pass costs a request or two, and none while a Retry-After holds."""
         if not self._status[collector.name].failing:
             return collector.interval_seconds
         fastest = min(c.interval_seconds for c in self.collectors)
-        return min(collector.interval_seconds, fastest)
+        return min(collector.interval_seconds, fastest) * RETRY_SHARE
 
     def _record(self, collector: Collector, observations: Sequence[Observation]) -> None:
         status = self._status[collector.name]

@@ -3,7 +3,7 @@
 When rediscovery fails the last known scopes stay in use. Every attempt is reported as one
 `discovery` collection run, failed or not, so the blindness detector sees discovery fail and
 recover; collectors due at the same moment share that attempt, and a failure is retried once per
-shortest poll interval, not once per collector.
+half the shortest poll interval (as a failed pass is: `schedule.py`), not once per collector.
 """
 
 from __future__ import annotations
@@ -64,10 +64,12 @@ class ScopeDiscovery:
             self._failed_at = now
             if not self.scopes:
                 self.scopes = self._listed()
-            return self.scopes, self._run(ok=False, cause=exc.cause, reason=str(exc))
+            return self.scopes, self._run(
+                ok=False, cause=exc.cause, reason=str(exc), started_at=now
+            )
         self._found_at = now
         self._failed_at = None
-        return self.scopes, self._run(ok=True)
+        return self.scopes, self._run(ok=True, started_at=now)
 
     def _listed(self) -> list[Scope]:
         """Before any discovery succeeded (a start during an outage), the listed subscriptions

@@ -152,7 +152,7 @@ class ArmCollector:
                 _early_allowed.reset(token)
         self._pass_seconds[scope.label] = (self.clock.now() - began).total_seconds()
         run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
-        observations.append(replace(run, promise_seconds=self.promise(scope)))
+        observations.append(replace(run, promise_seconds=self.promise(scope), started_at=began))
         return observations
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:

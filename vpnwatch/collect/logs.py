@@ -134,6 +134,7 @@ class DiagnosticLogCollector(ArmCollector):
 
     async def collect(self, scope: Scope) -> list[Observation]:
         started = time.monotonic()
+        began = self.clock.now()
         source = self.source_of(scope)
         observations: list[Observation] = []
         failure = None
@@ -164,6 +165,7 @@ class DiagnosticLogCollector(ArmCollector):
                 requests=tally.requests,
                 throttled=tally.throttled,
                 duration_seconds=time.monotonic() - started,
+                started_at=began,
                 extra={"rows": str(len(rows)), "new_rows": str(len(fresh))},
             )
         )

@@ -130,6 +130,7 @@ class MetricsCollector(ArmCollector):
 
     async def collect(self, scope: Scope) -> list[Observation]:
         started = time.monotonic()
+        began = self.clock.now()
         observations: list[Observation] = []
         failed: dict[str, str] = {}
         batch_failures: list[Failure] = []
@@ -165,6 +166,7 @@ class MetricsCollector(ArmCollector):
                 requests=tally.requests,
                 throttled=tally.throttled,
                 duration_seconds=time.monotonic() - started,
+                started_at=began,
                 extra=extra,
             )
         )

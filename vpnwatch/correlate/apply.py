@@ -16,6 +16,7 @@ Rules, and why:
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from vpnwatch.correlate.entities import (
@@ -35,6 +36,7 @@ from vpnwatch.correlate.health import (
     peering_health,
 )
 from vpnwatch.correlate.inventory import bgp_record_id
+from vpnwatch.correlate.reconnections import reconnections
 from vpnwatch.correlate.recordbook import same_material
 from vpnwatch.observations import (
     BgpPeerState,
@@ -64,6 +66,9 @@ BLINDING_CAUSES = frozenset(
         FailureCause.SERVER_ERROR,
     }
 )
+
+
+_INSTANT = timedelta(microseconds=1)
 
 
 def run_record_id(collector: str, scope: str) -> str:
@@ -161,6 +166,8 @@ class ObservationRules:
             return
         if old is not None and self._seen_again(cid, old, o):
             return
+        if old is not None:
+            self.reconnected.extend(reconnections(cid, old, o))
         self._store(cid, o)
         at = o.observed_at
         keep = set()
@@ -365,24 +372,43 @@ class ObservationRules:
         self.collector_runs[key] = o
         self.note_promise(o)
         streak = self.run_streaks.setdefault(key, RunStreak())
+        began = o.started_at or o.observed_at
         if o.ok:
-            streak.failed_runs = 0
-            streak.failing_since = None
-            streak.cause = None
-            streak.reason = ""
+            recovered = streak.failed_runs > 0
+            streak.reset()
             streak.last_ok_at = o.observed_at
-        elif o.cause in BLINDING_CAUSES:
+            if recovered:
+                self._scope_seen_again(o.scope, began)
+        elif o.cause in BLINDING_CAUSES and began >= self.scope_seen_again.get(o.scope, began):
             if streak.failed_runs == 0:
                 streak.failing_since = o.observed_at
             streak.failed_runs += 1
             streak.cause = o.cause
             streak.reason = o.reason
             streak.last_failed_at = o.observed_at
+            streak.last_failed_started_at = began
         self._records.touch(run_record_id(o.collector, o.scope))
         if o.ok:
             self._remove_unlisted(o)
         elif o.cause is not FailureCause.NOT_FOUND:
             self._unknown_unrefreshed(o)
+
+    def _scope_seen_again(self: FleetState, scope: str, began: datetime) -> None:
+        """A failing collector of `scope` succeeded with a pass that began at `began`: every
+        failure of a pass that began before it is older news than this success. Those streaks
+        end, and passes that began before it and fail later (a BGP status read under way when
+        the fault ended) count for nothing, so blindness resolves with this pass and is not
+        reopened by what it already outlived. A failure of a pass begun later counts afresh."""
+        if began <= self.scope_seen_again.get(scope, began - _INSTANT):
+            return
+        self.scope_seen_again[scope] = began
+        for (collector, other), streak in self.run_streaks.items():
+            if other != scope or streak.failed_runs == 0:
+                continue
+            failed = streak.last_failed_started_at or streak.last_failed_at
+            if failed is not None and failed < began:
+                streak.reset()
+                self._records.touch(run_record_id(collector, scope))
 
     def _unknown_unrefreshed(self: FleetState, run: CollectionRun) -> None:
         """A failed pass makes what it did not refresh `unknown` now, not a staleness window

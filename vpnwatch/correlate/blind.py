@@ -8,9 +8,15 @@ with the second failed poll), that scope is blind: one critical incident per sco
 the failing collectors, because an expired credential or a throttled subscription blinds every
 collector of it at once and is one thing to fix. A single failed run never opens it (transient
 errors are retried by the next poll); failures for other causes (an unreadable body) neither
-count nor reset the streak. It resolves when the failing collectors succeed again; one whose next
-run is not due within `after_seconds` of the first success (gateways every 5 minutes) is not
-waited for.
+count nor reset the streak. It resolves with the first successful pass of a failing collector:
+Azure answers the scope again. Passes are compared by when they began (`apply.py`
+`_scope_seen_again`): every failure of a pass that began before that successful one is older
+news and no longer counts, and a pass under way since the fault (a BGP status read waiting out
+its long-running operation) that fails after it neither holds the incident open nor reopens it.
+So blindness ends within one poll of the fault's end, once. A collector that fails again in a
+pass begun after that success counts afresh (a fault that persists for it alone is blindness of
+its own, named for it). A failing collector whose failure is newer than that success holds the
+incident open unless its next run is not due within `after_seconds` (`_Behind`).
 
 The incident says whose side the fault is on (`fault_side`: `vpnwatch` for a refused
 credential, `azure` for throttling and server errors, `network` for timeouts and unreachable
@@ -139,10 +145,10 @@ def _first_seen_again(inc: Incident, streaks: dict[str, RunStreak]) -> datetime 
 class _Behind:
     """Whether a failing collector only has not had its turn since the scope was seen again.
 
-    Its failure is older than the evidence that Azure answers again, and its next run (at the
-    pace of its failed ones) is not due within `patience` of that evidence: gateways, polled
-    every 5 minutes, are not waited for; BGP, polled every 30 s, is, so a fault that persists for
-    it keeps the incident open instead of resolving and reopening it.
+    Its failure ended before the evidence that Azure answers again (though its pass began after
+    the successful one began: an earlier one would no longer count), and its next run (at the
+    pace of its failed ones) is not due within `patience` of that evidence: it is waited for
+    only when its next run is due soon.
     """
 
     def __init__(self, seen_again: datetime | None, patience: float) -> None:

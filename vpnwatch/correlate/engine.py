@@ -260,6 +260,7 @@ class Correlator:
         changes = _Changes(now)
         self._apply_findings(findings, resolutions, changes)
         self._apply_resolutions(resolutions, changes)
+        self._record_unseen_outages(changes)
         self._attach_alerts(alerts, changes)
         self._attach_logs(logs, changes)
         self._attach_drops(metrics, changes)
@@ -370,7 +371,7 @@ class Correlator:
         title = f.title
         unseen = gap.unseen_start(self._state, f, self._started_at)
         if unseen is not None:
-            gap.mark(attributes, *unseen, f.started_at)
+            gap.mark(attributes, unseen, f.started_at)
             title = gap.titled(title, attributes)
         inc = Incident(
             key=f.key,
@@ -387,7 +388,7 @@ class Correlator:
         )
         _add_evidence(inc, f.evidence)
         if unseen is not None:
-            _add_evidence(inc, [gap.evidence(*unseen, f.started_at)])
+            _add_evidence(inc, gap.evidence(unseen, f.started_at))
         self._open[f.key] = inc
         changes.opened[f.key] = inc
 
@@ -443,6 +444,20 @@ class Correlator:
                 self._recent[key] = inc
                 changes.resolved[key] = inc
             changes.note(inc, before)
+
+    def _record_unseen_outages(self, changes: _Changes) -> None:
+        """Outages that began and ended in a gap (`gap.py`): opened and resolved at once."""
+        if not self._state.reconnected:
+            return
+        known = {**self._recent, **self._open}
+        for inc in gap.unseen_outages(self._state, self._started_at, changes.now, known):
+            inc.attributes = {
+                **incident_tags(self._state, inc.key, inc.resources),
+                **inc.attributes,
+            }
+            self._recent[inc.key] = inc
+            changes.opened[inc.key] = inc
+            changes.resolved[inc.key] = inc
 
     @staticmethod
     def _classify_flapping(inc: Incident) -> None:

@@ -142,6 +142,14 @@ class RunStreak:
     reason: str = ""
     last_ok_at: datetime | None = None
     last_failed_at: datetime | None = None
+    last_failed_started_at: datetime | None = None  # when that failed pass began
+
+    def reset(self) -> None:
+        """No failure counts any more (a last success, if any, stays)."""
+        self.failed_runs = 0
+        self.failing_since = None
+        self.cause = None
+        self.reason = ""
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -151,6 +159,7 @@ class RunStreak:
             "reason": self.reason,
             "last_ok_at": _iso(self.last_ok_at),
             "last_failed_at": _iso(self.last_failed_at),
+            "last_failed_started_at": _iso(self.last_failed_started_at),
         }
 
     @classmethod
@@ -162,6 +171,7 @@ class RunStreak:
             reason=data.get("reason", ""),
             last_ok_at=decode_datetime(data.get("last_ok_at")),
             last_failed_at=decode_datetime(data.get("last_failed_at")),
+            last_failed_started_at=decode_datetime(data.get("last_failed_started_at")),
         )
 
 

@@ -60,6 +60,7 @@ from vpnwatch.correlate.health import (
 )
 from vpnwatch.correlate.inventory import BGP_SUFFIX, Inventory, bgp_record_id
 from vpnwatch.correlate.maintenance import AnyWindow
+from vpnwatch.correlate.reconnections import Reconnection
 from vpnwatch.correlate.recordbook import RecordBook, same_material
 from vpnwatch.correlate.records import RecordError, decode_observation, encode_observation
 from vpnwatch.correlate.tally import HealthTally
@@ -142,6 +143,8 @@ class FleetState(ObservationRules, Inventory):
         self.entities: dict[str, EntityState] = {}
         self.collector_runs: dict[tuple[str, str], CollectionRun] = {}
         self.run_streaks: dict[tuple[str, str], RunStreak] = {}
+        # scope -> when the pass began that last saw it again after failures (`_scope_seen_again`)
+        self.scope_seen_again: dict[str, datetime] = {}
         # Azure-defined gateway maintenance schedules, by subscription (lower-case id)
         self.maintenance_schedules: dict[str, tuple[MaintenanceSchedule, ...]] = {}
         # ExpressRoute resiliency per circuit / ExpressRoute gateway, by lower-cased id
@@ -151,6 +154,7 @@ class FleetState(ObservationRules, Inventory):
         # observed during the current step (cleared by `begin_step`)
         self.touched_connections: set[str] = set()
         self.touched_bgp: set[str] = set()
+        self.reconnected: list[Reconnection] = []  # tunnels that came back unseen (gap.py)
         self._unhealthy: dict[str, set[str]] = defaultdict(set)
         self._records = RecordBook()
         self.refreshed_this_step: set[str] = set()  # records observed since `begin_step`
@@ -248,6 +252,7 @@ class FleetState(ObservationRules, Inventory):
     def begin_step(self) -> None:
         self.touched_connections.clear()
         self.touched_bgp.clear()
+        self.reconnected.clear()
         self.refreshed_this_step.clear()
 
     def refresh(self) -> None:
