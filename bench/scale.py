@@ -252,6 +252,7 @@ def _report(
         f"at speed {args.speed:g}, {len(subscriptions)} subscription(s)"
     )
     _report_budget(args, agent, served, subscriptions)
+    _report_lanes(agent, subscriptions)
     _report_monitor(served, subscriptions)
     _report_intervals(agent, elapsed)
     _report_entities(agent, clock, run)
@@ -315,6 +316,27 @@ def _report_budget(
         f"429s: {served.total('throttled')} served by the emulator, "
         f"{sum(b.throttled for b in budgets.values())} met by the agent"
     )
+
+
+def _report_lanes(agent: Agent, subscriptions: list[str]) -> None:
+    """Per collector: what it spent per subscription (mean over the subscriptions, per second
+    of the run) and the rotation period the planner's ration gave it."""
+    clients = agent._clients  # the bench reads the agent's own budget and planner
+    if clients is None:
+        return
+    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    periods: dict[str, list[float]] = defaultdict(list)
+    for sub in subscriptions:
+        for i, kind in enumerate(("reads", "writes")):
+            for lane, rate in clients.budget.average_rates(sub, kind).items():
+                spent[lane][i] += rate / len(subscriptions)
+        for lane, ration in clients.planner.rations(sub).items():
+            periods[lane].append(ration.period)
+    print("per collector, per subscription (mean): reads/s, writes/s, ration period s")
+    for lane, (reads, writes) in sorted(spent.items(), key=lambda x: -x[1][0]):
+        p = periods.get(lane)
+        span = f"{min(p):.0f}-{max(p):.0f}" if p else "-"
+        print(f"  {lane:20} {reads:6.2f} {writes:6.2f}  {span}")
 
 
 def _report_monitor(served: Any, subscriptions: list[str]) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from vpnwatch.clock import Clock
@@ -105,12 +106,16 @@ class ArmCollector:
 
     name: str = "arm"
     kind: str = "resource"  # the `ResourceUnknown.kind` this collector emits
+    # Reads each subscription whole every pass (lists, not resource by resource): the read
+    # planner rations it by passes, and a pass its ration cannot afford yet is skipped.
+    whole: bool = False
 
     def __init__(self, clients: AzureClients, clock: Clock, interval_seconds: float) -> None:
         self.clients = clients
         self.clock = clock
         self.interval_seconds = interval_seconds
         self._pass_seconds: dict[str, float] = {}  # scope -> clock seconds its last pass took
+        self._last_pass: dict[str, tuple[datetime, CollectionRun]] = {}  # whole: scope -> run
         # Where resources read during a pass go before the pass ends (the agent's correlator):
         # a pass paced by the budget lasts its whole interval, and a tunnel read at its start
         # must not wait for the end to be seen. None: everything comes back from `collect`.
@@ -124,6 +129,9 @@ class ArmCollector:
         return max(self.interval_seconds, slowest)
 
     async def collect(self, scope: Scope) -> list[Observation]:
+        skipped = self.skip(scope)
+        if skipped is not None:
+            return [skipped]
         started = time.monotonic()
         began = self.clock.now()
         observations: list[Observation] = []
@@ -152,7 +160,9 @@ class ArmCollector:
                 _early_allowed.reset(token)
         self._pass_seconds[scope.label] = (self.clock.now() - began).total_seconds()
         run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
-        observations.append(replace(run, promise_seconds=self.promise(scope), started_at=began))
+        run = replace(run, promise_seconds=self.promise(scope), started_at=began)
+        self.passed(scope, began, run)
+        observations.append(run)
         return observations
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
@@ -167,7 +177,49 @@ class ArmCollector:
 
     def promise(self, scope: Scope) -> float | None:
         """How often this collector's plan reads each resource of `scope` (None: every pass)."""
-        return None
+        if not self.whole:
+            return None
+        period = self.clients.planner.whole_period(self.name, scope.subscription_id)
+        return period if period is not None and period > self.interval_seconds else None
+
+    def skip(self, scope: Scope) -> CollectionRun | None:
+        """For a collector that reads subscriptions whole: when its ration cannot afford this
+        pass yet, the last pass's run again (the same resources listed, nothing read, the
+        promise that holds), so nothing is taken for deleted and nothing turns stale early."""
+        last = self._last_pass.get(scope.label) if self.whole else None
+        if last is None:
+            return None
+        at, run = last
+        period = self.clients.planner.whole_period(self.name, scope.subscription_id)
+        # passes start one interval apart, give or take: skip only what comes before the period
+        if period is None or (self.clock.now() - at).total_seconds() >= period - (
+            self.interval_seconds / 2
+        ):
+            return None
+        now = self.clock.now()
+        return replace(
+            run,
+            observed_at=now,
+            started_at=now,
+            requests=0,
+            throttled=0,
+            duration_seconds=0.0,
+            remaining_reads=None,
+            promise_seconds=self.promise(scope),
+            extra={"skipped": "read budget"},
+        )
+
+    def passed(self, scope: Scope, began: datetime, run: CollectionRun) -> None:
+        """A whole pass ran: remember it, and tell the planner what it cost."""
+        if not self.whole:
+            return
+        if run.ok:
+            self._last_pass[scope.label] = (began, run)
+        else:  # a failed pass is never skipped after: the next one reads again
+            self._last_pass.pop(scope.label, None)
+        self.clients.planner.whole(
+            self.name, scope.subscription_id, self.interval_seconds, max(1, run.requests)
+        )
 
     # --- helpers for subclasses ---------------------------------------------------------------
 

@@ -52,6 +52,7 @@ LOG_ANALYTICS = "log-analytics"  # the key of the caller's Log Analytics bucket
 HOUR = 3600.0
 SCARCE_BELOW = 25  # remaining requests under which requests go out one at a time
 RECENT_WINDOW = 120.0  # what "the other lanes spent recently" looks back over
+AVERAGE_OVER_AT_LEAST = 300.0  # a lane's average spend counts at least this long a time
 _ANSWER_WAIT = 30.0  # wall seconds; a lost answer must not stop a bucket for good
 
 
@@ -328,6 +329,13 @@ class RequestBudget:
                 spends.popleft()
             count += sum(1 for s in spends if s >= t - window)
         return count / window
+
+    def average_rates(self, key: str, kind: str) -> dict[str, float]:
+        """Per lane, requests per second spent since the bucket was made (over at least
+        `AVERAGE_OVER_AT_LEAST`, so one early pass of a rare collector is not taken for a rate)."""
+        bucket = self.bucket(key, kind)
+        elapsed = max(self._seconds() - bucket.created, AVERAGE_OVER_AT_LEAST)
+        return {lane: spent / elapsed for lane, spent in bucket.spent_by_lane.items()}
 
     def lanes_of(self, key: str, kind: str) -> list[str]:
         """The lanes that have spent from this bucket."""

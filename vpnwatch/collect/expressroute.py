@@ -5,6 +5,10 @@ shows only in the route-table summary of a peering, a long-running POST per link
 is a prefix count while the session is established and a BGP state name ("Idle", "Active")
 otherwise. If any part of a circuit cannot be read, the whole circuit is reported unknown: half a
 circuit would look like a lost link.
+
+A circuit costs six reads (peerings, stats, and the two summaries' polls) and two writes (the
+POSTs), so the read planner picks the circuits each pass may afford: those whose reading changed
+or that Resource Health flags first, the rest in rotation (`planner.py`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ from vpnwatch.collect.base import (
     subscription_of,
 )
 from vpnwatch.collect.parse import as_int, tags, text
-from vpnwatch.observations import CircuitObserved, LinkObserved, PeeringObserved
+from vpnwatch.collect.planner import Candidate, Cost
+from vpnwatch.observations import CircuitObserved, LinkObserved, Observation, PeeringObserved
 
 DEVICE_PATHS = ("primary", "secondary")
+# What reading one circuit costs: its peerings and stats, and per link a route-table summary
+# (a POST, charged as a write, and its Location polled twice).
+CIRCUIT_READS = 2.0 + 2 * len(DEVICE_PATHS)
+CIRCUIT_WRITES = float(len(DEVICE_PATHS))
 _PRIVATE_PEERING = "azureprivatepeering"
 
 
@@ -38,10 +47,45 @@ class ExpressRouteCollector(ArmCollector):
             f"list ExpressRoute circuits in resource group {resource_group}",
             lambda: network.express_route_circuits.list(resource_group),
         )
-        observed = await self.observe_each(circuits, "circuit", lambda c: self._circuit(network, c))
-        return GroupResult(observations=observed, resource_ids=[c.id for c in circuits])
+        memo.later.extend(circuits)
+        return GroupResult(resource_ids=[c.id for c in circuits])
+
+    async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
+        """Read the circuits the planner picks for this pass."""
+        listed = {c.id.lower(): c for c in memo.later}
+        plan = self.clients.planner.plan(
+            self.name,
+            scope.subscription_id,
+            [Candidate(c.id, c.id) for c in memo.later],
+            self.interval_seconds,
+            Cost(reads=CIRCUIT_READS, writes=CIRCUIT_WRITES, fixed_reads=float(groups)),
+            pass_seconds=self.pass_seconds,
+        )
+        network = self.clients.network(scope.subscription_id)
+        chosen = [listed[rid.lower()] for rid in plan.read]
+        return await self.observe_each(chosen, "circuit", lambda c: self._circuit(network, c))
+
+    def promise(self, scope: Scope) -> float | None:
+        return self.clients.planner.promise(self.name, scope.subscription_id)
 
     async def _circuit(self, network: Any, circuit: Any) -> CircuitObserved:
+        try:
+            observed = await self._observe(network, circuit)
+        except Exception:
+            self.clients.planner.missed(self.name, circuit.id)
+            raise
+        signature = (
+            observed.circuit_provisioning_state,
+            observed.service_provider_provisioning_state,
+            tuple(
+                (p.name, p.state, tuple((k.device_path, k.up, k.state) for k in p.links))
+                for p in observed.peerings
+            ),
+        )
+        self.clients.planner.record(self.name, circuit.id, signature, group=circuit.id)
+        return observed
+
+    async def _observe(self, network: Any, circuit: Any) -> CircuitObserved:
         props = circuit.properties
         if props is None:
             raise ValueError(f"circuit {circuit.id} has no properties")

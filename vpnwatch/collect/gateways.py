@@ -36,6 +36,7 @@ _GATEWAY_SUBNET = "/subnets/gatewaysubnet"
 class GatewayCollector(ArmCollector):
     name = "arm.gateways"
     kind = "gateway"
+    whole = True  # three lists per resource group: rationed by passes
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         network = self.clients.network(scope.subscription_id)

@@ -12,11 +12,13 @@ planner decides, per collector (its lane) and subscription:
    time so the correlator sees siblings together; each resource at least every `interval` when
    the budget allows, and as often as the budget allows when it does not.
 
-The number a pass may read is the lane's affordable rate times the interval: the subscription's
-spendable rate (`budget.py`) minus what the other lanes spent recently, never less than the lane's
-weighted share. The rotation period that follows is the *promise* for that subscription: the
-agent hands it to the correlator, which judges staleness by it (plus a margin), and logs it when
-it changes. Resources read every pass are promised one interval.
+How many a pass may read follows the collector's *ration* (`ration.py`): the subscription's
+spendable rate (`budget.py`), less what the collectors that read it whole spend, split between
+the rotating collectors (connections, BGP status, ExpressRoute circuits) so that all of them
+rotate in one period, the shortest the reads and the writes allow. The rotation period that
+follows is the *promise* for that subscription: the agent hands it to the correlator, which
+judges staleness by it (plus a margin), and logs it when it changes. Resources read every pass
+are promised one interval.
 
 This module is the planner's public interface for any collector: `plan()` for what to read,
 `record()` after each read, `heat()` for signals from outside, `promise()` for what was promised.
@@ -32,10 +34,16 @@ from datetime import datetime, timedelta
 
 from vpnwatch.clock import Clock
 from vpnwatch.collect.budget import READS, WRITES, RequestBudget
+from vpnwatch.collect.ration import Demand, Ration, split
 from vpnwatch.resourceids import subscription_of
 
 HOT_SECONDS = 300.0  # a resource whose reading changed stays hot this long
-HEADROOM = 0.9  # plan 90 % of what the budget allows; the rest absorbs retries and polls
+HEADROOM = 0.95  # plan 95 % of what the budget allows; the rest absorbs retries
+# How fast a collector falls behind, against connections and BGP status, when the budget is
+# short: ExpressRoute circuits cost six reads and two writes each (peerings, stats, two route-table
+# summaries), so they stretch twice as fast; Resource Health, one paged read that moves what
+# changed to the front of every rotation, four times slower.
+STRETCH = {"arm.expressroute": 2.0, "arm.resourcehealth": 0.25}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,7 @@ class _Track:
     interval: float = 0.0
     promises: deque[tuple[datetime, float]] = field(default_factory=deque)
     gaps: deque[tuple[datetime, float]] = field(default_factory=deque)  # (read at, since last)
+    demand: Demand | None = None  # what a full rotation costs, as of the last plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +131,21 @@ class ReadPlanner:
         for rid, candidate in listed.items():
             track.seen.setdefault(rid, _Seen()).group = candidate.group.lower()
 
-        rate = self.affordable_per_second(lane, subscription, cost)
-        budget_per_pass = rate * interval_seconds * HEADROOM - cost.fixed_reads
         cycle = max(interval_seconds, pass_seconds or 0.0)
-        if math.isinf(budget_per_pass):
-            budget_per_pass = float(len(candidates))
-        per_pass = max(1, math.floor(budget_per_pass))
         hot_ids = [rid for rid in listed if self._is_hot(rid, track.seen[rid], now)]
+        track.demand = Demand(
+            lane=lane,
+            items=len(listed),
+            hot=len(hot_ids),
+            reads=cost.reads,
+            writes=cost.writes,
+            interval=interval_seconds,
+            fixed_reads=cost.fixed_reads,
+            stretch=STRETCH.get(lane, 1.0),
+        )
+        per_pass, hot_cap = self._per_pass(lane, subscription, cost, interval_seconds, len(listed))
         # Hot resources come first but never take the whole pass: the rotation keeps moving.
-        hot_ids = hot_ids[: max(1, per_pass - max(1, per_pass // 10))] if hot_ids else []
+        hot_ids = hot_ids[:hot_cap]
         room = max(1, per_pass - len(hot_ids)) if len(listed) > len(hot_ids) else 0
         chosen = list(hot_ids)
         taken = set(hot_ids)
@@ -141,6 +156,7 @@ class ReadPlanner:
                 chosen.append(rid)
                 taken.add(rid)
             room -= len(members)
+        rate = per_pass / interval_seconds
         rest = len(listed) - len(hot_ids)
         rotation_per_pass = max(1, per_pass - len(hot_ids))
         passes = max(1, math.ceil(rest / rotation_per_pass)) if rest else 1
@@ -163,6 +179,70 @@ class ReadPlanner:
         track.promise = max(p for _, p in track.promises)
         track.interval = interval_seconds
         return plan
+
+    def _per_pass(
+        self, lane: str, subscription: str, cost: Cost, interval: float, items: int
+    ) -> tuple[int, int]:
+        """How many resources this pass may read, and how many of them may be hot: the lane's
+        ration for ARM reads and writes, its affordable rate for a collector charged elsewhere
+        (Azure Monitor). Hot ones never take more than 90 % of a pass: the rotation moves."""
+        if cost.other or (cost.reads <= 0 and cost.writes <= 0):
+            rate = self.affordable_per_second(lane, subscription, cost)
+            budget_per_pass = rate * interval * HEADROOM - cost.fixed_reads
+            per_pass = max(1, items if math.isinf(budget_per_pass) else math.floor(budget_per_pass))
+            return per_pass, max(1, per_pass - max(1, per_pass // 10))
+        ration = self.rations(subscription).get(lane)
+        demand = self._track(lane, subscription).demand
+        if ration is None or demand is None:
+            return max(1, items), max(1, items)
+        rotating = max(0, demand.items - demand.hot)
+        per_pass = max(1, demand.hot + math.floor(rotating * interval / ration.period))
+        affordable = min(
+            self.budget.spendable_per_second(subscription, kind) * HEADROOM * interval / per_item
+            for kind, per_item in ((READS, cost.reads), (WRITES, cost.writes))
+            if per_item > 0
+        )
+        hot_cap = items if math.isinf(affordable) else max(1, math.floor(0.9 * affordable))
+        return per_pass, hot_cap
+
+    def rations(self, subscription: str) -> dict[str, Ration]:
+        """Each rotating collector's part of `subscription`'s budget (`ration.py`): what the
+        buckets allow, less what the collectors reading the subscription whole spend."""
+        sub = subscription.lower()
+        demands = [
+            t.demand
+            for (_, s), t in self._tracks.items()
+            if s == sub and t.demand is not None and (t.demand.reads > 0 or t.demand.writes > 0)
+        ]
+        planned = {d.lane for d in demands}
+        available = []
+        for kind in (READS, WRITES):
+            spendable = self.budget.spendable_per_second(subscription, kind) * HEADROOM
+            whole = sum(
+                rate
+                for lane, rate in self.budget.average_rates(subscription, kind).items()
+                if lane not in planned
+            )
+            available.append(max(0.0, spendable - whole))
+        return split(demands, available[0], available[1])
+
+    def whole(self, lane: str, subscription: str, interval_seconds: float, reads: float) -> None:
+        """A collector that reads `subscription` whole spent `reads` on its last pass: it is
+        rationed as a rotation of one resource that costs that much."""
+        self._track(lane, subscription).demand = Demand(
+            lane=lane,
+            items=1,
+            hot=0,
+            reads=reads,
+            writes=0.0,
+            interval=interval_seconds,
+            stretch=STRETCH.get(lane, 1.0),
+        )
+
+    def whole_period(self, lane: str, subscription: str) -> float | None:
+        """How often a collector that reads `subscription` whole may pass (None: not known)."""
+        ration = self.rations(subscription).get(lane)
+        return None if ration is None else ration.period
 
     def affordable_per_second(self, lane: str, subscription: str, cost: Cost = Cost()) -> float:
         """Resources per second this lane can read in `subscription`: what the buckets allow

@@ -46,13 +46,18 @@ class ResourceHealthCollector(ArmCollector):
     name = "arm.resourcehealth"
     kind = "availability_status"
     hint_only = True  # feeds no health: the agent keeps its runs out of the correlator
+    whole = True  # one paged read of the whole subscription: rationed by passes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._states: dict[str, dict[str, str]] = {}  # scope -> resource id (lower) -> state
 
     async def collect(self, scope: Scope) -> list[Observation]:
+        skipped = self.skip(scope)
+        if skipped is not None:
+            return [skipped]
         started = time.monotonic()
+        began = self.clock.now()
         failures: list[tuple[str, Failure]] = []
         heated: list[str] = []
         with tally_requests() as tally:
@@ -69,9 +74,10 @@ class ResourceHealthCollector(ArmCollector):
                 if heated:
                     self.clients.planner.heat(heated)
         run = self._run(scope, failures, [], tally, time.monotonic() - started)
-        if failures:
-            return [run]
-        return [replace(run, extra={**run.extra, "heated": str(len(heated))})]
+        if not failures:
+            run = replace(run, extra={**run.extra, "heated": str(len(heated))})
+        self.passed(scope, began, run)
+        return [run]
 
     def _changed(self, scope: Scope, statuses: list[Any]) -> list[str]:
         """Resources whose state moved since the last pass (or is not `Available` when first
