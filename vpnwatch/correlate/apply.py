@@ -218,8 +218,9 @@ class ObservationRules:
             if e.last_observed != at:
                 e.previous_observed = e.last_observed
                 e.last_observed = at
+        self._tally.observed_again(entities)
         self.connections[cid] = o  # same gateway, peer and tunnels: the indexes hold
-        self._records.fresh(cid, at)
+        self._records.fresh(cid, at, recount=False)
         self.refreshed_this_step.add(cid)
         self.touched_connections.add(cid)
         self._fresh_gateways[o.gateway_id.lower()] = at
@@ -239,12 +240,14 @@ class ObservationRules:
             return False
         at = o.observed_at
         peers = []
+        seen_before = at
         for p in o.peers:
             pe = self.entities.get(bgp_peer_id(gkey, p.local_address, p.neighbor))
             if pe is None or pe.unknown_reason is not None or pe.last_observed is None:
                 return False
             if pe.last_observed > at:
                 return False
+            seen_before = min(seen_before, pe.last_observed)
             peers.append((p, pe))
         for p, pe in peers:
             if p.state is BgpPeerState.CONNECTED:
@@ -257,11 +260,15 @@ class ObservationRules:
             if pe.last_observed != at:
                 pe.previous_observed = pe.last_observed
                 pe.last_observed = at
+        self._tally.observed_again(pe for _, pe in peers)
         self.bgp[gkey] = o
-        self._records.fresh(rid, at)
+        self._records.fresh(rid, at, recount=False)
         self.refreshed_this_step.add(rid)
         self.touched_bgp.add(gkey)
-        self._dirty_gateways[o.gateway_id.lower()] = at  # derived again: see `_freshen_gateway`
+        if self._tunnels_back_since(gkey, seen_before):
+            self._dirty_gateways[o.gateway_id.lower()] = at  # see `bgp_predates_tunnels`
+        else:
+            self._fresh_gateways[o.gateway_id.lower()] = at
         return True
 
     def _apply_bgp(self: FleetState, o: BgpStatusObserved) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from vpnwatch.config import BgpSettings
 from vpnwatch.correlate.entities import SERVING, EntityKind, EntityState, Health
 from vpnwatch.correlate.findings import (
     DetectorContext,
@@ -46,8 +47,12 @@ class BgpDetector:
         for pid in sorted(peers):
             yield from self._peer_down(ctx, pid)
         candidates = set(ctx.subjects(IncidentType.ROUTE_WITHDRAWAL))
+        entities, s = ctx.state.entities, ctx.settings.bgp
         for gkey in ctx.state.touched_bgp:
-            candidates.update(ctx.state.bgp_peers_of_gateway(gkey))
+            for pid in ctx.state.bgp_peers_of_gateway(gkey):
+                entity = entities.get(pid)
+                if entity is not None and withdrawn(entity.routes_history, s):
+                    candidates.add(pid)
         for pid in sorted(candidates):
             yield from self._withdrawal(ctx, pid)
 
@@ -108,7 +113,7 @@ class BgpDetector:
             return
         if baseline < s.route_withdrawal_min_routes:
             return
-        threshold = baseline * (1.0 - s.route_withdrawal_share)
+        threshold = _threshold(baseline, s)
         neighbor = entity.attributes.get("neighbor", "")
         seen_at = entity.last_observed or ctx.now
         if current < threshold:
@@ -163,3 +168,17 @@ class BgpDetector:
             "local_address": entity.attributes.get("local_address", ""),
             "neighbor": entity.attributes.get("neighbor", ""),
         }
+
+
+def _threshold(baseline: int, s: BgpSettings) -> float:
+    return baseline * (1.0 - s.route_withdrawal_share)
+
+
+def withdrawn(history: list[int], s: BgpSettings) -> bool:
+    """Whether a session's route history alone shows a withdrawal against its baseline: what a
+    session without an open `route_withdrawal` needs before anything else about it is asked
+    (most sessions of a gateway whose BGP status was read have steady routes)."""
+    if len(history) < 2:
+        return False
+    baseline = max(history[:-1])
+    return baseline >= s.route_withdrawal_min_routes and history[-1] < _threshold(baseline, s)

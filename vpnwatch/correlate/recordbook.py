@@ -65,9 +65,12 @@ class RecordBook:
     def touch_entity(self, eid: str) -> None:
         self.touch(self.record_of[eid])
 
-    def fresh(self, rid: str, at: datetime) -> None:
-        """This record's data is newer, perhaps with the same content."""
-        self.changed.add(rid)
+    def fresh(self, rid: str, at: datetime, *, recount: bool = True) -> None:
+        """This record's data is newer, perhaps with the same content. `recount=False`: its
+        entities were observed again as they were and the caller counted them
+        (`HealthTally.observed_again`), so the tally need not look at the record."""
+        if recount:
+            self.changed.add(rid)
         if at > self._data_at.get(rid, at - _EPSILON):
             self._data_at[rid] = at
             self._fresh.add(rid)

@@ -324,10 +324,23 @@ class FleetState(ObservationRules, Inventory):
             inputs.append(status.observed_at)
         self._derive(gateway, health, at, max(inputs), evidence, _all_unknown(*connections))
 
+    def _tunnels_back_since(self, gid: str, at: datetime) -> bool:
+        """Whether a tunnel of the gateway changed health after `at`. A BGP status observed
+        again unchanged leaves the gateway's health as it was unless so: only then can its age
+        against the tunnels' decide whether its sessions count (`bgp_predates_tunnels`)."""
+        entities = self.entities
+        for members in self.instance_members(gid).values():
+            for tid in members.tunnels:
+                tunnel = entities.get(tid)
+                if tunnel is not None and tunnel.since > at:
+                    return True
+        return False
+
     def _freshen_gateway(self, gid: str, gw: GatewayObserved, at: datetime) -> None:
-        """What `_derive_gateway` does when the tunnels and connections feeding the gateway were
-        only observed again unchanged: health and evidence hold, data times move. (A BGP status
-        observed again is not this: how old it is decides whether its sessions still count.)"""
+        """What `_derive_gateway` does when the tunnels, connections and BGP sessions feeding
+        the gateway were only observed again unchanged: health and evidence hold, data times
+        move. (A BGP status observed again after a tunnel came back is not this: see
+        `_tunnels_back_since`.)"""
         gateway = self.entities.get(gid)
         if gateway is None:
             return
@@ -373,9 +386,11 @@ class FleetState(ObservationRules, Inventory):
         self._later(entity, max(inputs))
 
     def _later(self, e: EntityState, last: datetime) -> None:
+        """A derived entity whose health holds takes a newer data time."""
         if e.last_observed is None or last > e.last_observed:
             e.last_observed = last
-            self._records.fresh(self._records.record_of[e.entity_id], last)
+            self._tally.observed_again((e,))
+            self._records.fresh(self._records.record_of[e.entity_id], last, recount=False)
 
     def _derive_site(self, sid: str, site: LocalNetworkGatewayObserved, at: datetime) -> None:
         entity = self.entities[sid]

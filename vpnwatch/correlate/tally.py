@@ -14,7 +14,7 @@ observation older than the staleness limit); otherwise as its last health. This 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from vpnwatch.correlate.entities import EntityState, Health
@@ -100,6 +100,18 @@ class HealthTally:
             if shared is None:
                 shared = limit(eid)
             self.update(e, shared)
+
+    def observed_again(self, entities: Iterable[EntityState]) -> None:
+        """`update` for entities observed again as they were: the same health, not overlaid
+        unknown, only their data time later. One counted as its health with a deadline on the
+        heap stays as it is (`advance` recounts it when the old deadline comes up); only one
+        that grew stale, or was never counted, is counted again."""
+        if self._recount:
+            return
+        scheduled = self._scheduled
+        for e in entities:
+            if e.entity_id not in scheduled:
+                self.update(e)
 
     def discard(self, entity_id: str) -> None:
         """Stop counting an entity that was removed."""
