@@ -195,10 +195,10 @@ async def main() -> None:
             wait = max((e.get("retry_after", 0) for e in entries), default=0)
             answers = max(end, last_429 + wait)
         cells = [
-            "-" if first is None else f"+{first - FAULT_AT:.1f} s",
-            "never" if raised is None or first is None else f"+{raised - first:.1f} s",
-            "-" if resolved is None else f"+{resolved - end:.1f} s",
-            "-" if resolved is None else f"+{resolved - answers:.1f} s",
+            "-" if first is None else f"{first - FAULT_AT:+.1f} s",
+            "never" if raised is None or first is None else f"{raised - first:+.1f} s",
+            "-" if resolved is None else f"{resolved - end:+.1f} s",
+            "-" if resolved is None else f"{resolved - answers:+.1f} s",
         ]
         other = ", ".join(seen.other.get(scope, [])) or "-"
         print(f"{label:38} {cells[0]:>18} {cells[1]:>13} {cells[2]:>9} {cells[3]:>20}  {other}")
