@@ -18,6 +18,7 @@ from vpnwatch.agent import Agent
 from vpnwatch.agent.thread import AgentThread
 from vpnwatch.clock import SystemClock
 from vpnwatch.emulator import Emulator, load_scenario
+from vpnwatch.service import metrics as metrics_module
 from vpnwatch.service.app import create_app, running
 from vpnwatch.service.metrics import ServiceMetrics
 
@@ -119,3 +120,20 @@ async def test_livez_fails_while_the_agent_loop_is_stuck(tmp_path: Path):
                 break
             await asyncio.sleep(0.05)
         assert (await client.get("/livez")).status_code == 200
+
+
+async def test_the_metrics_snapshot_is_built_on_the_agent_thread(tmp_path: Path, monkeypatch):
+    """No worker thread competes with the service's for the interpreter while it is built."""
+    built_in: list[str] = []
+    take = metrics_module._take_snapshot
+
+    def spy(agent, view):
+        built_in.append(threading.current_thread().name)
+        return take(agent, view)
+
+    monkeypatch.setattr(metrics_module, "_take_snapshot", spy)
+    async with _served(tmp_path) as (_, client, _app):
+        response = await client.get("/metrics")
+        assert response.status_code == 200
+        assert "vpnwatch_ready 1.0" in response.text
+    assert built_in and set(built_in) == {"vpnwatch-agent"}

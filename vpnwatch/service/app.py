@@ -135,7 +135,7 @@ def create_app(
     metrics = metrics or ServiceMetrics(settings.service)
     if agent is None:
         agent = Agent(settings, observer=metrics, clock=clock)
-    metrics.bind(agent)
+    metrics.bind(agent, own_thread=runner is not None)
     read_models = ReadModels(agent, health.HealthCache(agent), runner=runner)
 
     @asynccontextmanager

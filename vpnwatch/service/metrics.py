@@ -129,6 +129,7 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=False)  # the event series
         self._families: dict[str, _Family] = {}
         self._agent: Agent | None = None
+        self._own_thread = False
         self._snapshot = _Snapshot()
         self._fleet_body: bytes | None = None  # the snapshot's families, rendered
         self._built_at: datetime | None = None  # the agent's time at the last snapshot
@@ -256,9 +257,12 @@ class ServiceMetrics:
 
     # --- inputs --------------------------------------------------------------------------------
 
-    def bind(self, agent: Agent) -> None:
+    def bind(self, agent: Agent, *, own_thread: bool = False) -> None:
         """Read fleet gauges from `agent` after each of its steps, and record the incidents it
-        opens and resolves."""
+        opens and resolves. With `own_thread` (the agent runs on a thread of its own, not the
+        service's), snapshots are built on the agent's thread: a worker thread would only be
+        one more thread wanting the interpreter while the service answers."""
+        self._own_thread = own_thread
         if self._agent is agent:
             return
         self._agent = agent
@@ -333,10 +337,16 @@ class ServiceMetrics:
 
     async def refresh_async(self) -> None:
         """`refresh` from the agent's loop, between two correlation steps: what collection
-        changes on the loop is read there, the fleet in a worker thread."""
+        changes on the loop is read there, the fleet in a worker thread (on the agent's own
+        thread when it has one)."""
         agent = self._agent
-        if agent is not None:
-            await asyncio.to_thread(self.refresh, _AgentView.of(agent))
+        if agent is None:
+            return
+        view = _AgentView.of(agent)
+        if self._own_thread:
+            self.refresh(view)
+        else:
+            await asyncio.to_thread(self.refresh, view)
 
     def refresh(self, view: _AgentView | None = None) -> None:
         """Take a new snapshot of the agent's fleet and render its families. Runs in a worker
