@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from agent_helpers import quiet_hub
 
 from vpnwatch.agent import Agent
@@ -92,13 +93,16 @@ async def _start(settings, clock: ManualClock, at: float) -> Agent:  # type: ign
     return agent
 
 
-async def test_an_outage_that_began_and_ended_while_stopped_is_recorded_once(tmp_path: Path):
-    """Issue 14 item 7: Prague drops at 200 s and is back at 300 s, while vpnwatch is stopped
-    from 120 s to 400 s. Azure's lastConnectionEstablishedUtcTime (300 s) is later than the
+@pytest.mark.parametrize("down, up", [(200, 300), (121, 131), (150, 399)])
+async def test_an_outage_that_began_and_ended_while_stopped_is_recorded_once(
+    tmp_path: Path, down: float, up: float
+):
+    """Issue 14 item 7: Prague drops at `down` and is back at `up`, while vpnwatch is stopped
+    from 120 s to 400 s. Azure's lastConnectionEstablishedUtcTime (`up`) is later than the
     last observation: the outage is recorded, over, with its start unknown; a second restart
     does not record it again."""
     scenario = quiet_hub(
-        [{"at": 200, "kind": "tunnel_down", "connection": PRAGUE, "duration": 100}],
+        [{"at": down, "kind": "tunnel_down", "connection": PRAGUE, "duration": up - down}],
         duration=1200,
     )
     clock = ManualClock(REPLAY_EPOCH)
@@ -119,7 +123,7 @@ async def test_an_outage_that_began_and_ended_while_stopped_is_recorded_once(tmp
             await second.stop()
         assert PRAGUE in incident.title and "while vpnwatch was not running" in incident.title
         assert incident.classification == "unobserved" and incident.severity.value == "info"
-        assert incident.resolved_at is not None and _offset(incident.resolved_at) == 300
+        assert incident.resolved_at is not None and _offset(incident.resolved_at) == up
         assert incident.attributes["start"] == "unknown"
         last_seen = datetime.fromisoformat(incident.attributes["last_seen_healthy"])
         assert 0 < _offset(last_seen) < STOPPED_AT

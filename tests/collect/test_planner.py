@@ -27,7 +27,8 @@ def _planner(reads_per_second: float) -> tuple[ReadPlanner, ManualClock]:
 
 def _read_all(planner: ReadPlanner, ids: tuple[str, ...], status: str = "Connected") -> None:
     for rid in ids:
-        planner.record(LANE, rid, status, group=rid.replace("connections/cn-", "gw-")[:-2])
+        gateway = rid.replace("connections/cn-", "virtualNetworkGateways/gw-")[:-2]
+        planner.record(LANE, rid, status, group=gateway)
 
 
 def test_a_budget_that_affords_everything_reads_everything_every_pass() -> None:

@@ -21,6 +21,7 @@ GW = gateway("gw1")
 AA = gateway("gwaa", active_active=True, n=2)
 C1 = rid("connections", "c1")
 LONG_AGO = at(-7200)
+NO_HOLD = {"clear_hold_seconds": 0}
 
 
 def _quiet_before_stop(store: Store) -> None:
@@ -147,3 +148,28 @@ def test_it_is_not_recorded_twice_when_the_connection_is_read_again() -> None:
     result = corr.process([connection("c1", GW, t=615, established=[at(400)])], at(615))
     assert result.opened == [] and result.resolved == []
     assert corr.state.health_of(C1, at(615)).value == "up"
+
+
+def test_an_outage_that_ended_while_stopped_ends_at_the_reconnection() -> None:
+    store = Store()
+    corr = Correlator(settings(state=NO_HOLD))
+    store.save(corr.process([GW, connection("c1", GW, established=[LONG_AGO])], at(0)))
+    store.save(
+        corr.process([connection("c1", GW, t=15, status=DOWN, established=[LONG_AGO])], at(15))
+    )
+    (inc,) = corr.open_incidents()
+    corr = store.resume(state=NO_HOLD)  # restarted at 600 s; c1 came back at 300 s meanwhile
+    result = corr.process([connection("c1", GW, t=600, established=[at(300)])], at(600))
+    (resolved,) = result.resolved
+    assert resolved.id == inc.id
+    assert resolved.resolved_at == at(300)  # not the restart: Azure says when it came back
+    assert resolved.outage_seconds == 285.0
+
+
+def test_a_restore_seen_by_regular_polling_is_still_the_poll_that_saw_it() -> None:
+    corr = Correlator(settings(state=NO_HOLD))
+    corr.process([GW, connection("c1", GW, established=[LONG_AGO])], at(0))
+    corr.process([connection("c1", GW, t=15, status=DOWN, established=[LONG_AGO])], at(15))
+    result = corr.process([connection("c1", GW, t=30, established=[at(25)])], at(30))
+    (resolved,) = result.resolved
+    assert resolved.resolved_at == at(30)

@@ -67,6 +67,9 @@ async def test_active_standby_failover_and_recovery(
     during = await connection(arm, emulator, rg, "cn-core-weu-paris")
     assert during["connectionStatus"] == "NotConnected"
     assert tunnels(during) == ["NotConnected"]
+    # while down, the tunnel still names the connection it lost; it moves on reconnection
+    last = "lastConnectionEstablishedUtcTime"
+    assert during["tunnelConnectionStatus"][0][last] == before["tunnelConnectionStatus"][0][last]
     rows = await bgp(arm, emulator, rg, "vpngw-core-weu")
     assert [(r["state"], r["connectedDuration"], r["routesReceived"]) for r in rows] == [
         ("Unknown", "", 0),

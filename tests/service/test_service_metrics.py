@@ -220,11 +220,20 @@ async def test_the_fleet_snapshot_is_built_after_a_scrape_off_the_event_loop(
     built_in: list[str] = []
     take = metrics_module._take_snapshot
 
-    def spy(agent):
+    def spy(agent, view):
         built_in.append(threading.current_thread().name)
-        return take(agent)
+        return take(agent, view)
 
     monkeypatch.setattr(metrics_module, "_take_snapshot", spy)
+    budgets_read_in: list[str] = []
+    budgets = estate.agent.budgets
+
+    def budgets_spy():
+        budgets_read_in.append(threading.current_thread().name)
+        return budgets()
+
+    # what collection changes on the loop (the read planner behind the budgets) is read there
+    monkeypatch.setattr(estate.agent, "budgets", budgets_spy)
     await run_until(estate, TUNNEL_FAULT_AT - 5)
     steps = len(built_in)
     assert steps == 0
@@ -243,6 +252,7 @@ async def test_the_fleet_snapshot_is_built_after_a_scrape_off_the_event_loop(
     await estate.collect(5)  # the next step: the tunnels that went down at 60 s read 0
     _, families = await _scrape(estate)
     assert len(built_in) > steps
+    assert budgets_read_in and set(budgets_read_in) == {threading.main_thread().name}
     down = _samples(families["vpnwatch_tunnel_up"], connection="cn-weu-rotterdam")
     assert {s.value for s in down} == {0.0}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from vpnwatch.affordable import AffordableIntervals, SubscriptionBudget
@@ -190,17 +190,18 @@ class Agent:
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    def add_step_hook(self, hook: Callable[[], None]) -> None:
-        """`hook` runs in a worker thread after every correlation step while the fleet state
-        holds still (the next step waits for it): where read models such as the /metrics
-        snapshot are built, off the event loop."""
+    def add_step_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """`hook()` is awaited on the agent's loop after every correlation step while the fleet
+        state holds still (the next step waits for it): where read models such as the /metrics
+        snapshot are built. A hook reads on the loop what collection changes (budgets, collector
+        status) and builds the rest in a worker thread, off the loop."""
         self._step_hooks.append(hook)
 
-    async def while_still(self, read: Callable[[], None]) -> None:
-        """Run `read` in a worker thread between two correlation steps, while the fleet state
-        holds still (a read model built outside the step hooks)."""
+    async def while_still(self, read: Callable[[], Awaitable[None]]) -> None:
+        """Await `read()` between two correlation steps, while the fleet state holds still (a
+        read model built outside the step hooks)."""
         async with self._lock:
-            await asyncio.to_thread(read)
+            await read()
 
     # --- the data path -------------------------------------------------------------------------
 
@@ -251,7 +252,7 @@ class Agent:
     async def _run_step_hooks(self) -> None:
         for hook in self._step_hooks:
             try:
-                await asyncio.to_thread(hook)
+                await hook()
             except Exception:
                 log.exception("step hook %r failed", hook)
 

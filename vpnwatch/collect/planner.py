@@ -83,6 +83,7 @@ class _Track:
     promises: deque[tuple[datetime, float]] = field(default_factory=deque)
     gaps: deque[tuple[datetime, float]] = field(default_factory=deque)  # (read at, since last)
     demand: Demand | None = None  # what a full rotation costs, as of the last plan
+    credit: float = 1.0  # resources in rotation the next pass may read (the first: one group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,23 +144,30 @@ class ReadPlanner:
             fixed_reads=cost.fixed_reads,
             stretch=STRETCH.get(lane, 1.0),
         )
-        per_pass, hot_cap = self._per_pass(lane, subscription, cost, interval_seconds, len(listed))
+        rotation, hot_cap = self._quota(lane, subscription, cost, interval_seconds, len(listed))
         # Hot resources come first but never take the whole pass: the rotation keeps moving.
         hot_ids = hot_ids[:hot_cap]
-        room = max(1, per_pass - len(hot_ids)) if len(listed) > len(hot_ids) else 0
+        rest = len(listed) - len(hot_ids)
+        # The rotation reads `rotation` resources a pass on average: what a pass does not read
+        # of it (a fraction, or what a whole group overshot) carries over to the next.
+        track.credit = min(track.credit + rotation, rotation + 1.0) if rest else 0.0
         chosen = list(hot_ids)
         taken = set(hot_ids)
         for _, members in self._rotation(track, listed, taken):
-            if room <= 0:
+            if track.credit < 1.0:
                 break
             for rid in members:
                 chosen.append(rid)
                 taken.add(rid)
-            room -= len(members)
-        rate = per_pass / interval_seconds
-        rest = len(listed) - len(hot_ids)
-        rotation_per_pass = max(1, per_pass - len(hot_ids))
-        passes = max(1, math.ceil(rest / rotation_per_pass)) if rest else 1
+            track.credit -= len(members)
+        per_pass = len(hot_ids) + math.floor(rotation)
+        rate = (len(hot_ids) + rotation) / interval_seconds
+        if not rest:
+            passes = 1
+        elif rotation >= 1:
+            passes = math.ceil(rest / math.floor(rotation))
+        else:  # fewer than one a pass: the period, and a pass for the fraction carried over
+            passes = math.ceil(rest / max(rotation, 1e-9)) + 1
         plan = Plan(
             read=tuple(listed[rid].resource_id for rid in chosen),
             hot=len(hot_ids),
@@ -180,30 +188,32 @@ class ReadPlanner:
         track.interval = interval_seconds
         return plan
 
-    def _per_pass(
+    def _quota(
         self, lane: str, subscription: str, cost: Cost, interval: float, items: int
-    ) -> tuple[int, int]:
-        """How many resources this pass may read, and how many of them may be hot: the lane's
-        ration for ARM reads and writes, its affordable rate for a collector charged elsewhere
-        (Azure Monitor). Hot ones never take more than 90 % of a pass: the rotation moves."""
+    ) -> tuple[float, int]:
+        """How many resources in rotation this pass may read (on average: it may be a fraction),
+        and how many hot ones: the lane's ration for ARM reads and writes, its affordable rate
+        for a collector charged elsewhere (Azure Monitor). Hot ones never take more than 90 %
+        of what a pass affords: the rotation moves."""
+        demand = self._track(lane, subscription).demand
+        hot = demand.hot if demand is not None else 0
         if cost.other or (cost.reads <= 0 and cost.writes <= 0):
             rate = self.affordable_per_second(lane, subscription, cost)
             budget_per_pass = rate * interval * HEADROOM - cost.fixed_reads
             per_pass = max(1, items if math.isinf(budget_per_pass) else math.floor(budget_per_pass))
-            return per_pass, max(1, per_pass - max(1, per_pass // 10))
+            hot_cap = max(1, per_pass - max(1, per_pass // 10))
+            return float(max(1, per_pass - min(hot, hot_cap))), hot_cap
         ration = self.rations(subscription).get(lane)
-        demand = self._track(lane, subscription).demand
         if ration is None or demand is None:
-            return max(1, items), max(1, items)
+            return float(items), max(1, items)
         rotating = max(0, demand.items - demand.hot)
-        per_pass = max(1, demand.hot + math.floor(rotating * interval / ration.period))
         affordable = min(
             self.budget.spendable_per_second(subscription, kind) * HEADROOM * interval / per_item
             for kind, per_item in ((READS, cost.reads), (WRITES, cost.writes))
             if per_item > 0
         )
         hot_cap = items if math.isinf(affordable) else max(1, math.floor(0.9 * affordable))
-        return per_pass, hot_cap
+        return rotating * interval / ration.period, hot_cap
 
     def rations(self, subscription: str) -> dict[str, Ration]:
         """Each rotating collector's part of `subscription`'s budget (`ration.py`): what the

@@ -133,16 +133,19 @@ def restored(
     inc: Incident,
     label: str,
     explains: frozenset[str] = frozenset(),
+    back_at: datetime | None = None,
 ) -> Resolution:
     """The resolution of an incident about one entity that is serving again: restored at the
-    first observation that saw it so, down since the first that saw it down."""
+    first observation that saw it so (or `back_at`, when Azure says it came back earlier, in a
+    gap nobody saw), down since the first that saw it down."""
     start = spell_start(inc)
     if entity.previous is Health.DOWN and entity.previous_since is not None:
         start = entity.previous_since
+    back = entity.since if back_at is None else back_at
     return Resolution(
         key,
-        entity.since,
-        max(0.0, seconds(start, entity.since)),
+        back,
+        max(0.0, seconds(start, back)),
         evidence=(seen(entity, label),),
         explains=explains,
     )

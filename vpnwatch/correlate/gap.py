@@ -8,7 +8,8 @@ first seen as its start (so it is never earlier than the truth is known to be), 
 `start` = `unknown`, `last_seen_healthy` = the observation before the gap, and its title and
 timeline name the gap. When Azure reports a tunnel established after that observation
 (`lastConnectionEstablishedUtcTime`), the drop came after that reconnection: `started_after`
-narrows the start to it.
+narrows the start to it. The mirror case, a tunnel seen down before the gap and connected after
+it, ended when Azure says it reconnected, not when it was first seen again (`back_in_gap`).
 
 An outage that began *and ended* in a gap leaves one trace: a tunnel seen connected before the
 gap, connected after it, whose last connection was established after the last observation
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from vpnwatch.correlate.entities import SERVING, tunnel_id
+from vpnwatch.correlate.entities import SERVING, Health, tunnel_id
 from vpnwatch.correlate.findings import Finding
 from vpnwatch.correlate.reconnections import Reconnection
 from vpnwatch.correlate.state import FleetState
@@ -154,6 +155,31 @@ def titled(title: str, attributes: dict[str, str]) -> str:
     """`title` with the gap's words, for an incident whose start is unknown."""
     text = attributes.get(GAP_TEXT)
     return title if not text or text in title else f"{title} ({text})"
+
+
+def back_in_gap(state: FleetState, entity_id: str) -> datetime | None:
+    """When a connection (or tunnel) seen down before a gap in the data and serving after it came
+    back, by Azure's word: the earliest `lastConnectionEstablishedUtcTime` inside the gap of its
+    tunnels connected now. None when there was no gap (polling saw it come back) or Azure does
+    not say."""
+    entity = state.entities.get(entity_id)
+    if entity is None or entity.previous is not Health.DOWN or entity.previous_observed is None:
+        return None
+    before, since = entity.previous_observed, entity.since
+    if (since - before).total_seconds() <= state.stale_after(entity_id):
+        return None
+    cid, _, tunnel = entity_id.partition("/tunnels/")
+    conn = state.connections.get(cid)
+    if conn is None:
+        return None
+    times = [
+        t.last_connection_established
+        for t in conn.tunnels
+        if t.status is ConnectionStatus.CONNECTED
+        and t.last_connection_established is not None
+        and (not tunnel or t.name == tunnel)
+    ]
+    return min((t for t in times if before < t <= since), default=None)
 
 
 # --- outages that began and ended in a gap ---------------------------------------------------

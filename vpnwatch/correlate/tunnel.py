@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from vpnwatch.correlate import gap
 from vpnwatch.correlate.entities import EXPRESSROUTE, SERVING, EntityKind, Health
 from vpnwatch.correlate.findings import (
     DetectorContext,
@@ -79,7 +80,7 @@ class TunnelDetector:
                 explains=explains,
             )
         elif health in SERVING and inc is not None:
-            yield restored(key, entity, inc, label, explains)
+            yield restored(key, entity, inc, label, explains, gap.back_in_gap(ctx.state, cid))
 
     def _tunnel(self, ctx: DetectorContext, tid: str) -> Iterator[Finding | Resolution]:
         key = incident_key(IncidentType.TUNNEL_DOWN, tid)
@@ -117,4 +118,4 @@ class TunnelDetector:
                 evidence=(seen(entity, label, conn.source),),
             )
         elif health in SERVING and inc is not None:
-            yield restored(key, entity, inc, label)
+            yield restored(key, entity, inc, label, back_at=gap.back_in_gap(ctx.state, tid))

@@ -165,6 +165,11 @@ class World:
         return self.initial_age(key) + max(t, 0.0) - down.measure(until=t)
 
     def _established(self, key: str, down: Intervals, t: float) -> float:
+        """`lastConnectionEstablishedUtcTime`: "The time at which connection was established"
+        (`TunnelConnectionHealth`, azure-rest-api-specs, network `virtualNetworkGateway.json`):
+        the last reconnection, which moves when a tunnel comes back after a drop; while the
+        tunnel is down it still names the connection it lost. vpnwatch reads gaps from it
+        (`correlate/gap.py`)."""
         last = down.last_end(t)
         return last if last is not None else -self.initial_age(key)
 

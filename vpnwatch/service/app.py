@@ -1,8 +1,11 @@
 """The HTTP service: health, API, metrics, webhooks and the status page, in the agent's process.
 
-The collectors run as background tasks of the app's lifespan, so the service and the data it
-serves start and stop together. `serve` runs it under uvicorn; `running` does the same in the
-current event loop on an ephemeral loopback port, for tests and the benchmark.
+`serve` (`vpnwatch run`, the demo) runs the agent on a thread and event loop of its own
+(`AgentThread`) and the service under uvicorn on the main loop: the probes and `/metrics` answer
+from what the agent publishes, the other routes run on the agent's loop (`bridge.py`). Built
+without a runner (tests, a replay), the collectors run as background tasks of the app's
+lifespan on the service's loop. `running` serves an app in the current event loop on an
+ephemeral loopback port, for tests and the benchmark.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vpnwatch import __version__
 from vpnwatch.agent import Agent
+from vpnwatch.agent.thread import AgentThread
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.auth import require_reader
+from vpnwatch.service.bridge import OnAgentLoop
 from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from vpnwatch.service.protocol import protocol_with_read_timeout
+from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
 
@@ -113,6 +119,7 @@ def create_app(
     manage_agent: bool = True,
     clock: Clock | None = None,
     demo: DemoStory | None = None,
+    runner: AgentThread | None = None,
 ) -> FastAPI:
     """The FastAPI app serving `agent` (built from `settings` when not given).
 
@@ -120,11 +127,16 @@ def create_app(
     to the `Agent` you build yourself to get the Azure request metrics. With `manage_agent=False`
     the caller starts and stops the agent (a replay stepping a `ManualClock`). `clock` is the
     time source of an agent built here (the demo shares a `ScaledClock` with its emulator).
+    With `runner`, the agent runs on that thread's event loop (started and stopped by the
+    caller): `/livez`, `/readyz`, `/health` and `/metrics` answer on the service's loop from
+    what the agent publishes, every other route runs on the agent's loop (`bridge.py`).
     """
+    assert runner is None or not manage_agent, "a runner's caller starts and stops the agent"
     metrics = metrics or ServiceMetrics(settings.service)
     if agent is None:
         agent = Agent(settings, observer=metrics, clock=clock)
-    metrics.bind(agent)
+    metrics.bind(agent, own_thread=runner is not None)
+    read_models = ReadModels(agent, health.HealthCache(agent), runner=runner)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -133,7 +145,12 @@ def create_app(
         if manage_agent:
             await agent.start()
         try:
-            await replay_unprocessed(agent)
+            if runner is not None:
+                await runner.call(_publish(read_models))
+                runner.spawn(read_models.publish_forever, "publish-read-models")
+                await runner.call(replay_unprocessed(agent))
+            else:
+                await replay_unprocessed(agent)
             yield
         finally:
             if manage_agent:
@@ -152,8 +169,9 @@ def create_app(
     app.state.agent = agent
     app.state.metrics = metrics
     app.state.settings = settings
-    app.state.health = health.HealthCache(agent)
+    app.state.read_models = read_models
     app.state.demo = demo  # the demo's banner on every page; None when watching Azure
+    app.add_middleware(OnAgentLoop, runner=runner)
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
@@ -178,7 +196,8 @@ def create_app(
         },
     )
     async def prometheus_metrics() -> Response:
-        return Response(await metrics.render_async(), media_type=PROMETHEUS_CONTENT_TYPE)
+        body = await metrics.render_async(runner.call if runner is not None else None)
+        return Response(body, media_type=PROMETHEUS_CONTENT_TYPE)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -195,6 +214,10 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+async def _publish(read_models: ReadModels) -> None:
+    read_models.publish()
 
 
 def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
@@ -241,22 +264,29 @@ async def serve(
 ) -> None:
     """Run the agent and its HTTP service on `service.host:service.port` until interrupted.
 
-    The agent starts before the port is bound, so a store it cannot open or a collector it
-    cannot build is one `StartupError` naming the cause (the CLI prints it as one line, the
-    traceback at debug level), not a traceback from inside the server's lifespan."""
+    The agent runs on a thread and event loop of its own (`AgentThread`), so collection and
+    correlation never hold up an answer. It starts before the port is bound, so a store it
+    cannot open or a collector it cannot build is one `StartupError` naming the cause (the CLI
+    prints it as one line, the traceback at debug level), not a traceback from inside the
+    server's lifespan."""
     log.info("%s", startup_line(settings))
     metrics = ServiceMetrics(settings.service)
     if agent is None:
         agent = Agent(settings, observer=metrics, clock=clock)
+    runner = AgentThread(agent)
     try:
-        await agent.start()
+        await runner.start()
     except Exception as exc:
-        with contextlib.suppress(Exception):
-            await agent.stop()
         raise StartupError(f"the agent could not start: {_one_line(exc)}") from exc
     try:
         app = create_app(
-            settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, demo=demo
+            settings,
+            agent=agent,
+            metrics=metrics,
+            manage_agent=False,
+            clock=clock,
+            demo=demo,
+            runner=runner,
         )
         server = uvicorn.Server(
             _uvicorn_config(app, settings, settings.service.host, settings.service.port)
@@ -264,7 +294,7 @@ async def serve(
         with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind: said below
             await server.serve()
     finally:
-        await agent.stop()
+        await runner.stop()
     if not server.started:
         raise StartupError(
             f"the service did not start on {settings.service.host}:{settings.service.port} "

@@ -9,16 +9,16 @@ policy adds 503 when the fleet is down, for setups that want one probe for both.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
 
 from vpnwatch.agent import Agent
 from vpnwatch.config import HealthStatusPolicy
 from vpnwatch.correlate.entities import EntityKind
 from vpnwatch.incidents import Severity
 from vpnwatch.service.auth import require_reader
-from vpnwatch.service.deps import AgentDep
 from vpnwatch.service.fleet import FleetView
 from vpnwatch.service.schemas import (
     CollectorFreshness,
@@ -31,6 +31,9 @@ from vpnwatch.service.schemas import (
     SeverityCounts,
     SubscriptionBudgetOut,
 )
+
+if TYPE_CHECKING:
+    from vpnwatch.service.readmodels import Published, ReadModels
 
 router = APIRouter(tags=["health"])
 
@@ -156,9 +159,30 @@ def health_status_code(health: HealthResponse, policy: HealthStatusPolicy) -> in
     return 200
 
 
-@router.get("/livez", response_model=LivezResponse, summary="The process is alive")
-async def livez() -> LivezResponse:
-    return LivezResponse()
+def _published(request: Request) -> Published:
+    models: ReadModels = request.app.state.read_models
+    published = models.current()
+    if published is None:  # the agent's loop has not published yet: not ready
+        raise HTTPException(status_code=503, detail="starting", headers={"Retry-After": "1"})
+    return published
+
+
+@router.get(
+    "/livez",
+    response_model=LivezResponse,
+    summary="The process is alive: its agent's event loop is not stuck",
+    responses={503: {"model": LivezResponse, "description": "The agent's event loop is stuck"}},
+)
+async def livez(request: Request) -> Response:
+    models: ReadModels = request.app.state.read_models
+    stuck = models.stuck_for()
+    if stuck is None:
+        return Response(_ALIVE, media_type="application/json")
+    body = LivezResponse(status=f"stuck: the agent's event loop has not run for {stuck:.0f} s")
+    return Response(body.model_dump_json(), status_code=503, media_type="application/json")
+
+
+_ALIVE = LivezResponse().model_dump_json().encode()
 
 
 @router.get(
@@ -167,9 +191,11 @@ async def livez() -> LivezResponse:
     summary="Ready to serve: config loaded, store open, first collection done",
     responses={503: {"model": ReadyzResponse, "description": "Not ready; `checks` says why"}},
 )
-async def readyz(agent: AgentDep) -> JSONResponse:
-    body = readiness(agent)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)
+async def readyz(request: Request) -> Response:
+    published = _published(request)
+    return Response(
+        published.ready, status_code=published.ready_status, media_type="application/json"
+    )
 
 
 @router.get(
@@ -186,9 +212,10 @@ async def readyz(agent: AgentDep) -> JSONResponse:
     },
 )
 async def health(request: Request) -> Response:
-    cache: HealthCache = request.app.state.health
-    body, status = cache.answer()
-    return Response(body, status_code=status, media_type="application/json")
+    published = _published(request)
+    return Response(
+        published.health, status_code=published.health_status, media_type="application/json"
+    )
 
 
 class HealthCache:

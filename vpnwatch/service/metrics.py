@@ -19,14 +19,15 @@ thing carries traffic (up or degraded), 0 when down, and absent while its health
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -57,8 +58,10 @@ from vpnwatch.service.fleet import resource_name
 from vpnwatch.service.otlp import OtlpPush
 
 if TYPE_CHECKING:
-    from vpnwatch.agent import Agent
+    from vpnwatch.affordable import SubscriptionBudget
+    from vpnwatch.agent import Agent, CollectorStatus
     from vpnwatch.correlate import CorrelationResult
+    from vpnwatch.incidents import Incident
 
 log = logging.getLogger("vpnwatch.service.metrics")
 
@@ -76,6 +79,7 @@ FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 18
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 Labels = dict[str, str]
+OnAgentLoop = Callable[[Coroutine[Any, Any, None]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -125,6 +129,7 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=False)  # the event series
         self._families: dict[str, _Family] = {}
         self._agent: Agent | None = None
+        self._own_thread = False
         self._snapshot = _Snapshot()
         self._fleet_body: bytes | None = None  # the snapshot's families, rendered
         self._built_at: datetime | None = None  # the agent's time at the last snapshot
@@ -252,9 +257,12 @@ class ServiceMetrics:
 
     # --- inputs --------------------------------------------------------------------------------
 
-    def bind(self, agent: Agent) -> None:
+    def bind(self, agent: Agent, *, own_thread: bool = False) -> None:
         """Read fleet gauges from `agent` after each of its steps, and record the incidents it
-        opens and resolves."""
+        opens and resolves. With `own_thread` (the agent runs on a thread of its own, not the
+        service's), snapshots are built on the agent's thread: a worker thread would only be
+        one more thread wanting the interpreter while the service answers."""
+        self._own_thread = own_thread
         if self._agent is agent:
             return
         self._agent = agent
@@ -308,7 +316,7 @@ class ServiceMetrics:
 
     # --- output --------------------------------------------------------------------------------
 
-    def refresh_if_wanted(self) -> None:
+    async def refresh_if_wanted(self) -> None:
         """The step hook: a new snapshot while someone scrapes (or OTLP pushes), at most every
         `SNAPSHOT_SECONDS`."""
         agent, scraped = self._agent, self._scraped_at
@@ -321,20 +329,34 @@ class ServiceMetrics:
             return
         if self._age(now) < SNAPSHOT_SECONDS:
             return
-        self.refresh()
+        await self.refresh_async()
 
     def _age(self, now: datetime) -> float:
         built = self._built_at
         return float("inf") if built is None else (now - built).total_seconds()
 
-    def refresh(self) -> None:
+    async def refresh_async(self) -> None:
+        """`refresh` from the agent's loop, between two correlation steps: what collection
+        changes on the loop is read there, the fleet in a worker thread (on the agent's own
+        thread when it has one)."""
+        agent = self._agent
+        if agent is None:
+            return
+        view = _AgentView.of(agent)
+        if self._own_thread:
+            self.refresh(view)
+        else:
+            await asyncio.to_thread(self.refresh, view)
+
+    def refresh(self, view: _AgentView | None = None) -> None:
         """Take a new snapshot of the agent's fleet and render its families. Runs in a worker
-        thread after a correlation step (the agent holds the state still meanwhile)."""
+        thread after a correlation step (the agent holds the state still meanwhile), with
+        `view` read on the agent's loop (read here when not given)."""
         agent = self._agent
         if agent is None:
             return
         started = time.perf_counter()
-        snapshot = _take_snapshot(agent)
+        snapshot = _take_snapshot(agent, view or _AgentView.of(agent))
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_SnapshotCollector(self._families, snapshot))
         body = generate_latest(registry)
@@ -354,16 +376,18 @@ class ServiceMetrics:
             fleet = self._fleet_body or b""
         return generate_latest(self.registry) + fleet
 
-    async def render_async(self) -> bytes:
+    async def render_async(self, on_agent_loop: OnAgentLoop | None = None) -> bytes:
         """`render` for the event loop. A scrape renders only the event series; the fleet's
         come from the last snapshot, taken now (in a worker thread, between two steps) only when
-        there is none yet or it is older than `MAX_AGE_SECONDS`."""
+        there is none yet or it is older than `MAX_AGE_SECONDS`. `on_agent_loop` runs that wait
+        on the agent's loop when the agent has one of its own (`AgentThread.call`)."""
         agent = self._agent
         if agent is not None:
             now = agent.clock.now()
             self._scraped_at = now
             if self._age(now) > MAX_AGE_SECONDS:
-                await agent.while_still(self.refresh)
+                wait = agent.while_still(self.refresh_async)
+                await (on_agent_loop(wait) if on_agent_loop is not None else wait)
         return self.render()
 
     def shutdown(self) -> None:
@@ -373,11 +397,37 @@ class ServiceMetrics:
                 self._otlp.shutdown()
 
 
-def _take_snapshot(agent: Agent) -> _Snapshot:
+@dataclass(frozen=True, slots=True)
+class _AgentView:
+    """What collection and delivery change on the agent's loop outside correlation steps (so
+    not held still by them), read there before the snapshot is built in a worker thread."""
+
+    ready: bool
+    blind: bool
+    collectors: list[CollectorStatus]
+    budgets: list[SubscriptionBudget]
+    failing: list[Incident]
+    deliveries: list[tuple[str, int, int, int]]  # receiver, delivered, retried, dead
+
+    @classmethod
+    def of(cls, agent: Agent) -> _AgentView:
+        notify = agent.notifications
+        stats = notify.dispatcher.stats if notify else {}
+        return cls(
+            ready=agent.ready,
+            blind=agent.blind,
+            collectors=agent.collector_status(),
+            budgets=agent.budgets(),
+            failing=notify.failing_incidents() if notify else [],
+            deliveries=[(n, s.delivered, s.retried, s.dead) for n, s in stats.items()],
+        )
+
+
+def _take_snapshot(agent: Agent, view: _AgentView) -> _Snapshot:
     snap = _Snapshot()
-    snap.add("vpnwatch_ready", 1.0 if agent.ready else 0.0, {})
-    snap.add("vpnwatch_monitoring_blind", 1.0 if agent.blind else 0.0, {})
-    for status in agent.collector_status():
+    snap.add("vpnwatch_ready", 1.0 if view.ready else 0.0, {})
+    snap.add("vpnwatch_monitoring_blind", 1.0 if view.blind else 0.0, {})
+    for status in view.collectors:
         labels = {"collector": status.name}
         snap.add("vpnwatch_collector_runs", float(status.runs), labels)
         snap.add("vpnwatch_collector_failures", float(status.failures), labels)
@@ -387,14 +437,13 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
                 status.last_success_at.timestamp(),
                 labels,
             )
-    _budgets(snap, agent)
+    _budgets(snap, view.budgets)
     correlator = agent.correlator
     if correlator is None:
         return snap
-    _notifications(snap, agent)
+    _notifications(snap, agent, view)
     open_counts = {(t.value, s.value): 0 for t in IncidentType for s in Severity}
-    failing = agent.notifications.failing_incidents() if agent.notifications else []
-    for incident in [*correlator.open_incidents(), *failing]:
+    for incident in [*correlator.open_incidents(), *view.failing]:
         key = (str(incident.type), str(incident.severity))
         open_counts[key] = open_counts.get(key, 0) + 1
     for (type_, severity), count in sorted(open_counts.items()):
@@ -405,25 +454,23 @@ def _take_snapshot(agent: Agent) -> _Snapshot:
     return snap
 
 
-def _notifications(snap: _Snapshot, agent: Agent) -> None:
+def _notifications(snap: _Snapshot, agent: Agent, view: _AgentView) -> None:
     """Outbox rows per receiver and status (dead letters included), and delivery attempts."""
     notify = agent.notifications
     if notify is None:
         return
     counts = notify.store.notification_counts()
-    for name, stats in notify.dispatcher.stats.items():
+    for name, delivered, retried, dead in view.deliveries:
         for status in ("pending", "delivered", "dead"):
             labels = {"receiver": name, "status": status}
             snap.add("vpnwatch_notifications", float(counts.get((name, status), 0)), labels)
-        for outcome, value in (
-            ("delivered", stats.delivered), ("retry", stats.retried), ("dead", stats.dead)
-        ):
+        for outcome, value in (("delivered", delivered), ("retry", retried), ("dead", dead)):
             labels = {"receiver": name, "outcome": outcome}
             snap.add("vpnwatch_notification_attempts", float(value), labels)
 
 
-def _budgets(snap: _Snapshot, agent: Agent) -> None:
-    for b in agent.budgets():
+def _budgets(snap: _Snapshot, budgets: list[SubscriptionBudget]) -> None:
+    for b in budgets:
         sub = {"subscription": b.subscription_id}
         for kind, rate, remaining, spent in (
             ("reads", b.reads_per_second, b.reads_remaining, b.reads_per_hour),
