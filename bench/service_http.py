@@ -2,14 +2,17 @@
 
 The emulator serves `vpnwatch/scenarios/large-fleet.yaml` in its own process (ARM's read budget
 on, as in `bench/scale.py`), so computing Azure's answers never competes with the agent for the
-interpreter. The agent and its service run on 127.0.0.1; the benchmark waits until /readyz
-answers 200 and then until the first full rotation (every listed connection and every gateway's
-BGP status read once), so `/metrics` carries the whole fleet. Then it loads the service from a
-separate client process:
+interpreter. The agent and its service run on 127.0.0.1 as `vpnwatch run` runs them: the agent
+on a thread and event loop of its own, the service under uvicorn on the main loop. The benchmark
+waits until /readyz answers 200 and then until the first full rotation (every listed connection
+and every gateway's BGP status read once), so `/metrics` carries the whole fleet. Then it loads
+the service from a separate client process (aiohttp's client):
 
 - `/health` at a fixed rate (`--rate`, default 500 requests/s) for `--seconds`, while polling;
-- `/livez` at 100 requests/s while another client scrapes `/metrics` back to back;
-- `/metrics` alone, back to back: latency and series count.
+- `/livez` at 100 requests/s while another client scrapes `/metrics` back to back (the scrapes'
+  latency and series count are printed too).
+
+Meanwhile a probe on each loop records how late it wakes a 10 ms sleeper.
 
 Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
 agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
