@@ -362,7 +362,7 @@ class CollectorsSettings(_Section):
     retry_total: int = Field(3, ge=0, le=10)
     retry_backoff_seconds: float = Field(0.8, ge=0)  # exponential backoff factor between retries
     lro_poll_interval_seconds: float = Field(2.0, ge=0)  # between polls of BGP / route-table LROs
-    max_concurrency: int = Field(8, ge=1, le=64)  # requests in flight per collector lane
+    max_concurrency: int = Field(8, ge=1, le=64)  # in flight per collector and subscription
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @property

@@ -251,7 +251,7 @@ class AzureClients:
             # The batch API is Azure Monitor's, not ARM's: it spends none of the subscription's
             # ARM read budget (its point is to spare that budget), only its own.
             options["per_retry_policies"] = [
-                PacingPolicy(self.budget, self.lanes, monitor_charge),
+                PacingPolicy(self.budget, self.lanes, monitor_charge, slots_per_key=False),
                 RequestRecordingPolicy(self.observer),
             ]
             client = MetricsClient(
@@ -273,7 +273,7 @@ class AzureClients:
             for key in ("base_url", "credential_scopes", "polling_interval"):
                 options.pop(key)
             options["per_retry_policies"] = [
-                PacingPolicy(self.budget, self.lanes, monitor_charge),
+                PacingPolicy(self.budget, self.lanes, monitor_charge, slots_per_key=False),
                 RequestRecordingPolicy(self.observer),
             ]
             self._logs = LogsQueryClient(

@@ -1,9 +1,13 @@
 """Per-collector lanes, and the pipeline policy that makes every Azure request wait its turn.
 
 Each collector runs in its own lane: its own concurrency limit and its own weight in the request
-budget (`budget.py`). The lane travels with the collector's task in a context variable, so the
-`PacingPolicy` in the SDK pipeline finds it for every attempt the collector causes, including
-retries, next pages and the status polls of a long-running operation.
+budget (`budget.py`). An ARM request takes a slot of its lane *in its subscription*: each
+subscription has a budget of its own, and one limit for all of them would cap what an estate of
+many subscriptions can read (20 subscriptions at 12.5 GETs/s each are 250 requests a second,
+which 8 slots at Azure's ~100 ms a request could never carry). The lane travels with the
+collector's task in a context variable, so the `PacingPolicy` in the SDK pipeline finds it for
+every attempt the collector causes, including retries, next pages and the status polls of a
+long-running operation.
 
 Azure Monitor's APIs have limits of their own, outside ARM's buckets: the metrics batch API per
 subscription, Log Analytics per caller. The same policy paces them against those buckets
@@ -163,11 +167,21 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
     deadline the request is not sent at all: the call fails as throttled at once, and the
     subscription is not asked again before Azure said it may be."""
 
-    def __init__(self, budget: RequestBudget, lanes: Lanes, charge: Charge = request_kind) -> None:
+    def __init__(
+        self,
+        budget: RequestBudget,
+        lanes: Lanes,
+        charge: Charge = request_kind,
+        *,
+        slots_per_key: bool = True,
+    ) -> None:
         super().__init__()
         self.budget = budget
         self.lanes = lanes
         self.charge = charge
+        # ARM: a lane's slots per subscription. Azure Monitor's limits are per caller (Log
+        # Analytics runs 5 queries at once): one set of slots for every key.
+        self.slots_per_key = slots_per_key
 
     async def send(self, request: PipelineRequest) -> PipelineResponse:  # type: ignore[type-arg]
         http_request = request.http_request
@@ -182,7 +196,12 @@ class PacingPolicy(AsyncHTTPPolicy):  # type: ignore[type-arg]
             if deadline is not None and blocked > 0 and blocked >= deadline.remaining():
                 raise SubscriptionThrottled(charged[0], charged[1], blocked)
             await self.budget.acquire(charged[0], charged[1], lane_name)
-        lane = self.lanes.get(lane_name)
+        lane = self.lanes.get(
+            f"{lane_name}@{charged[0].lower()}"
+            if charged is not None and self.slots_per_key
+            else lane_name,
+            self.lanes.get(lane_name).concurrency,
+        )
         response: PipelineResponse | None = None  # type: ignore[type-arg]
         try:
             async with lane.slots:
