@@ -10,7 +10,10 @@ starts at 120 s and lasts `--fault-seconds`. Printed per fault, in scenario seco
 
 - first failed poll: when the first failed poll ended, after the fault began;
 - blind raised: when the agent opened `monitoring_blind`, after the first failed poll;
-- resolved: when it resolved, after the fault ended.
+- resolved: when it resolved, after the fault ended;
+- after Azure answers: when it resolved, after Azure would answer vpnwatch again: the fault's end,
+  or later when the last 429 before it asked to wait past it (`Retry-After`, which the agent
+  honours: the emulator's counters, sampled every 0.5 s, say when that 429 was).
 
     flock /tmp/vpnwatch-bench.lock .venv/bin/python bench/faults.py  # --speed 5 --fault-seconds 300
 """
@@ -80,9 +83,7 @@ def scenario_document(fault_seconds: float) -> dict[str, Any]:
                 else [FAULT_AT]
             )
             for at in starts:
-                timeline.append(
-                    {"duration": fault_seconds, **entry, "at": at, "subscription": sub}
-                )
+                timeline.append({"duration": fault_seconds, **entry, "at": at, "subscription": sub})
     return {
         "name": "bench-faults",
         "duration": FAULT_AT + fault_seconds + 300,
@@ -99,6 +100,7 @@ class Seen:
     first_failed: dict[str, float] = field(default_factory=dict)  # scope -> its failing_since
     resolved: dict[str, float] = field(default_factory=dict)
     other: dict[str, list[str]] = field(default_factory=dict)  # scope -> other incident types
+    last_throttled: dict[str, float] = field(default_factory=dict)  # scope -> the last 429
 
 
 async def measure(speed: float, fault_seconds: float) -> tuple[Seen, float]:
@@ -143,11 +145,26 @@ async def measure(speed: float, fault_seconds: float) -> tuple[Seen, float]:
             )
             agent = Agent(settings, clock=clock, store=store)
             agent.add_listener(listen)
+
+            async def watch_throttling() -> None:
+                counted: dict[str, int] = {}
+                while True:
+                    snapshot = emu.counters
+                    for n in range(1, len(FAULTS) + 1):
+                        sub = subscription(n)
+                        throttled = snapshot.of(sub)["throttled"]
+                        if throttled > counted.get(sub, 0):
+                            counted[sub] = throttled
+                            seen.last_throttled[f"/subscriptions/{sub}"] = at(clock.now())
+                    await clock.sleep(0.5)
+
             began = time.monotonic()
             await agent.start()
+            watcher = asyncio.create_task(watch_throttling())
             try:
                 await clock.sleep(scenario.duration_seconds)
             finally:
+                watcher.cancel()
                 await agent.stop()
             return seen, time.monotonic() - began
 
@@ -163,19 +180,28 @@ async def main() -> None:
         f"faults from {FAULT_AT:g} s for {args.fault_seconds:g} s, speed {args.speed:g}, "
         f"{wall:.0f} s of wall time (scenario seconds below)"
     )
-    print(f"{'fault':38} {'first failed poll':>18} {'blind raised':>13} {'resolved':>9}  other")
-    for n, label in enumerate(FAULTS, start=1):
+    print(
+        f"{'fault':38} {'first failed poll':>18} {'blind raised':>13} {'resolved':>9} "
+        f"{'after Azure answers':>20}  other"
+    )
+    for n, (label, entries) in enumerate(FAULTS.items(), start=1):
         scope = f"/subscriptions/{subscription(n)}"
         first = seen.first_failed.get(scope)
         raised = seen.opened.get(scope)
         resolved = seen.resolved.get(scope)
+        answers = end
+        last_429 = seen.last_throttled.get(scope)
+        if last_429 is not None and last_429 <= end:
+            wait = max((e.get("retry_after", 0) for e in entries), default=0)
+            answers = max(end, last_429 + wait)
         cells = [
-            "-" if first is None else f"+{first - FAULT_AT:.1f} s",
-            "never" if raised is None or first is None else f"+{raised - first:.1f} s",
-            "-" if resolved is None else f"+{resolved - end:.1f} s",
+            "-" if first is None else f"{first - FAULT_AT:+.1f} s",
+            "never" if raised is None or first is None else f"{raised - first:+.1f} s",
+            "-" if resolved is None else f"{resolved - end:+.1f} s",
+            "-" if resolved is None else f"{resolved - answers:+.1f} s",
         ]
         other = ", ".join(seen.other.get(scope, [])) or "-"
-        print(f"{label:38} {cells[0]:>18} {cells[1]:>13} {cells[2]:>9}  {other}")
+        print(f"{label:38} {cells[0]:>18} {cells[1]:>13} {cells[2]:>9} {cells[3]:>20}  {other}")
 
 
 if __name__ == "__main__":

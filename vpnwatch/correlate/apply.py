@@ -37,7 +37,7 @@ from vpnwatch.correlate.health import (
 )
 from vpnwatch.correlate.inventory import bgp_record_id
 from vpnwatch.correlate.reconnections import reconnections
-from vpnwatch.correlate.recordbook import same_material
+from vpnwatch.correlate.recordbook import same_bgp, same_connection
 from vpnwatch.observations import (
     BgpPeerState,
     BgpStatusObserved,
@@ -204,19 +204,22 @@ class ObservationRules:
         """A connection observed again as it was (the common case on a quiet fleet): only its
         time and counters move, so its entities take the new time and nothing is re-indexed,
         re-created or re-judged. False (nothing done) when anything a rule reads changed."""
-        if not same_material(old, o):
+        if not same_connection(old, o):
             return False
         members = self._records.members.get(cid)
         if members is None or len(members) != len(o.tunnels) + 1:
             return False
         at = o.observed_at
-        entities = [self.entities[eid] for eid in members]
+        known = self.entities
+        entities = [known[eid] for eid in members]
         for e in entities:
-            if e.unknown_reason is not None or e.last_observed is None or e.last_observed > at:
+            last = e.last_observed
+            if last is None or last > at or e.unknown_reason is not None:
                 return False
         for e in entities:
-            if e.last_observed != at:
-                e.previous_observed = e.last_observed
+            last = e.last_observed
+            if last != at:
+                e.previous_observed = last
                 e.last_observed = at
         self._tally.observed_again(entities)
         self.connections[cid] = o  # same gateway, peer and tunnels: the indexes hold
@@ -233,7 +236,7 @@ class ObservationRules:
     ) -> bool:
         """`_seen_again` for a gateway's BGP status: the same sessions in the same states with
         the same routes. The route history still takes the new sample."""
-        if not same_material(old, o):
+        if not same_bgp(old, o):
             return False
         members = self._records.members.get(rid)
         if members is None or len(members) != len(o.peers):
@@ -249,12 +252,18 @@ class ObservationRules:
                 return False
             seen_before = min(seen_before, pe.last_observed)
             peers.append((p, pe))
+        samples = self.route_samples + 1  # baseline + current
         for p, pe in peers:
+            held = pe.routes_history
             if p.state is BgpPeerState.CONNECTED:
-                history = [*pe.routes_history, p.routes_received][-(self.route_samples + 1) :]
+                routes = p.routes_received
+                if len(held) == samples and held.count(routes) == samples:
+                    history = held  # steady routes: the new sample changes nothing
+                else:
+                    history = [*held, routes][-samples:]
             else:
                 history = []
-            if history != pe.routes_history:
+            if history != held:
                 pe.routes_history = history
                 self._records.touch(rid)
             if pe.last_observed != at:
@@ -444,7 +453,11 @@ class ObservationRules:
     def _remove_unlisted(self: FleetState, run: CollectionRun) -> None:
         listed = {r.lower() for r in run.resource_ids}
         prefix = scope_prefix(run.scope)
-        for rid in sorted(self._records.by_source.get(run.collector, ())):
-            resource = self._records.resource[rid].lower()
+        resources = self._records.resource
+        unlisted = []
+        for rid in self._records.by_source.get(run.collector, ()):
+            resource = resources[rid].lower()
             if resource.startswith(prefix) and resource not in listed:
-                self.remove_record(rid)
+                unlisted.append(rid)
+        for rid in sorted(unlisted):
+            self.remove_record(rid)

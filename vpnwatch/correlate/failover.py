@@ -66,20 +66,21 @@ def _spread(times: list[datetime]) -> float:
 
 
 def _latest_established(conn: ConnectionObserved) -> datetime | None:
-    times = [t.last_connection_established for t in conn.tunnels]
-    return max((t for t in times if t is not None), default=None)
+    latest = None
+    for t in conn.tunnels:
+        at = t.last_connection_established
+        if at is not None and (latest is None or at > latest):
+            latest = at
+    return latest
 
 
 def _reconnected_unseen(state: FleetState, cid: str) -> bool:
     """A tunnel of this connection (re)connected after the previous observation of it."""
     entity = state.entities.get(cid)
+    if entity is None or entity.previous_observed is None:
+        return False
     established = _latest_established(state.connections[cid])
-    return (
-        entity is not None
-        and entity.previous_observed is not None
-        and established is not None
-        and established > entity.previous_observed
-    )
+    return established is not None and established > entity.previous_observed
 
 
 class FailoverDetector:

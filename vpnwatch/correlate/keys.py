@@ -32,10 +32,15 @@ def tunnel_keys(state: FleetState, connection_id: str) -> set[str]:
 
 def connection_keys(state: FleetState, connection_id: str) -> set[str]:
     """`tunnel_down` of the connection and its tunnels, and its BGP peers' incidents."""
-    keys = {incident_key(IncidentType.TUNNEL_DOWN, connection_id)}
-    keys |= tunnel_keys(state, connection_id)
+    keys = _tunnel_down_keys(state, connection_id)
     for peer in state.bgp_peers_of_connection(connection_id):
         keys |= peer_keys(peer)
+    return keys
+
+
+def _tunnel_down_keys(state: FleetState, connection_id: str) -> set[str]:
+    keys = tunnel_keys(state, connection_id)
+    keys.add(incident_key(IncidentType.TUNNEL_DOWN, connection_id))
     return keys
 
 
@@ -92,7 +97,7 @@ def gateway_keys(state: FleetState, gateway_id: str, *, sites: bool = False) -> 
         incident_key(IncidentType.GATEWAY_DOWN, gateway_id),
     }
     for cid in state.connections_of_gateway(gateway_id):
-        keys |= connection_keys(state, cid)
+        keys |= _tunnel_down_keys(state, cid)  # its BGP peers are the gateway's, below
         pair = vnet2vnet_pair(state, cid)
         if pair is not None and not only_links(state, gateway_id, pair):
             keys.add(pair_key(pair))

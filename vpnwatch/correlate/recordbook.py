@@ -95,13 +95,12 @@ class RecordBook:
     def take(self, refresh_seconds: float) -> tuple[list[str], list[str]]:
         """The records due (sorted) and the records removed since the last call; forgets both
         and counts the due ones as handed out."""
+        refresh = timedelta(seconds=refresh_seconds)
+        data_at, persisted_at, dirty = self._data_at, self._persisted_at, self._dirty
         for rid in self._fresh:
-            persisted = self._persisted_at.get(rid)
-            if (
-                persisted is None
-                or (self._data_at[rid] - persisted).total_seconds() >= refresh_seconds
-            ):
-                self._dirty.add(rid)
+            persisted = persisted_at.get(rid)
+            if persisted is None or data_at[rid] - persisted >= refresh:
+                dirty.add(rid)
         due = sorted(self._dirty)
         for rid in due:
             if rid in self._data_at:
@@ -123,30 +122,53 @@ def same_material(old: Observation, new: Observation) -> bool:
     """`material(old) == material(new)`, without building either: a connection is compared
     field by field (every poll of every connection asks this)."""
     if isinstance(old, ConnectionObserved) and isinstance(new, ConnectionObserved):
+        return same_connection(old, new)
+    if isinstance(old, BgpStatusObserved) and isinstance(new, BgpStatusObserved):
+        return same_bgp(old, new)
+    return material(old) == material(new)
+
+
+def same_bgp(old: BgpStatusObserved, new: BgpStatusObserved) -> bool:
+    """`same_material` for two observations of a gateway's BGP status."""
+    if old.source != new.source or len(old.peers) != len(new.peers):
+        return False
+    for a, b in zip(old.peers, new.peers, strict=True):
         if (
-            old.status is not new.status
-            or old.gateway_id != new.gateway_id
-            or old.peer_id != new.peer_id
-            or old.name != new.name
-            or old.source != new.source
-            or old.subscription_id != new.subscription_id
-            or old.resource_group != new.resource_group
-            or old.region != new.region
-            or old.connection_type != new.connection_type
-            or old.bgp_enabled != new.bgp_enabled
-            or len(old.tunnels) != len(new.tunnels)
+            a.state != b.state
+            or a.routes_received != b.routes_received
+            or a.neighbor != b.neighbor
+            or a.local_address != b.local_address
+            or a.asn != b.asn
         ):
             return False
-        for a, b in zip(old.tunnels, new.tunnels, strict=True):
-            if (
-                a.status is not b.status
-                or a.name != b.name
-                or a.last_connection_established != b.last_connection_established
-                or a.gateway_public_ip != b.gateway_public_ip
-            ):
-                return False
-        return True
-    return material(old) == material(new)
+    return True
+
+
+def same_connection(old: ConnectionObserved, new: ConnectionObserved) -> bool:
+    """`same_material` for two observations of a connection."""
+    if (
+        old.status is not new.status
+        or old.gateway_id != new.gateway_id
+        or old.peer_id != new.peer_id
+        or old.name != new.name
+        or old.source != new.source
+        or old.subscription_id != new.subscription_id
+        or old.resource_group != new.resource_group
+        or old.region != new.region
+        or old.connection_type != new.connection_type
+        or old.bgp_enabled != new.bgp_enabled
+        or len(old.tunnels) != len(new.tunnels)
+    ):
+        return False
+    for a, b in zip(old.tunnels, new.tunnels, strict=True):
+        if (
+            a.status is not b.status
+            or a.name != b.name
+            or a.last_connection_established != b.last_connection_established
+            or a.gateway_public_ip != b.gateway_public_ip
+        ):
+            return False
+    return True
 
 
 def material(o: Observation) -> object:

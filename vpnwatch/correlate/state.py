@@ -34,6 +34,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from vpnwatch.config import MaintenanceWindow, StateSettings
@@ -106,6 +107,22 @@ def _all_unknown(*inputs: EntityState) -> bool:
     return bool(inputs) and all(
         e.unknown_reason is not None or e.health is Health.UNKNOWN for e in inputs
     )
+
+
+def _newest(entities: Mapping[str, EntityState], ids: Iterable[str]) -> datetime | None:
+    """The latest data time among the entities `ids` that exist (None if none has one)."""
+    newest = None
+    for eid in ids:
+        e = entities.get(eid)
+        if e is not None:
+            last = e.last_observed
+            if last is not None and (newest is None or last > newest):
+                newest = last
+    return newest
+
+
+def _later_of(a: datetime, b: datetime | None) -> datetime:
+    return a if b is None or a >= b else b
 
 
 class RecordChanges(Mapping[str, dict[str, Any]]):
@@ -354,22 +371,15 @@ class FleetState(ObservationRules, Inventory):
                 continue
             if ie.unknown_reason is not None:
                 return self._derive_gateway(gid, gw, at)
-            inputs = [
-                e.last_observed
-                for eid in (*members.tunnels, *members.peers)
-                if (e := entities.get(eid)) is not None and e.last_observed is not None
-            ]
-            if inputs:
-                derived.append((ie, max(inputs)))
-        inputs = [gw.observed_at]
-        for cid in self.connections_of_gateway(gid):
-            last = entities[cid].last_observed
-            if last is not None:
-                inputs.append(last)
+            newest = _newest(entities, chain(members.tunnels, members.peers))
+            if newest is not None:
+                derived.append((ie, newest))
+        connections = self._gateway_connections.get(gid.lower(), ())
+        newest = _later_of(gw.observed_at, _newest(entities, connections))
         status = self.bgp_of(gid)
-        if status is not None:
-            inputs.append(status.observed_at)
-        derived.append((gateway, max(inputs)))
+        if status is not None and status.observed_at > newest:
+            newest = status.observed_at
+        derived.append((gateway, newest))
         for e, last in derived:
             self._later(e, last)
 
@@ -378,12 +388,8 @@ class FleetState(ObservationRules, Inventory):
         entity = self.entities[sid]
         if entity.unknown_reason is not None:
             return self._derive_site(sid, site, at)
-        inputs = [site.observed_at]
-        for cid in self.connections_of_peer(sid):
-            last = self.entities[cid].last_observed
-            if last is not None:
-                inputs.append(last)
-        self._later(entity, max(inputs))
+        connections = self._peer_connections.get(sid.lower(), ())
+        self._later(entity, _later_of(site.observed_at, _newest(self.entities, connections)))
 
     def _later(self, e: EntityState, last: datetime) -> None:
         """A derived entity whose health holds takes a newer data time."""
