@@ -12,7 +12,9 @@ the service from a separate client process (aiohttp's client):
 - `/livez` at 100 requests/s while another client scrapes `/metrics` back to back (the scrapes'
   latency and series count are printed too).
 
-Meanwhile a probe on each loop records how late it wakes a 10 ms sleeper.
+Meanwhile a probe on each loop records how late it wakes a 10 ms sleeper, and the cycle
+collector's passes are timed (they hold the interpreter; `vpnwatch.heap` freezes the long-lived
+heap as `serve` does).
 
 Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
 agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing as mp
 import statistics
 import sys
@@ -46,9 +49,11 @@ from vpnwatch.clock import ScaledClock
 from vpnwatch.config import CollectorsSettings
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.emulator.scenario import Scenario
+from vpnwatch.heap import keep_frozen
 from vpnwatch.replay import emulator_settings
 from vpnwatch.service.app import create_app, running
 from vpnwatch.service.metrics import ServiceMetrics
+from vpnwatch.tasks import cancel_and_wait
 
 SCENARIO = "large-fleet"
 IN_FLIGHT = 64  # requests sent at once by the fixed-rate client (its connections)
@@ -303,13 +308,45 @@ async def _measure(
         agent = Agent(settings, observer=metrics, clock=clock)
         runner = AgentThread(agent)
         await runner.start()
+        heap = asyncio.create_task(  # as `serve` does
+            keep_frozen() if args.freeze else asyncio.Event().wait(), name="heap"
+        )
         app = create_app(
             settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, runner=runner
         )
         try:
             return await _load(args, scenario, app, runner, emulator_url, lro_wait)
         finally:
+            await cancel_and_wait([heap])
             await runner.stop()
+
+
+class CollectorPauses:
+    """Times the cycle collector's passes (which hold the interpreter) while entered."""
+
+    def __init__(self) -> None:
+        self.by_generation: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.by_generation[info["generation"]].append(time.perf_counter() - self._started)
+
+    def __enter__(self) -> CollectorPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def __str__(self) -> str:
+        parts = []
+        for generation, pauses in self.by_generation.items():
+            longest = max(pauses, default=0.0) * 1000
+            parts.append(f"gen {generation}: {len(pauses)} ({longest:.0f} ms longest)")
+        return f"cycle collector passes {', '.join(parts)}; {gc.get_freeze_count()} frozen"
 
 
 async def _load(
@@ -341,11 +378,13 @@ async def _load(
         agent_lags: list[float] = []  # the agent's loop
         probe = asyncio.create_task(_loop_lag(lags))
         runner.spawn(lambda: _loop_lag(agent_lags), "loop-lag")
+        pauses = CollectorPauses()
         cpu = time.process_time()
-        await _clients(base_url, args.rate, args.seconds)
+        with pauses:
+            await _clients(base_url, args.rate, args.seconds)
         cpu = time.process_time() - cpu
         probe.cancel()
-        print(f"agent process meanwhile: {cpu:.1f} CPU s")
+        print(f"agent process meanwhile: {cpu:.1f} CPU s; {pauses}")
         for name, samples in (("service", lags), ("agent", list(agent_lags))):
             samples.sort()
             p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
@@ -371,6 +410,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--switch-interval",
         type=float,
         help="the interpreter's switch interval in seconds, if below the service's own (1 ms)",
+    )
+    parser.add_argument(
+        "--no-freeze",
+        dest="freeze",
+        action="store_false",
+        help="leave the cycle collector as Python runs it (no `vpnwatch.heap`), to compare",
     )
     parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--role", choices=("health", "livez", "metrics"), help=argparse.SUPPRESS)

@@ -34,6 +34,7 @@ from vpnwatch.agent import Agent
 from vpnwatch.agent.thread import AgentThread
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
+from vpnwatch.heap import keep_frozen
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.auth import require_reader
@@ -44,6 +45,7 @@ from vpnwatch.service.protocol import protocol_with_read_timeout
 from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
+from vpnwatch.tasks import cancel_and_wait
 
 log = logging.getLogger("vpnwatch.service")
 
@@ -268,7 +270,8 @@ async def serve(
     correlation never hold up an answer. It starts before the port is bound, so a store it
     cannot open or a collector it cannot build is one `StartupError` naming the cause (the CLI
     prints it as one line, the traceback at debug level), not a traceback from inside the
-    server's lifespan."""
+    server's lifespan. The cycle collector's full passes come at times `keep_frozen` chooses
+    (`vpnwatch.heap`), not in the middle of an answer."""
     log.info("%s", startup_line(settings))
     metrics = ServiceMetrics(settings.service)
     if agent is None:
@@ -278,6 +281,7 @@ async def serve(
         await runner.start()
     except Exception as exc:
         raise StartupError(f"the agent could not start: {_one_line(exc)}") from exc
+    heap = asyncio.create_task(keep_frozen(), name="heap")
     try:
         app = create_app(
             settings,
@@ -294,6 +298,7 @@ async def serve(
         with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind: said below
             await server.serve()
     finally:
+        await cancel_and_wait([heap])
         await runner.stop()
     if not server.started:
         raise StartupError(
