@@ -13,8 +13,8 @@ the service from a separate client process (aiohttp's client):
   latency and series count are printed too).
 
 Meanwhile a probe on each loop records how late it wakes a 10 ms sleeper, and the cycle
-collector's passes are timed (they hold the interpreter; `vpnwatch.heap` freezes the long-lived
-heap as `serve` does).
+collector's passes are timed (they hold the interpreter; as under `serve`, `vpnwatch.heap` takes
+the full passes on a schedule).
 
 Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
 agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
@@ -49,7 +49,7 @@ from vpnwatch.clock import ScaledClock
 from vpnwatch.config import CollectorsSettings
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.emulator.scenario import Scenario
-from vpnwatch.heap import keep_frozen
+from vpnwatch.heap import scheduled_full_collections
 from vpnwatch.replay import emulator_settings
 from vpnwatch.service.app import create_app, running
 from vpnwatch.service.metrics import ServiceMetrics
@@ -309,7 +309,7 @@ async def _measure(
         runner = AgentThread(agent)
         await runner.start()
         heap = asyncio.create_task(  # as `serve` does
-            keep_frozen() if args.freeze else asyncio.Event().wait(), name="heap"
+            scheduled_full_collections() if args.scheduled else asyncio.Event().wait(), name="heap"
         )
         app = create_app(
             settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, runner=runner
@@ -346,7 +346,7 @@ class CollectorPauses:
         for generation, pauses in self.by_generation.items():
             longest = max(pauses, default=0.0) * 1000
             parts.append(f"gen {generation}: {len(pauses)} ({longest:.0f} ms longest)")
-        return f"cycle collector passes {', '.join(parts)}; {gc.get_freeze_count()} frozen"
+        return f"cycle collector passes {', '.join(parts)}"
 
 
 async def _load(
@@ -412,8 +412,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the interpreter's switch interval in seconds, if below the service's own (1 ms)",
     )
     parser.add_argument(
-        "--no-freeze",
-        dest="freeze",
+        "--automatic-gc",
+        dest="scheduled",
         action="store_false",
         help="leave the cycle collector as Python runs it (no `vpnwatch.heap`), to compare",
     )

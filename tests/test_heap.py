@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from vpnwatch.heap import freeze_round, grown, keep_frozen
+from vpnwatch.heap import full_collection, scheduled_full_collections
 
 
 class Node:
@@ -14,57 +14,38 @@ class Node:
         self.other: Node | None = None
 
 
-def _cycle() -> weakref.ref[Node]:
+def _old_cycle() -> weakref.ref[Node]:
+    """A cycle that reached the old generation alive, then became garbage."""
     a, b = Node(), Node()
     a.other, b.other = b, a
+    gc.collect(1)  # survivors of a middle-generation pass move to the old one
     return weakref.ref(a)
 
 
-def test_a_round_freezes_survivors_and_the_next_frees_cycles_that_died_frozen() -> None:
+async def test_full_passes_come_only_on_schedule_and_thresholds_come_back() -> None:
+    before = gc.get_threshold()
+    task = asyncio.create_task(scheduled_full_collections(interval=0.2))
     try:
-        kept = [Node() for _ in range(10)]
-        frozen, pause = freeze_round()
-        assert frozen >= len(kept)
-        assert pause >= 0
-
-        holder = [_cycle()]  # the cycle is alive while the round runs: it is frozen with it
-        alive = holder[0]
-        strong = alive()
-        freeze_round()
-        del strong
-        gc.collect()
-        assert alive() is not None, "a frozen cycle is skipped by ordinary collections"
-
-        freeze_round()
-        assert alive() is None, "the next round unfreezes first and collects it"
-    finally:
-        gc.unfreeze()
-
-
-async def test_keep_frozen_runs_rounds_and_unfreezes_when_cancelled() -> None:
-    try:
-        task = asyncio.create_task(keep_frozen(check=0.01, interval=0.02))
+        await asyncio.sleep(0)
+        assert gc.get_threshold()[:2] == before[:2]
+        assert gc.get_threshold()[2] > 10_000, "no automatic full pass"
+        dead = _old_cycle()
+        for _ in range(200):  # enough allocation for many young and middle passes
+            [[Node()] for _ in range(1000)]
+        assert dead() is not None, "an old-generation cycle waits for the scheduled pass"
         for _ in range(100):
             await asyncio.sleep(0.01)
-            if gc.get_freeze_count():
+            if dead() is None:
                 break
-        assert gc.get_freeze_count() > 0
+        assert dead() is None, "the scheduled full pass frees it"
+    finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        assert gc.get_freeze_count() == 0
-    finally:
-        gc.unfreeze()
+    assert gc.get_threshold() == before
 
 
-def test_a_grown_old_generation_asks_for_a_round() -> None:
-    try:
-        freeze_round()
-        assert not grown(), "nothing built since the round"
-        built = [[Node()] for _ in range(30_000)]  # containers the collector tracks
-        gc.collect()  # promotes them to the old generation, unfrozen
-        assert grown()
-        freeze_round()
-        assert not grown()
-        assert built
-    finally:
-        gc.unfreeze()
+def test_a_full_collection_frees_old_cycles_and_times_itself() -> None:
+    dead = _old_cycle()
+    pause = full_collection()
+    assert dead() is None
+    assert pause >= 0

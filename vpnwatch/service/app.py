@@ -34,7 +34,7 @@ from vpnwatch.agent import Agent
 from vpnwatch.agent.thread import AgentThread
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
-from vpnwatch.heap import keep_frozen
+from vpnwatch.heap import scheduled_full_collections
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.auth import require_reader
@@ -270,8 +270,8 @@ async def serve(
     correlation never hold up an answer. It starts before the port is bound, so a store it
     cannot open or a collector it cannot build is one `StartupError` naming the cause (the CLI
     prints it as one line, the traceback at debug level), not a traceback from inside the
-    server's lifespan. The cycle collector's full passes come at times `keep_frozen` chooses
-    (`vpnwatch.heap`), not in the middle of an answer."""
+    server's lifespan. The cycle collector's full passes come on a schedule
+    (`vpnwatch.heap`), not many times a minute in the middle of answers."""
     log.info("%s", startup_line(settings))
     metrics = ServiceMetrics(settings.service)
     if agent is None:
@@ -281,7 +281,7 @@ async def serve(
         await runner.start()
     except Exception as exc:
         raise StartupError(f"the agent could not start: {_one_line(exc)}") from exc
-    heap = asyncio.create_task(keep_frozen(), name="heap")
+    heap = asyncio.create_task(scheduled_full_collections(), name="heap")
     try:
         app = create_app(
             settings,
