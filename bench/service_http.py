@@ -2,14 +2,17 @@
 
 The emulator serves `vpnwatch/scenarios/large-fleet.yaml` in its own process (ARM's read budget
 on, as in `bench/scale.py`), so computing Azure's answers never competes with the agent for the
-interpreter. The agent and its service run on 127.0.0.1; the benchmark waits until /readyz
-answers 200 and then until the first full rotation (every listed connection and every gateway's
-BGP status read once), so `/metrics` carries the whole fleet. Then it loads the service from a
-separate client process:
+interpreter. The agent and its service run on 127.0.0.1 as `vpnwatch run` runs them: the agent
+on a thread and event loop of its own, the service under uvicorn on the main loop. The benchmark
+waits until /readyz answers 200 and then until the first full rotation (every listed connection
+and every gateway's BGP status read once), so `/metrics` carries the whole fleet. Then it loads
+the service from a separate client process (aiohttp's client):
 
 - `/health` at a fixed rate (`--rate`, default 500 requests/s) for `--seconds`, while polling;
-- `/livez` at 100 requests/s while another client scrapes `/metrics` back to back;
-- `/metrics` alone, back to back: latency and series count.
+- `/livez` at 100 requests/s while another client scrapes `/metrics` back to back (the scrapes'
+  latency and series count are printed too).
+
+Meanwhile a probe on each loop records how late it wakes a 10 ms sleeper.
 
 Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
 agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
@@ -80,7 +83,7 @@ class Result:
 
 
 async def _fixed_rate(
-    client: aiohttp.ClientSession, endpoint: str, rate: float, seconds: float, stop: asyncio.Event
+    client: aiohttp.ClientSession, endpoint: str, rate: float, seconds: float
 ) -> Result:
     """Requests sent on a fixed schedule (`rate` per second), each timed from the moment it was
     due, so a service that falls behind is charged for the wait. At most `IN_FLIGHT` are sent at
@@ -102,7 +105,7 @@ async def _fixed_rate(
 
     began = time.perf_counter()
     n = 0
-    while not stop.is_set() and time.perf_counter() - began < seconds:
+    while time.perf_counter() - began < seconds:
         n += 1
         due = began + n / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
@@ -118,11 +121,10 @@ async def _fixed_rate(
     return result
 
 
-async def _back_to_back(
-    client: aiohttp.ClientSession, endpoint: str, seconds: float, stop: asyncio.Event
-) -> Result:
+async def _back_to_back(client: aiohttp.ClientSession, endpoint: str, seconds: float) -> Result:
     result = Result(endpoint)
     began = time.perf_counter()
+    body = b""
     while time.perf_counter() - began < seconds:
         started = time.perf_counter()
         try:
@@ -134,38 +136,51 @@ async def _back_to_back(
         result.latencies.append(time.perf_counter() - started)
         result.statuses[response.status] = result.statuses.get(response.status, 0) + 1
         result.body_bytes = len(body)
-        result.series = sum(
-            1 for line in body.splitlines() if line and not line.startswith(b"#")
-        )
-    stop.set()
     result.wall_seconds = time.perf_counter() - began
+    result.series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
     return result
 
 
-async def client_main(base_url: str, rate: float, seconds: float) -> None:
-    """The load, run in its own process; prints one line per measurement."""
-    # aiohttp's client, not httpx's: at 500 requests/s on a busy 2-core machine httpx's own
-    # CPU time per request made the client, not the service, the bottleneck.
-    def session(timeout: float) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            base_url=base_url,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            connector=aiohttp.TCPConnector(limit=IN_FLIGHT),
-        )
+SCRAPES_FIRST = 1.0  # seconds the scraper runs before /livez is measured, and after
 
-    async with session(30) as client:
-        never = asyncio.Event()
-        health = await _fixed_rate(client, "/health", rate, seconds, never)
-        print(f"/health at {rate:g}/s while polling   {health.line()}", flush=True)
-        stop = asyncio.Event()
-        async with session(60) as scraper:
-            livez, metrics = await asyncio.gather(
-                _fixed_rate(client, "/livez", 100, seconds, stop),
-                _back_to_back(scraper, "/metrics", seconds, stop),
-            )
-        print(f"/livez during /metrics scrapes  {livez.line()}", flush=True)
-        print(f"/metrics back to back           {metrics.line()}", flush=True)
-        print(f"/metrics series: {metrics.series}", flush=True)
+
+async def client_main(base_url: str, role: str, rate: float, seconds: float) -> None:
+    """One load, run in its own process; prints one line. `/livez` and the `/metrics` scrapes
+    run in two processes, so reading 4 MiB bodies never delays the client timing /livez.
+
+    aiohttp's client, not httpx's: at 500 requests/s on a busy 2-core machine httpx's own CPU
+    time per request made the client, not the service, the bottleneck."""
+    session = aiohttp.ClientSession(
+        base_url=base_url,
+        timeout=aiohttp.ClientTimeout(total=60),
+        connector=aiohttp.TCPConnector(limit=IN_FLIGHT),
+    )
+    async with session as client:
+        if role == "health":
+            health = await _fixed_rate(client, "/health", rate, seconds)
+            print(f"/health at {rate:g}/s while polling   {health.line()}", flush=True)
+        elif role == "livez":
+            await asyncio.sleep(SCRAPES_FIRST)
+            livez = await _fixed_rate(client, "/livez", 100, seconds)
+            print(f"/livez during /metrics scrapes  {livez.line()}", flush=True)
+        else:
+            metrics = await _back_to_back(client, "/metrics", seconds + 2 * SCRAPES_FIRST)
+            print(f"/metrics back to back           {metrics.line()}", flush=True)
+            print(f"/metrics series: {metrics.series}", flush=True)
+
+
+async def _clients(base_url: str, rate: float, seconds: float) -> None:
+    """/health alone, then /livez while /metrics is scraped back to back."""
+
+    async def client(role: str) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--client", base_url, "--role", role,
+            "--rate", str(rate), "--seconds", str(seconds),
+        )  # fmt: skip
+        await process.wait()
+
+    await client("health")
+    await asyncio.gather(client("metrics"), client("livez"))
 
 
 async def _loop_lag(lags: list[float], every: float = 0.01) -> None:
@@ -327,11 +342,7 @@ async def _load(
         probe = asyncio.create_task(_loop_lag(lags))
         runner.spawn(lambda: _loop_lag(agent_lags), "loop-lag")
         cpu = time.process_time()
-        client = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--client", base_url,
-            "--rate", str(args.rate), "--seconds", str(args.seconds),
-        )  # fmt: skip
-        await client.wait()
+        await _clients(base_url, args.rate, args.seconds)
         cpu = time.process_time() - cpu
         probe.cancel()
         print(f"agent process meanwhile: {cpu:.1f} CPU s")
@@ -362,12 +373,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the interpreter's switch interval in seconds, if below the service's own (1 ms)",
     )
     parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("health", "livez", "metrics"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     arguments = parse_args()
     if arguments.client:
-        asyncio.run(client_main(arguments.client, arguments.rate, arguments.seconds))
+        asyncio.run(
+            client_main(arguments.client, arguments.role, arguments.rate, arguments.seconds)
+        )
         sys.exit(0)
     sys.exit(asyncio.run(main(arguments)))
