@@ -593,7 +593,8 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _blind_after_one_poll(self) -> Settings:
         """Blind within two polls of the first failed one: unless set, `blind.after_seconds` is
-        the connections interval (the fastest poll), so the second failed poll opens it."""
+        the connections interval (the fastest poll), so the failed poll one interval after the
+        first opens it (failed passes are retried every half interval)."""
         blind = self.correlator.blind
         if blind.after_seconds is None:
             blind.after_seconds = self.collectors.connections.interval_seconds

@@ -3,9 +3,10 @@
 Why: a monitor that silently stops seeing looks exactly like a healthy fleet. When the runs of a
 collector over one scope (a subscription; `*` for discovery) keep failing with `auth`,
 `throttled`, `server_error` (5xx), `unreachable` or `timeout` for at least `after_seconds` and
-`min_failed_runs` consecutive runs (by default one connections interval and two runs: blind comes
-with the second failed poll), that scope is blind: one critical incident per scope, naming
-the failing collectors, because an expired credential or a throttled subscription blinds every
+`min_failed_runs` consecutive runs (by default one connections interval and two runs: blind
+comes with the failed poll one interval after the first; failed passes are retried every half
+interval), that scope is blind: one critical incident per scope, naming the failing collectors,
+because an expired credential or a throttled subscription blinds every
 collector of it at once and is one thing to fix. A single failed run never opens it (transient
 errors are retried by the next poll); failures for other causes (an unreadable body) neither
 count nor reset the streak. It resolves with the first successful pass of a failing collector:
