@@ -118,3 +118,18 @@ async def test_instance_failure_and_zone_outage_change_the_tunnels(
     assert recovered == clock.epoch + timedelta(seconds=220)
     untouched = after.tunnels[0].last_connection_established
     assert untouched == before.tunnels[0].last_connection_established
+
+
+async def test_every_page_of_the_lists_is_charged_to_each_pass(
+    emulator: Emulator, clients: AzureClients, clock: ManualClock
+) -> None:
+    # four connections at two per page: the list costs two reads every pass, whatever the
+    # planner picks, and the planner's ration counts both (in a hub, 2,000 connections in four
+    # groups are 40 pages every pass)
+    scope = Scope(HUB, ("rg-hub-weu",))
+    observations = await ConnectionCollector(clients, clock, 15).collect(scope)
+    listed = sum(1 for r in emulator.requests if r.path.lower().endswith("/connections"))
+    demand = clients.planner.demand("arm.connections", HUB)
+    assert demand is not None and demand.items == 4
+    assert demand.fixed_reads == 2 == listed
+    assert run_of(observations).requests == 2 + 4  # the pages, then a GET per connection

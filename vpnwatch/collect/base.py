@@ -76,6 +76,9 @@ class RunMemo:
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[object]] = {}
         self.later: list[Any] = []  # what the groups left for `ArmCollector.finish`
+        # requests the pass made before `finish` (its lists, every page of them): what every
+        # pass costs whatever the planner picks
+        self.listed = 0
 
     def known(self, key: str, value: object) -> None:
         """`value` was read already (e.g. listed): `once(key, …)` returns it without a call."""
@@ -155,6 +158,7 @@ class ArmCollector:
             # what it did not refresh in its own correlation step `unknown`.
             token = _early_allowed.set(not failures)
             try:
+                memo.listed = tally.requests
                 observations.extend(await self.finish(scope, memo, len(groups)))
             finally:
                 _early_allowed.reset(token)

@@ -47,7 +47,7 @@ class BgpCollector(ArmCollector):
             scope.subscription_id,
             [Candidate(gw.id, gw.id) for _, gw in memo.later],
             self.interval_seconds,
-            Cost(reads=LRO_READS, writes=1.0, fixed_reads=float(groups)),
+            Cost(reads=LRO_READS, writes=1.0, fixed_reads=float(max(groups, memo.listed))),
             pass_seconds=self.pass_seconds,
         )
         network = self.clients.network(scope.subscription_id)

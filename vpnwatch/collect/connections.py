@@ -63,7 +63,7 @@ class ConnectionCollector(ArmCollector):
             # Listed with their status, connections cost nothing more: every pass reads them.
             Cost(
                 reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
-                fixed_reads=float(groups),
+                fixed_reads=float(max(groups, memo.listed)),
             ),
             pass_seconds=self.pass_seconds,
         )

@@ -58,7 +58,11 @@ class ExpressRouteCollector(ArmCollector):
             scope.subscription_id,
             [Candidate(c.id, c.id) for c in memo.later],
             self.interval_seconds,
-            Cost(reads=CIRCUIT_READS, writes=CIRCUIT_WRITES, fixed_reads=float(groups)),
+            Cost(
+                reads=CIRCUIT_READS,
+                writes=CIRCUIT_WRITES,
+                fixed_reads=float(max(groups, memo.listed)),
+            ),
             pass_seconds=self.pass_seconds,
         )
         network = self.clients.network(scope.subscription_id)

@@ -315,6 +315,11 @@ class ReadPlanner:
         track = self._tracks.get((lane, subscription.lower()))
         return None if track is None else track.promise
 
+    def demand(self, lane: str, subscription: str) -> Demand | None:
+        """What a full rotation of this lane costs in `subscription`, as of its last plan."""
+        track = self._tracks.get((lane, subscription.lower()))
+        return None if track is None else track.demand
+
     def plans(self) -> dict[tuple[str, str], Plan]:
         """The last plan per (lane, subscription)."""
         return {key: t.plan for key, t in self._tracks.items() if t.plan is not None}

@@ -80,7 +80,7 @@ class ResiliencyCollector(ArmCollector):
             scope.subscription_id,
             [Candidate(item[2].id, item[2].id) for item in memo.later],
             self.interval_seconds,
-            Cost(reads=2 * LRO_READS, writes=2.0, fixed_reads=2.0 * groups),
+            Cost(reads=2 * LRO_READS, writes=2.0, fixed_reads=float(max(2 * groups, memo.listed))),
             pass_seconds=self.pass_seconds,
         )
         network = self.clients.network(scope.subscription_id)
