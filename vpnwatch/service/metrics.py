@@ -1,8 +1,9 @@
 """The service's metrics in the Prometheus text format on `/metrics` (and over OTLP/HTTP when
 `service.otlp_endpoint` is set; see `otlp.py`).
 
-Fleet gauges come from one snapshot of the agent taken in a worker thread after a correlation
-step, while the state holds still (`Agent.add_step_hook`); the snapshot's families are rendered
+Fleet gauges come from one snapshot of the agent taken after a correlation step, while the state
+holds still (`Agent.add_step_hook`), off the service's loop: on the agent's own thread when it has
+one (`vpnwatch run`), else in a worker thread. The snapshot's families are rendered
 there too, by `prometheus_client` through a custom collector, and the body is kept until the next
 snapshot. A snapshot of a 1,000-gateway fleet costs a few hundred milliseconds of CPU and the
 read planner makes steps small and frequent, so a step takes one only while someone scrapes
