@@ -104,16 +104,26 @@ def _established_between(
 ) -> datetime | None:
     """The latest `lastConnectionEstablishedUtcTime` in (after, until] of a connection's tunnels
     (or of the one tunnel `entity_id` names)."""
+    times = _established_times(state, entity_id, connected_only=False)
+    return max((t for t in times if after < t <= until), default=None)
+
+
+def _established_times(
+    state: FleetState, entity_id: str, *, connected_only: bool
+) -> list[datetime]:
+    """The `lastConnectionEstablishedUtcTime`s Azure gave for a connection's tunnels (or the one
+    tunnel `entity_id` names); `connected_only`: of those connected now."""
     cid, _, tunnel = entity_id.partition("/tunnels/")
     conn = state.connections.get(cid)
     if conn is None:
-        return None
-    times = [
+        return []
+    return [
         t.last_connection_established
         for t in conn.tunnels
-        if t.last_connection_established is not None and (not tunnel or t.name == tunnel)
+        if t.last_connection_established is not None
+        and (not tunnel or t.name == tunnel)
+        and (not connected_only or t.status is ConnectionStatus.CONNECTED)
     ]
-    return max((t for t in times if after < t <= until), default=None)
 
 
 def _entities_of(resources: Iterable[str]) -> list[str]:
@@ -168,17 +178,7 @@ def back_in_gap(state: FleetState, entity_id: str) -> datetime | None:
     before, since = entity.previous_observed, entity.since
     if (since - before).total_seconds() <= state.stale_after(entity_id):
         return None
-    cid, _, tunnel = entity_id.partition("/tunnels/")
-    conn = state.connections.get(cid)
-    if conn is None:
-        return None
-    times = [
-        t.last_connection_established
-        for t in conn.tunnels
-        if t.status is ConnectionStatus.CONNECTED
-        and t.last_connection_established is not None
-        and (not tunnel or t.name == tunnel)
-    ]
+    times = _established_times(state, entity_id, connected_only=True)
     return min((t for t in times if before < t <= since), default=None)
 
 
