@@ -4,6 +4,8 @@ healthy, instead of passing the restart time off as the start."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +14,9 @@ from agent_helpers import quiet_hub
 
 from vpnwatch.agent import Agent
 from vpnwatch.clock import ManualClock
+from vpnwatch.config import Settings
 from vpnwatch.emulator import Emulator
+from vpnwatch.emulator.scenario import Scenario
 from vpnwatch.incidents import Incident, IncidentType
 from vpnwatch.replay import EMULATOR_TOKEN, REPLAY_EPOCH, emulator_settings
 
@@ -93,6 +97,23 @@ async def _start(settings, clock: ManualClock, at: float) -> Agent:  # type: ign
     return agent
 
 
+@asynccontextmanager
+async def _stopped_at(
+    stopped_at: float, scenario: Scenario, tmp_path: Path
+) -> AsyncIterator[tuple[Settings, ManualClock]]:
+    """The emulator serving `scenario`, and a store as vpnwatch left it when stopped at
+    `stopped_at` after watching from 0 s: (settings to start it again, the clock)."""
+    clock = ManualClock(REPLAY_EPOCH)
+    async with Emulator(scenario, clock=clock, port=0, token=EMULATOR_TOKEN) as emu:
+        settings = emulator_settings(
+            emu.base_url, scenario, epoch=REPLAY_EPOCH, store_path=str(tmp_path / "v.sqlite3")
+        )
+        first = await _start(settings, clock, 0)
+        await _run(first, clock, stopped_at)
+        await first.stop()
+        yield settings, clock
+
+
 @pytest.mark.parametrize("down, up", [(200, 300), (121, 131), (150, 399)])
 async def test_an_outage_that_began_and_ended_while_stopped_is_recorded_once(
     tmp_path: Path, down: float, up: float
@@ -105,15 +126,7 @@ async def test_an_outage_that_began_and_ended_while_stopped_is_recorded_once(
         [{"at": down, "kind": "tunnel_down", "connection": PRAGUE, "duration": up - down}],
         duration=1200,
     )
-    clock = ManualClock(REPLAY_EPOCH)
-    async with Emulator(scenario, clock=clock, port=0, token=EMULATOR_TOKEN) as emu:
-        settings = emulator_settings(
-            emu.base_url, scenario, epoch=REPLAY_EPOCH, store_path=str(tmp_path / "v.sqlite3")
-        )
-        first = await _start(settings, clock, 0)
-        await _run(first, clock, STOPPED_AT)
-        await first.stop()
-
+    async with _stopped_at(STOPPED_AT, scenario, tmp_path) as (settings, clock):
         second = await _start(settings, clock, RESTARTED_AT)
         try:
             await _run(second, clock, RESTARTED_AT + POLL)
@@ -148,15 +161,7 @@ async def test_the_start_of_a_tunnel_still_down_is_narrowed_by_its_reconnection(
         ],
         duration=1200,
     )
-    clock = ManualClock(REPLAY_EPOCH)
-    async with Emulator(scenario, clock=clock, port=0, token=EMULATOR_TOKEN) as emu:
-        settings = emulator_settings(
-            emu.base_url, scenario, epoch=REPLAY_EPOCH, store_path=str(tmp_path / "v.sqlite3")
-        )
-        first = await _start(settings, clock, 0)
-        await _run(first, clock, STOPPED_AT)
-        await first.stop()
-
+    async with _stopped_at(STOPPED_AT, scenario, tmp_path) as (settings, clock):
         second = await _start(settings, clock, RESTARTED_AT)
         try:
             await _run(second, clock, RESTARTED_AT + POLL)
