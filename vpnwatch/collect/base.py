@@ -35,7 +35,16 @@ log = logging.getLogger(__name__)
 LRO_TIMEOUT_FACTOR = 3  # a long-running POST may take this many request timeouts in total
 EARLY_SECONDS = 2.0  # clock seconds between hand-overs of what a long pass has read so far
 
-Deliver = Callable[[list[Observation]], Awaitable[None]]
+
+class Deliver(Protocol):
+    """Where a pass hands over what it has read so far; `urgent` when a reading changed, so
+    the receiver passes it on at once instead of with the next batch."""
+
+    def __call__(
+        self, observations: list[Observation], *, urgent: bool = False
+    ) -> Awaitable[None]: ...
+
+
 _early_allowed: ContextVar[bool] = ContextVar("vpnwatch_early_allowed", default=False)
 
 
@@ -123,6 +132,7 @@ class ArmCollector:
         # a pass paced by the budget lasts its whole interval, and a tunnel read at its start
         # must not wait for the end to be seen. None: everything comes back from `collect`.
         self.deliver: Deliver | None = None
+        self._just_changed: set[str] = set()  # resources whose reading just changed (`changed`)
 
     @property
     def pass_seconds(self) -> float:
@@ -271,10 +281,25 @@ class ArmCollector:
             self.guarded(r.id, f"read {what} {r.id}", observe(r)) for r in resources
         )
 
+    def changed(self, resource_id: str) -> None:
+        """The reading just made of `resource_id` differs from the one before: `as_read` hands
+        it over at once."""
+        self._just_changed.add(resource_id.lower())
+
+    def _urgent(self, observation: Observation) -> bool:
+        subject = getattr(observation, "resource_id", None) or getattr(
+            observation, "gateway_id", None
+        )
+        if not subject or subject.lower() not in self._just_changed:
+            return False
+        self._just_changed.discard(subject.lower())
+        return True
+
     async def as_read(self, observing: Iterable[Awaitable[Observation]]) -> list[Observation]:
         """Run these concurrently. With `deliver` set, in the planned part of a pass that has
         not failed (`finish`), hand what has been read over every `EARLY_SECONDS` as the reads
-        come in, and return only the rest."""
+        come in, and at once when a reading changed (a fault waits for no batch); return only
+        the rest."""
         if self.deliver is None or not _early_allowed.get():
             return await _gather(observing)
         tasks = [asyncio.ensure_future(o) for o in observing]
@@ -283,9 +308,13 @@ class ArmCollector:
         try:
             for next_done in asyncio.as_completed(tasks):
                 held.append(await next_done)
-                if (self.clock.now() - since).total_seconds() >= EARLY_SECONDS:
+                urgent = self._urgent(held[-1])
+                if urgent or (self.clock.now() - since).total_seconds() >= EARLY_SECONDS:
                     ready, held = held, []
-                    await self.deliver(ready)
+                    if urgent:
+                        await self.deliver(ready, urgent=True)
+                    else:
+                        await self.deliver(ready)
                     since = self.clock.now()
         except BaseException:
             for task in tasks:

@@ -84,9 +84,9 @@ class BgpCollector(ArmCollector):
             peers=tuple(_peer(row) for row in rows),
         )
         signature = tuple(sorted((p.local_address, p.neighbor, p.state) for p in observed.peers))
-        self.clients.planner.record(self.name, gateway.id, signature, group=gateway.id)
+        if self.clients.planner.record(self.name, gateway.id, signature, group=gateway.id):
+            self.changed(gateway.id)
         return observed
-
 
     def _location_polling(self) -> AsyncARMPolling:
         """Poll the operation's `Location`, not its `Azure-AsyncOperation` status monitor.

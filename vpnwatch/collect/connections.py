@@ -87,6 +87,8 @@ class ConnectionCollector(ArmCollector):
             (observed.status, tuple((t.name, t.status) for t in observed.tunnels)),
             group=observed.gateway_id,
         )
+        if changed:
+            self.changed(observed.resource_id)
         if changed and observed.gateway_id:  # read its gateway's BGP status next, too
             hot = [observed.gateway_id]
             if observed.connection_type == VNET2VNET and observed.peer_id:
