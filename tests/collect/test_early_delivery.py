@@ -121,3 +121,28 @@ async def test_a_changed_reading_is_handed_over_at_once() -> None:
     late = [o.name for o in second if isinstance(o, ConnectionObserved)]
     assert dropped not in late
     assert len(late) + len(handed) == 8
+
+
+async def test_a_pass_that_reads_part_of_its_rotation_spreads_those_reads_over_its_interval():
+    """So each connection is read one rotation after the last time, not at whichever pass
+    boundary comes first."""
+    clock = ScaledClock(speed=20)
+    async with Emulator(_fleet(8), clock=clock, port=0) as emu:
+        # 6 % of the read bucket: 1.5 reads/s, about 21 a 15 s pass, for 32 connections and
+        # the lists: not all of them every pass
+        settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.06})
+        async with AzureClients(settings, clock=clock) as clients:
+            collector = ConnectionCollector(clients, clock, 15)
+            passes = []
+            for _ in range(3):
+                began = clock.now()
+                passes.append((began, await collector.collect(Scope(SUB))))
+                await clock.sleep(max(0.0, 15 - (clock.now() - began).total_seconds()))
+
+    began, last = passes[-1]
+    read = [o for o in last if isinstance(o, ConnectionObserved)]
+    assert 0 < len(read) < 32
+    offsets = sorted((o.observed_at - began).total_seconds() for o in read)
+    # started one after the other over 80 % of the interval, not in one burst
+    assert offsets[-1] - offsets[0] >= 6
+    assert offsets[-1] < 15

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 LRO_TIMEOUT_FACTOR = 3  # a long-running POST may take this many request timeouts in total
 EARLY_SECONDS = 2.0  # clock seconds between hand-overs of what a long pass has read so far
+# A pass that reads only part of its rotation starts those reads over this share of its interval
+# (less what one read takes), so each resource is read one period after the last time, not at
+# whichever pass boundary comes first.
+SPREAD_SHARE = 0.8
 
 
 class Deliver(Protocol):
@@ -273,13 +278,46 @@ class ArmCollector:
         return await self.call(doing, run)
 
     async def observe_each(
-        self, resources: Iterable[Any], what: str, observe: Callable[[Any], Awaitable[Observation]]
+        self,
+        resources: Iterable[Any],
+        what: str,
+        observe: Callable[[Any], Awaitable[Observation]],
+        spread: tuple[int, float] = (0, 0.0),
     ) -> list[Observation]:
         """Observe every listed resource concurrently; each failure is that resource's own
-        `ResourceUnknown`, never the whole pass's."""
-        return await self.as_read(
-            self.guarded(r.id, f"read {what} {r.id}", observe(r)) for r in resources
-        )
+        `ResourceUnknown`, never the whole pass's. `spread`: see `spread_out`."""
+
+        def reading(r: Any) -> Callable[[], Awaitable[Observation]]:
+            return lambda: self.guarded(r.id, f"read {what} {r.id}", observe(r))
+
+        return await self.as_read(self.spread_out([reading(r) for r in resources], *spread))
+
+    def spread_out(
+        self, reads: Sequence[Callable[[], Awaitable[T]]], at_once: int, window: float
+    ) -> list[Awaitable[T]]:
+        """The first `at_once` of `reads` start now, the rest one after the other over `window`
+        clock seconds (see `spread_window`)."""
+        later = len(reads) - at_once
+        if window <= 0 or later <= 1:
+            return [read() for read in reads]
+        step = window / later
+
+        async def after(delay: float, read: Callable[[], Awaitable[T]]) -> T:
+            await self.clock.sleep(delay)
+            return await read()
+
+        return [
+            read() if i < at_once else after((i - at_once) * step, read)
+            for i, read in enumerate(reads)
+        ]
+
+    def spread_window(self, read: int, total: int, lead: float = 0.0) -> float:
+        """Over how many clock seconds a pass that reads `read` of `total` resources starts
+        the reads of its rotation: none when it reads them all (nothing to keep apart) or on a
+        clock that moves only when told (the stepped replay)."""
+        if read >= total or math.isinf(self.clock.speed):
+            return 0.0
+        return max(0.0, self.interval_seconds * SPREAD_SHARE - lead)
 
     def changed(self, resource_id: str) -> None:
         """The reading just made of `resource_id` differs from the one before: `as_read` hands

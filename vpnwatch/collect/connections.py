@@ -68,7 +68,10 @@ class ConnectionCollector(ArmCollector):
             pass_seconds=self.pass_seconds,
         )
         chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
-        return await self.observe_each(chosen, "connection", lambda c: self._connection(scope, c))
+        window = self.spread_window(len(plan.read), plan.total)
+        return await self.observe_each(
+            chosen, "connection", lambda c: self._connection(scope, c), (plan.hot, window)
+        )
 
     def promise(self, scope: Scope) -> float | None:
         return self.clients.planner.promise(self.name, scope.subscription_id)

@@ -94,12 +94,14 @@ class _Track:
 class Cost:
     """What reading one resource costs, and what every pass costs regardless (the lists).
     `other` charges buckets outside ARM's, as (kind, requests per resource): an Azure Monitor
-    metrics batch costs one `metrics:getBatch` call per query and no ARM read."""
+    metrics batch costs one `metrics:getBatch` call per query and no ARM read. `lead`: how long
+    one read takes after it starts, which its rotation makes up for (`ration.Demand.lead`)."""
 
     reads: float = 1.0
     writes: float = 0.0
     fixed_reads: float = 0.0
     other: tuple[tuple[str, float], ...] = ()
+    lead: float = 0.0  # seconds one read takes after it starts (a long-running operation's polls)
 
 
 class ReadPlanner:
@@ -150,6 +152,7 @@ class ReadPlanner:
             interval=interval_seconds,
             fixed_reads=cost.fixed_reads,
             stretch=STRETCH.get(lane, 1.0),
+            lead=cost.lead,
         )
         rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed))
         rest = len(listed) - len(hot_ids)
