@@ -36,9 +36,13 @@ class ConnectionCollector(ArmCollector):
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         network = self.clients.network(scope.subscription_id)
-        connections = await self.list_all(
+        connections = await self.list_kept(
+            scope,
+            resource_group,
+            memo,
             f"list connections in resource group {resource_group}",
             lambda: network.virtual_network_gateway_connections.list(resource_group),
+            keep=lambda listed: not any(_has_status(c) for c in listed),
         )
         with_status = [c for c in connections if _has_status(c)]
         memo.later.extend(connections)
@@ -63,7 +67,7 @@ class ConnectionCollector(ArmCollector):
             # Listed with their status, connections cost nothing more: every pass reads them.
             Cost(
                 reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
-                fixed_reads=float(max(groups, memo.listed)),
+                fixed_reads=self.list_cost(scope, memo, groups),
             ),
             pass_seconds=self.pass_seconds,
         )
