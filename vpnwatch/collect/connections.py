@@ -26,7 +26,11 @@ from vpnwatch.collect.parse import as_int, connection_status, tags, text, utc_ti
 from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
-BGP_HEAT_SECONDS = 120.0
+# A changed connection has its gateway (BGP status, and a Vnet2Vnet peer's connections) read in
+# the next pass: long enough for one pass of each to begin. A reading that changed there heats
+# itself for the planner's `HOT_SECONDS`; one that did not goes back to its rotation, whose
+# reads the heat would otherwise take for two minutes on every fault.
+BGP_HEAT_SECONDS = 30.0
 VNET2VNET = "Vnet2Vnet"
 
 
