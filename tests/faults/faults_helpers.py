@@ -1,5 +1,6 @@
-"""The fault suite's pieces: a fleet with one subscription per fault, `vpnwatch run`'s settings,
-a sampler that watches the agent from outside, and an Azure Monitor alert sender.
+"""The fault suite's pieces: `vpnwatch run`'s settings, a sampler that watches the agent from
+outside, and an Azure Monitor alert sender. The fleet, one small hub per fault in a subscription
+of its own, is `vpnwatch.emulator.estates.fault_hubs`.
 
 Time: the emulator plays the scenario `SPEED` times faster than the wall clock; the agent runs on
 the wall clock with every interval divided by `SPEED` and every other setting at its default, so
@@ -28,44 +29,6 @@ SLACK = 1.5  # wall seconds for a loaded machine: process scheduling, the sample
 SECRET = "fault-suite-secret"
 WEBHOOK = "/webhooks/azure-monitor"
 ALERTS = Path(__file__).resolve().parent.parent / "service" / "alerts"
-
-
-def subscription(n: int) -> str:
-    return f"6f1d3c2a-0000-4000-8000-0000000f{n:04d}"
-
-
-def fleet_scenario(
-    name: str, faults: dict[str, list[dict[str, Any]]], *, duration: float, extra: Any = ()
-) -> dict[str, Any]:
-    """One small generated hub per entry of `faults` (a gateway, two BGP connections), each
-    subscription with its own faults (scoped to it), plus `extra` timeline entries."""
-    generate = []
-    timeline: list[dict[str, Any]] = list(extra)
-    for n, (label, entries) in enumerate(faults.items(), start=1):
-        sub = subscription(n)
-        generate.append(
-            {
-                "subscription": sub,
-                "subscription_name": label,
-                "name_prefix": label,
-                "regions": ["westeurope"],
-                "gateways": 1,
-                "connections_per_gateway": 2,
-                "sites_per_region": 2,
-                "active_active_every": 0,
-                "zones": [["1", "2", "3"]],
-            }
-        )
-        timeline.extend({**e, "subscription": sub} for e in entries)
-    return {
-        "name": name,
-        "description": "vpnwatch's fault suite",
-        "duration": duration,
-        "seed": 14,
-        "topology": {"generate": generate},
-        "timeline": timeline,
-        "expect": [],
-    }
 
 
 def write_scenario(tmp_path: Path, raw: dict[str, Any]) -> Path:

@@ -32,13 +32,13 @@ from faults_helpers import (
     Sampler,
     agent_config,
     alert,
-    fleet_scenario,
     in_subscription,
     post_alert,
     scope_of,
-    subscription,
     write_scenario,
 )
+
+from vpnwatch.emulator.estates import fault_hubs, fault_subscription
 
 pytestmark = pytest.mark.slow
 
@@ -86,8 +86,8 @@ def test_api_faults_blind_in_time_never_stale_up_and_recover(
 ) -> None:
     faults = {label: [entry] for label, (entry, _, _) in BLINDING.items()} | HARMLESS
     labels = list(faults)
-    subs = {label: subscription(n) for n, label in enumerate(labels, start=1)}
-    scenario = write_scenario(tmp_path, fleet_scenario("api-faults", faults, duration=DURATION))
+    subs = {label: fault_subscription(n) for n, label in enumerate(labels, start=1)}
+    scenario = write_scenario(tmp_path, fault_hubs("api-faults", faults, duration=DURATION))
 
     emulator_port, port = free_port(), free_port()
     emulator = processes.start(

@@ -34,13 +34,13 @@ from faults_helpers import (
     Sampler,
     agent_config,
     alert,
-    fleet_scenario,
     in_subscription,
     post_alert,
     scope_of,
-    subscription,
     write_scenario,
 )
+
+from vpnwatch.emulator.estates import fault_hubs, fault_subscription
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +61,8 @@ def test_kill_9_during_a_503_storm_loses_no_incident_and_no_alert(
 ) -> None:
     seed = random.randrange(1_000_000)
     rng = random.Random(seed)
-    label, sub = "hub", subscription(1)
-    raw = fleet_scenario(
+    label, sub = "hub", fault_subscription(1)
+    raw = fault_hubs(
         "kill9",
         {label: [{"kind": "api_unavailable", "at": a, "duration": b - a} for a, b in storms()]},
         duration=storms()[-1][1] + 60,
