@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_helpers import LOOPBACK, ProcessGroup, free_port, status_of, wait_for
+from e2e_helpers import LOOPBACK, ProcessGroup, free_port
 from faults_helpers import (
     CONNECTIONS_INTERVAL,
     DEADLINE,
@@ -89,19 +89,14 @@ def test_api_faults_blind_in_time_never_stale_up_and_recover(
     subs = {label: fault_subscription(n) for n, label in enumerate(labels, start=1)}
     scenario = write_scenario(tmp_path, fault_hubs("api-faults", faults, duration=DURATION))
 
-    emulator_port, port = free_port(), free_port()
-    emulator = processes.start(
-        "emulator", "emulator", "--scenario", str(scenario), "--port", str(emulator_port),
-        "--speed", f"{SPEED:g}", "--throttling", "off",
-    )  # fmt: skip
-    url = emulator.first_stdout_line(deadline_seconds=20)
+    url = processes.start_emulator(scenario, "--speed", f"{SPEED:g}", "--throttling", "off")
     started = time.time()  # the scenario's second 0, within the time it took to print the line
     fault_at, fault_end = started + FAULT_AT / SPEED, started + END / SPEED
 
+    port = free_port()
     config = agent_config(tmp_path, url, port, list(subs.values()))
     api = f"http://{LOOPBACK}:{port}"
-    processes.start("agent", "run", "--config", str(config))
-    wait_for("the agent to be ready", lambda: status_of(f"{api}/readyz") == 200, 30)
+    processes.start_run("agent", config, until=f"{api}/readyz")
     assert time.time() < fault_at - CONNECTIONS_INTERVAL, "the agent was ready too late"
 
     sampler = Sampler(api).start()

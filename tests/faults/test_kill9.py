@@ -71,22 +71,17 @@ def test_kill_9_during_a_503_storm_loses_no_incident_and_no_alert(
         ],
     )
     scenario = write_scenario(tmp_path, raw)
-    emulator_port, port = free_port(), free_port()
-    emulator = processes.start(
-        "emulator", "emulator", "--scenario", str(scenario), "--port", str(emulator_port),
-        "--speed", f"{SPEED:g}", "--throttling", "off",
-    )  # fmt: skip
-    url = emulator.first_stdout_line(deadline_seconds=20)
+    url = processes.start_emulator(scenario, "--speed", f"{SPEED:g}", "--throttling", "off")
     started = time.time()
     windows = [(started + a / SPEED, started + b / SPEED) for a, b in storms()]
+    port = free_port()
     config = agent_config(tmp_path, url, port, [sub])
     api = f"http://{LOOPBACK}:{port}"
 
     serving: list[float] = []  # when the test saw each agent process serve
 
     def start_agent(name: str) -> VpnwatchProcess:
-        agent = processes.start(name, "run", "--config", str(config))
-        wait_for(f"{name} to serve", lambda: status_of(f"{api}/livez") == 200, 30)
+        agent = processes.start_run(name, config, until=f"{api}/livez")
         serving.append(time.time())
         return agent
 
