@@ -22,6 +22,8 @@ import httpx
 import yaml
 from e2e_helpers import LOOPBACK
 
+from vpnwatch.emulator.counters import read_counters
+
 SPEED = 10.0
 CONNECTIONS_INTERVAL = 3.0  # wall seconds: 30 scenario seconds
 DEADLINE = CONNECTIONS_INTERVAL / 2  # the default call deadline
@@ -29,6 +31,32 @@ SLACK = 1.5  # wall seconds for a loaded machine: process scheduling, the sample
 SECRET = "fault-suite-secret"
 WEBHOOK = "/webhooks/azure-monitor"
 ALERTS = Path(__file__).resolve().parent.parent / "service" / "alerts"
+
+
+@dataclass(frozen=True)
+class ScenarioTime:
+    """Where the emulator's scenario second 0 fell on the wall clock: between `earliest` and
+    `latest`. Read from the emulator's own count of scenario seconds, so the span is one local
+    request; the moment its URL was read is later than second 0 by the emulator's start-up and
+    the wait for its line, enough for a poll to see a fault end before the test thinks it has."""
+
+    earliest: float
+    latest: float
+
+    @classmethod
+    def of(cls, emulator_url: str) -> ScenarioTime:
+        before = time.time()
+        elapsed = read_counters(emulator_url).elapsed / SPEED
+        after = time.time()
+        return cls(before - elapsed, after - elapsed)
+
+    def come_by(self, seconds: float) -> float:
+        """A wall time by which scenario second `seconds` has surely come."""
+        return self.latest + seconds / SPEED
+
+    def not_yet_at(self, seconds: float) -> float:
+        """A wall time at which scenario second `seconds` has surely not come yet."""
+        return self.earliest + seconds / SPEED
 
 
 def write_scenario(tmp_path: Path, raw: dict[str, Any]) -> Path:

@@ -30,6 +30,7 @@ from faults_helpers import (
     SLACK,
     SPEED,
     Sampler,
+    ScenarioTime,
     agent_config,
     alert,
     in_subscription,
@@ -90,8 +91,8 @@ def test_api_faults_blind_in_time_never_stale_up_and_recover(
     scenario = write_scenario(tmp_path, fault_hubs("api-faults", faults, duration=DURATION))
 
     url = processes.start_emulator(scenario, "--speed", f"{SPEED:g}", "--throttling", "off")
-    started = time.time()  # the scenario's second 0, within the time it took to print the line
-    fault_at, fault_end = started + FAULT_AT / SPEED, started + END / SPEED
+    scenario_time = ScenarioTime.of(url)
+    fault_at, fault_end = scenario_time.come_by(FAULT_AT), scenario_time.not_yet_at(END)
 
     port = free_port()
     config = agent_config(tmp_path, url, port, list(subs.values()))

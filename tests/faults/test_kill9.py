@@ -32,6 +32,7 @@ from faults_helpers import (
     SLACK,
     SPEED,
     Sampler,
+    ScenarioTime,
     agent_config,
     alert,
     in_subscription,
@@ -72,8 +73,10 @@ def test_kill_9_during_a_503_storm_loses_no_incident_and_no_alert(
     )
     scenario = write_scenario(tmp_path, raw)
     url = processes.start_emulator(scenario, "--speed", f"{SPEED:g}", "--throttling", "off")
-    started = time.time()
-    windows = [(started + a / SPEED, started + b / SPEED) for a, b in storms()]
+    scenario_time = ScenarioTime.of(url)
+    started = scenario_time.latest
+    # the wall time surely within each storm
+    windows = [(scenario_time.come_by(a), scenario_time.not_yet_at(b)) for a, b in storms()]
     port = free_port()
     config = agent_config(tmp_path, url, port, [sub])
     api = f"http://{LOOPBACK}:{port}"
