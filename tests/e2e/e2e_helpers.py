@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
+from vpnwatch.replay import emulator_cloud
+
 LOOPBACK = "127.0.0.1"
 POLL_SECONDS = 0.2
 # Collectors every second or few, with short waits between retries and LRO polls: for a
@@ -261,12 +263,7 @@ def run_config(
     store under `tmp_path/state`, the service on loopback `port`, INFO logs. Each of `sections`
     (collectors, correlator, service, notify, ...) is added, its keys over the ones here."""
     settings: dict[str, Any] = {
-        "azure": {
-            "cloud": "custom",
-            "endpoints": {"resource_manager": emulator_url},
-            "credential": {"kind": "static_token", "token": "emulator-token"},
-            "allow_http": True,
-        },
+        "azure": emulator_cloud(emulator_url),
         "targets": {"subscriptions": subscriptions},
         "store": {"path": str(tmp_path / "state" / "vpnwatch.sqlite3")},
         "service": {"host": LOOPBACK, "port": port},
