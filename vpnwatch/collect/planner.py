@@ -43,10 +43,6 @@ HEADROOM = 0.95  # plan 95 % of what the budget allows; the rest absorbs retries
 # changes (each heating its gateway for `HOT_SECONDS`) they would otherwise take nearly all of it
 # and stall the rotation, so the resources nobody has looked at for longest would wait longest.
 HOT_SHARE = 0.5
-# Passes that overrun their interval (a loaded machine) read up to this much more of the rotation
-# each, so the rotation keeps its period; no more, or a pass the budget paces would read more
-# because it was slow and be slower still.
-OVERRUN_CAP = 1.25
 # How fast a collector falls behind, against connections and BGP status, when the budget is
 # short: ExpressRoute circuits cost six reads and two writes each (peerings, stats, two route-table
 # summaries), so they stretch twice as fast; Resource Health, one paged read that moves what
@@ -158,14 +154,7 @@ class ReadPlanner:
             stretch=STRETCH.get(lane, 1.0),
             lead=cost.lead,
         )
-        rotation = self._quota(
-            lane,
-            subscription,
-            cost,
-            interval_seconds,
-            len(listed),
-            min(cycle, interval_seconds * OVERRUN_CAP),
-        )
+        rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed))
         rest = len(listed) - len(hot_ids)
         # The rotation reads `rotation` resources a pass on average: what a pass does not read
         # of it (a fraction, or what a whole group overshot) carries over to the next.
@@ -180,7 +169,7 @@ class ReadPlanner:
                 taken.add(rid)
             track.credit -= len(members)
         per_pass = len(hot_ids) + math.floor(rotation)
-        rate = (len(hot_ids) + rotation) / cycle
+        rate = (len(hot_ids) + rotation) / interval_seconds
         if not rest:
             passes = 1
         elif rotation >= 1:
@@ -208,13 +197,12 @@ class ReadPlanner:
         return plan
 
     def _quota(
-        self, lane: str, subscription: str, cost: Cost, interval: float, items: int, cycle: float
+        self, lane: str, subscription: str, cost: Cost, interval: float, items: int
     ) -> float:
         """How many resources in rotation this pass may read (on average: it may be a fraction):
         the lane's ration for ARM reads and writes, its affordable rate for a collector charged
-        elsewhere (Azure Monitor), less the hot ones. Passes `cycle` seconds apart (longer than
-        the interval when they overrun it, up to `OVERRUN_CAP`) read that much more each, so the
-        rotation keeps its period at the same rate of reads."""
+        elsewhere (Azure Monitor), less the hot ones. A pass that overruns its interval reads
+        no more for it: the promise counts in the passes as they come."""
         demand = self._track(lane, subscription).demand
         hot = demand.hot if demand is not None else 0
         if _charged_elsewhere(cost):
@@ -224,7 +212,7 @@ class ReadPlanner:
         if ration is None or demand is None:
             return float(items)
         rotating = max(0, demand.items - demand.hot)
-        return rotating * cycle / ration.period
+        return rotating * interval / ration.period
 
     def _hot_cap(
         self, lane: str, subscription: str, cost: Cost, interval: float, items: int
