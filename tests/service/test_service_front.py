@@ -110,6 +110,8 @@ async def test_a_request_reaches_the_child_as_the_caller_sent_it(tmp_path: Path)
         )
         assert response.status_code == 207
         assert response.headers["x-child"] == "1"
+        assert len(response.headers.get_list("date")) == 1  # the front's, not the child's too
+        assert len(response.headers.get_list("server")) == 1
         seen = response.json()
         assert seen["path"] == "/api/v1/silences" and seen["query"] == "a=1&b=%20"
         assert seen["body_length"] == len(body)

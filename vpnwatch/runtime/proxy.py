@@ -40,6 +40,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 
+# The front's server sets these on every answer itself.
+OWN_HEADERS = frozenset({b"date", b"server"})
+
 # The child answers most routes in milliseconds; a slow one (a P2S read waits for an Azure
 # long-running operation) still answers within its own limits, well inside this.
 TIMEOUT = httpx.Timeout(300.0, connect=5.0)
@@ -99,7 +102,7 @@ class ChildProxy:
                     "headers": [
                         (name.lower(), value)
                         for name, value in response.headers.raw
-                        if name.lower() not in HOP_BY_HOP
+                        if name.lower() not in HOP_BY_HOP and name.lower() not in OWN_HEADERS
                     ],
                 }
             )
