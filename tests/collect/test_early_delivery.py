@@ -18,11 +18,12 @@ from vpnwatch.observations import CollectionRun, ConnectionObserved, Observation
 SUB = "0d0d0d0d-0000-4000-8000-000000000001"
 
 
-def _fleet(gateways: int) -> Any:
+def _fleet(gateways: int, timeline: list[dict[str, Any]] | None = None) -> Any:
     return parse_scenario(
         {
             "name": "early-delivery",
             "duration": 3600,
+            "timeline": timeline or [],
             "topology": {
                 "generate": [
                     {
@@ -51,7 +52,7 @@ async def test_a_long_pass_hands_over_what_it_read_before_it_ends() -> None:
             collector = ConnectionCollector(clients, clock, 60)
             started = clock.now()
 
-            async def deliver(observations: list[Observation]) -> None:
+            async def deliver(observations: list[Observation], *, urgent: bool = False) -> None:
                 delivered.append(((clock.now() - started).total_seconds(), observations))
 
             collector.deliver = deliver
@@ -78,7 +79,7 @@ async def test_a_pass_that_failed_somewhere_hands_nothing_over_early() -> None:
         async with AzureClients(settings, clock=clock) as clients:
             collector = ConnectionCollector(clients, clock, 60)
 
-            async def deliver(observations: list[Observation]) -> None:
+            async def deliver(observations: list[Observation], *, urgent: bool = False) -> None:
                 delivered.extend(observations)
 
             collector.deliver = deliver
@@ -90,3 +91,58 @@ async def test_a_pass_that_failed_somewhere_hands_nothing_over_early() -> None:
     run = next(o for o in returned if isinstance(o, CollectionRun))
     assert not run.ok
     assert len([o for o in returned if isinstance(o, ConnectionObserved)]) >= 20
+
+
+async def test_a_changed_reading_is_handed_over_at_once() -> None:
+    clock = ScaledClock(speed=20)
+    dropped = "ed-vpngw-0001-cn2"
+    urgent_batches: list[list[Observation]] = []
+    timeline = [{"at": 20, "kind": "tunnel_down", "connection": dropped, "duration": 600}]
+    async with Emulator(_fleet(2, timeline), clock=clock, port=0) as emu:
+        settings = emulator_settings(emu.base_url, subscriptions=[SUB])
+        async with AzureClients(settings, clock=clock) as clients:
+            collector = ConnectionCollector(clients, clock, 15)
+
+            async def deliver(observations: list[Observation], *, urgent: bool = False) -> None:
+                if urgent:
+                    urgent_batches.append(observations)
+
+            collector.deliver = deliver
+            first = await collector.collect(Scope(SUB))  # before the drop: nothing changed
+            assert urgent_batches == []
+            await clock.sleep(30)
+            second = await collector.collect(Scope(SUB))
+
+    assert run_of(first).ok and run_of(second).ok
+    handed = [o for batch in urgent_batches for o in batch if isinstance(o, ConnectionObserved)]
+    down = [o for o in handed if o.name == dropped]
+    assert len(down) == 1 and down[0].status != "Connected"
+    # the rest of the pass comes back as usual, each connection once
+    late = [o.name for o in second if isinstance(o, ConnectionObserved)]
+    assert dropped not in late
+    assert len(late) + len(handed) == 8
+
+
+async def test_a_pass_that_reads_part_of_its_rotation_spreads_those_reads_over_its_interval():
+    """So each connection is read one rotation after the last time, not at whichever pass
+    boundary comes first."""
+    clock = ScaledClock(speed=20)
+    async with Emulator(_fleet(8), clock=clock, port=0) as emu:
+        # 6 % of the read bucket: 1.5 reads/s, about 21 a 15 s pass, for 32 connections and
+        # the lists: not all of them every pass
+        settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.06})
+        async with AzureClients(settings, clock=clock) as clients:
+            collector = ConnectionCollector(clients, clock, 15)
+            passes = []
+            for _ in range(3):
+                began = clock.now()
+                passes.append((began, await collector.collect(Scope(SUB))))
+                await clock.sleep(max(0.0, 15 - (clock.now() - began).total_seconds()))
+
+    began, last = passes[-1]
+    read = [o for o in last if isinstance(o, ConnectionObserved)]
+    assert 0 < len(read) < 32
+    offsets = sorted((o.observed_at - began).total_seconds() for o in read)
+    # started one after the other over 80 % of the interval, not in one burst
+    assert offsets[-1] - offsets[0] >= 6
+    assert offsets[-1] < 15

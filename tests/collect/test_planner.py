@@ -58,7 +58,7 @@ def test_a_small_budget_rotates_whole_gateways_and_promises_what_it_can() -> Non
 
 
 def test_a_change_heats_the_gateway_and_an_incident_keeps_resources_hot() -> None:
-    planner, clock = _planner(reads_per_second=1)
+    planner, clock = _planner(reads_per_second=2)  # 28 reads a pass: room for 14 hot ones
     candidates = [_conn(g, i) for g in range(10) for i in range(4)]
     for _ in range(4):
         _read_all(planner, planner.plan(LANE, SUB, candidates, 15, Cost()).read)
@@ -95,3 +95,24 @@ def test_achieved_interval_is_the_longest_gap_between_reads() -> None:
         clock.advance(15)
     achieved = planner.achieved(LANE, SUB)
     assert achieved is not None and 45 <= achieved <= 60
+
+
+def test_hot_resources_take_at_most_half_a_pass_so_the_rotation_keeps_moving() -> None:
+    planner, clock = _planner(reads_per_second=2)  # 28 reads per 15 s pass (95 %)
+    candidates = [_conn(g, i) for g in range(30) for i in range(4)]  # 120 connections
+    for _ in range(5):
+        _read_all(planner, planner.plan(LANE, SUB, candidates, 15, Cost()).read)
+        clock.advance(15)
+    # a storm: 20 of the 30 gateways in open incidents, 80 connections hot
+    planner.heat([c.group for c in candidates[:80]])
+    quiet = {c.resource_id for c in candidates[80:]}
+    read_quiet: set[str] = set()
+    for _ in range(6):
+        plan = planner.plan(LANE, SUB, candidates, 15, Cost())
+        assert plan.hot <= 14  # half of what a pass affords
+        assert len(plan.read) - plan.hot >= 12  # the other half goes on rotating
+        read_quiet |= set(plan.read) & quiet
+        _read_all(planner, plan.read)
+        clock.advance(15)
+    # the 40 connections nobody flagged were all read within six passes
+    assert read_quiet == quiet

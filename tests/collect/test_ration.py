@@ -76,3 +76,18 @@ def test_the_write_budget_stretches_only_the_collectors_that_write() -> None:
 def test_a_budget_too_small_for_the_lists_reads_once_a_day() -> None:
     rations = split(_spread(), reads_per_second=0.1, writes_per_second=4.75)
     assert rations["arm.connections"].period == LONGEST
+
+
+def test_a_read_that_takes_time_of_its_own_rotates_that_much_sooner() -> None:
+    # BGP status waits for two polls 2 s apart after its POST: it starts 4 s sooner, so a BGP
+    # session drop is found about as soon as a tunnel drop
+    demands = _spread()
+    demands[1] = Demand("arm.bgp", 50, 0, reads=2, writes=1, interval=20, fixed_reads=2, lead=4)
+    rations = split(demands, reads_per_second=11.875, writes_per_second=4.75)
+    connections, bgp = rations["arm.connections"], rations["arm.bgp"]
+    assert connections.period > 20
+    assert bgp.period == pytest.approx(connections.period - 4)
+    assert _spent(rations, "reads") == pytest.approx(11.875, abs=0.01)
+    # with the budget to spare, the configured intervals hold: nothing is read more often
+    roomy = split(demands, reads_per_second=100, writes_per_second=100)
+    assert roomy["arm.bgp"].period == 20 and roomy["arm.connections"].period == 15

@@ -4,7 +4,8 @@ A pass polls every current scope side by side (each subscription has its own bud
 everything it saw to the data path in one step, and only then lets an incremental collector move
 its watermark. A pass the budget stretches over its whole interval hands what it has read so far
 over as it goes (`ArmCollector.deliver`), collected here and submitted every
-`EARLY_FLUSH_SECONDS`, so a tunnel read at the start of a pass is not seen only at its end.
+`EARLY_FLUSH_SECONDS`, so a tunnel read at the start of a pass is not seen only at its end; a
+reading that changed is submitted at once.
 Passes run either as one loop per collector on its interval (`start`) or, for the stepped
 replay, as the collectors due at the clock's current time (`run_due`).
 """
@@ -119,8 +120,16 @@ class CollectorSchedule:
         self._record(collector, observations)
         self._after_pass()
 
-    async def _take_early(self, observations: list[Observation]) -> None:
+    async def _take_early(self, observations: list[Observation], *, urgent: bool = False) -> None:
+        """What a pass under way read: submitted with the next flush, or now when a reading
+        changed (with whatever waited for the flush, so the order stays)."""
         self._early.extend(observations)
+        if urgent:
+            ready, self._early = self._early, []
+            try:
+                await self._submit(ready)
+            except Exception:  # the pass goes on; what it reads next is submitted as usual
+                log.exception("submitting %d changed observation(s) failed", len(ready))
 
     async def _flush_early(self) -> None:
         """Submit what passes under way handed over, in one step every `EARLY_FLUSH_SECONDS`."""

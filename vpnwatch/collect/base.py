@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,8 +35,21 @@ log = logging.getLogger(__name__)
 
 LRO_TIMEOUT_FACTOR = 3  # a long-running POST may take this many request timeouts in total
 EARLY_SECONDS = 2.0  # clock seconds between hand-overs of what a long pass has read so far
+# A pass that reads only part of its rotation starts those reads over this share of its interval
+# (less what one read takes), so each resource is read one period after the last time, not at
+# whichever pass boundary comes first.
+SPREAD_SHARE = 0.8
 
-Deliver = Callable[[list[Observation]], Awaitable[None]]
+
+class Deliver(Protocol):
+    """Where a pass hands over what it has read so far; `urgent` when a reading changed, so
+    the receiver passes it on at once instead of with the next batch."""
+
+    def __call__(
+        self, observations: list[Observation], *, urgent: bool = False
+    ) -> Awaitable[None]: ...
+
+
 _early_allowed: ContextVar[bool] = ContextVar("vpnwatch_early_allowed", default=False)
 
 
@@ -123,6 +137,7 @@ class ArmCollector:
         # a pass paced by the budget lasts its whole interval, and a tunnel read at its start
         # must not wait for the end to be seen. None: everything comes back from `collect`.
         self.deliver: Deliver | None = None
+        self._just_changed: set[str] = set()  # resources whose reading just changed (`changed`)
 
     @property
     def pass_seconds(self) -> float:
@@ -263,18 +278,66 @@ class ArmCollector:
         return await self.call(doing, run)
 
     async def observe_each(
-        self, resources: Iterable[Any], what: str, observe: Callable[[Any], Awaitable[Observation]]
+        self,
+        resources: Iterable[Any],
+        what: str,
+        observe: Callable[[Any], Awaitable[Observation]],
+        spread: tuple[int, float] = (0, 0.0),
     ) -> list[Observation]:
         """Observe every listed resource concurrently; each failure is that resource's own
-        `ResourceUnknown`, never the whole pass's."""
-        return await self.as_read(
-            self.guarded(r.id, f"read {what} {r.id}", observe(r)) for r in resources
+        `ResourceUnknown`, never the whole pass's. `spread`: see `spread_out`."""
+
+        def reading(r: Any) -> Callable[[], Awaitable[Observation]]:
+            return lambda: self.guarded(r.id, f"read {what} {r.id}", observe(r))
+
+        return await self.as_read(self.spread_out([reading(r) for r in resources], *spread))
+
+    def spread_out(
+        self, reads: Sequence[Callable[[], Awaitable[T]]], at_once: int, window: float
+    ) -> list[Awaitable[T]]:
+        """The first `at_once` of `reads` start now, the rest one after the other over `window`
+        clock seconds (see `spread_window`)."""
+        later = len(reads) - at_once
+        if window <= 0 or later <= 1:
+            return [read() for read in reads]
+        step = window / later
+
+        async def after(delay: float, read: Callable[[], Awaitable[T]]) -> T:
+            await self.clock.sleep(delay)
+            return await read()
+
+        return [
+            read() if i < at_once else after((i - at_once) * step, read)
+            for i, read in enumerate(reads)
+        ]
+
+    def spread_window(self, read: int, total: int, lead: float = 0.0) -> float:
+        """Over how many clock seconds a pass that reads `read` of `total` resources starts
+        the reads of its rotation: none when it reads them all (nothing to keep apart) or on a
+        clock that moves only when told (the stepped replay)."""
+        if read >= total or math.isinf(self.clock.speed):
+            return 0.0
+        return max(0.0, self.interval_seconds * SPREAD_SHARE - lead)
+
+    def changed(self, resource_id: str) -> None:
+        """The reading just made of `resource_id` differs from the one before: `as_read` hands
+        it over at once."""
+        self._just_changed.add(resource_id.lower())
+
+    def _urgent(self, observation: Observation) -> bool:
+        subject = getattr(observation, "resource_id", None) or getattr(
+            observation, "gateway_id", None
         )
+        if not subject or subject.lower() not in self._just_changed:
+            return False
+        self._just_changed.discard(subject.lower())
+        return True
 
     async def as_read(self, observing: Iterable[Awaitable[Observation]]) -> list[Observation]:
         """Run these concurrently. With `deliver` set, in the planned part of a pass that has
         not failed (`finish`), hand what has been read over every `EARLY_SECONDS` as the reads
-        come in, and return only the rest."""
+        come in, and at once when a reading changed (a fault waits for no batch); return only
+        the rest."""
         if self.deliver is None or not _early_allowed.get():
             return await _gather(observing)
         tasks = [asyncio.ensure_future(o) for o in observing]
@@ -283,9 +346,13 @@ class ArmCollector:
         try:
             for next_done in asyncio.as_completed(tasks):
                 held.append(await next_done)
-                if (self.clock.now() - since).total_seconds() >= EARLY_SECONDS:
+                urgent = self._urgent(held[-1])
+                if urgent or (self.clock.now() - since).total_seconds() >= EARLY_SECONDS:
                     ready, held = held, []
-                    await self.deliver(ready)
+                    if urgent:
+                        await self.deliver(ready, urgent=True)
+                    else:
+                        await self.deliver(ready)
                     since = self.clock.now()
         except BaseException:
             for task in tasks:

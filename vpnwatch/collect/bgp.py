@@ -12,6 +12,7 @@ rotation. Waits between polls hold no slot (`lanes.py`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from azure.core.polling.base_polling import LocationPolling
@@ -42,24 +43,32 @@ class BgpCollector(ArmCollector):
     async def finish(self, scope: Scope, memo: RunMemo, groups: int) -> list[Observation]:
         """POST getBgpPeerStatus on the gateways the planner picks for this pass."""
         listed = {gw.id.lower(): (group, gw) for group, gw in memo.later}
+        # the POST's result comes after its polls: each read starts that much sooner
+        lead = LRO_READS * self.clients.settings.collectors.lro_poll_interval_seconds
         plan = self.clients.planner.plan(
             self.name,
             scope.subscription_id,
             [Candidate(gw.id, gw.id) for _, gw in memo.later],
             self.interval_seconds,
-            Cost(reads=LRO_READS, writes=1.0, fixed_reads=float(max(groups, memo.listed))),
+            Cost(
+                reads=LRO_READS,
+                writes=1.0,
+                fixed_reads=float(max(groups, memo.listed)),
+                lead=lead,
+            ),
             pass_seconds=self.pass_seconds,
         )
         network = self.clients.network(scope.subscription_id)
         chosen = [listed[rid.lower()] for rid in plan.read]
-        return await self.as_read(
-            self.guarded(
-                gw.id,
-                f"read BGP peer status of gateway {gw.id}",
-                self._status(network, group, gw),
+
+        def reading(group: str, gw: Any) -> Callable[[], Awaitable[Observation]]:
+            return lambda: self.guarded(
+                gw.id, f"read BGP peer status of gateway {gw.id}", self._status(network, group, gw)
             )
-            for group, gw in chosen
-        )
+
+        reads = [reading(group, gw) for group, gw in chosen]
+        window = self.spread_window(len(plan.read), plan.total, lead)
+        return await self.as_read(self.spread_out(reads, plan.hot, window))
 
     def promise(self, scope: Scope) -> float | None:
         return self.clients.planner.promise(self.name, scope.subscription_id)
@@ -84,9 +93,9 @@ class BgpCollector(ArmCollector):
             peers=tuple(_peer(row) for row in rows),
         )
         signature = tuple(sorted((p.local_address, p.neighbor, p.state) for p in observed.peers))
-        self.clients.planner.record(self.name, gateway.id, signature, group=gateway.id)
+        if self.clients.planner.record(self.name, gateway.id, signature, group=gateway.id):
+            self.changed(gateway.id)
         return observed
-
 
     def _location_polling(self) -> AsyncARMPolling:
         """Poll the operation's `Location`, not its `Azure-AsyncOperation` status monitor.

@@ -68,7 +68,10 @@ class ConnectionCollector(ArmCollector):
             pass_seconds=self.pass_seconds,
         )
         chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
-        return await self.observe_each(chosen, "connection", lambda c: self._connection(scope, c))
+        window = self.spread_window(len(plan.read), plan.total)
+        return await self.observe_each(
+            chosen, "connection", lambda c: self._connection(scope, c), (plan.hot, window)
+        )
 
     def promise(self, scope: Scope) -> float | None:
         return self.clients.planner.promise(self.name, scope.subscription_id)
@@ -87,6 +90,8 @@ class ConnectionCollector(ArmCollector):
             (observed.status, tuple((t.name, t.status) for t in observed.tunnels)),
             group=observed.gateway_id,
         )
+        if changed:
+            self.changed(observed.resource_id)
         if changed and observed.gateway_id:  # read its gateway's BGP status next, too
             hot = [observed.gateway_id]
             if observed.connection_type == VNET2VNET and observed.peer_id:

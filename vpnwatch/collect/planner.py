@@ -39,6 +39,10 @@ from vpnwatch.resourceids import subscription_of
 
 HOT_SECONDS = 300.0  # a resource whose reading changed stays hot this long
 HEADROOM = 0.95  # plan 95 % of what the budget allows; the rest absorbs retries
+# Hot resources never take more than this share of what a pass affords: during a storm of
+# changes (each heating its gateway for `HOT_SECONDS`) they would otherwise take nearly all of it
+# and stall the rotation, so the resources nobody has looked at for longest would wait longest.
+HOT_SHARE = 0.5
 # How fast a collector falls behind, against connections and BGP status, when the budget is
 # short: ExpressRoute circuits cost six reads and two writes each (peerings, stats, two route-table
 # summaries), so they stretch twice as fast; Resource Health, one paged read that moves what
@@ -90,12 +94,14 @@ class _Track:
 class Cost:
     """What reading one resource costs, and what every pass costs regardless (the lists).
     `other` charges buckets outside ARM's, as (kind, requests per resource): an Azure Monitor
-    metrics batch costs one `metrics:getBatch` call per query and no ARM read."""
+    metrics batch costs one `metrics:getBatch` call per query and no ARM read. `lead`: how long
+    one read takes after it starts, which its rotation makes up for (`ration.Demand.lead`)."""
 
     reads: float = 1.0
     writes: float = 0.0
     fixed_reads: float = 0.0
     other: tuple[tuple[str, float], ...] = ()
+    lead: float = 0.0  # seconds one read takes after it starts (a long-running operation's polls)
 
 
 class ReadPlanner:
@@ -134,6 +140,9 @@ class ReadPlanner:
 
         cycle = max(interval_seconds, pass_seconds or 0.0)
         hot_ids = [rid for rid in listed if self._is_hot(rid, track.seen[rid], now)]
+        # Hot resources come first but never take the whole pass: the rotation keeps moving.
+        # The ration is told only the hot ones a pass reads, so it leaves the rest to rotate.
+        hot_ids = hot_ids[: self._hot_cap(lane, subscription, cost, interval_seconds, len(listed))]
         track.demand = Demand(
             lane=lane,
             items=len(listed),
@@ -143,10 +152,9 @@ class ReadPlanner:
             interval=interval_seconds,
             fixed_reads=cost.fixed_reads,
             stretch=STRETCH.get(lane, 1.0),
+            lead=cost.lead,
         )
-        rotation, hot_cap = self._quota(lane, subscription, cost, interval_seconds, len(listed))
-        # Hot resources come first but never take the whole pass: the rotation keeps moving.
-        hot_ids = hot_ids[:hot_cap]
+        rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed))
         rest = len(listed) - len(hot_ids)
         # The rotation reads `rotation` resources a pass on average: what a pass does not read
         # of it (a fraction, or what a whole group overshot) carries over to the next.
@@ -190,30 +198,43 @@ class ReadPlanner:
 
     def _quota(
         self, lane: str, subscription: str, cost: Cost, interval: float, items: int
-    ) -> tuple[float, int]:
-        """How many resources in rotation this pass may read (on average: it may be a fraction),
-        and how many hot ones: the lane's ration for ARM reads and writes, its affordable rate
-        for a collector charged elsewhere (Azure Monitor). Hot ones never take more than 90 %
-        of what a pass affords: the rotation moves."""
+    ) -> float:
+        """How many resources in rotation this pass may read (on average: it may be a fraction):
+        the lane's ration for ARM reads and writes, its affordable rate for a collector charged
+        elsewhere (Azure Monitor), less the hot ones."""
         demand = self._track(lane, subscription).demand
         hot = demand.hot if demand is not None else 0
-        if cost.other or (cost.reads <= 0 and cost.writes <= 0):
-            rate = self.affordable_per_second(lane, subscription, cost)
-            budget_per_pass = rate * interval * HEADROOM - cost.fixed_reads
-            per_pass = max(1, items if math.isinf(budget_per_pass) else math.floor(budget_per_pass))
-            hot_cap = max(1, per_pass - max(1, per_pass // 10))
-            return float(max(1, per_pass - min(hot, hot_cap))), hot_cap
+        if _charged_elsewhere(cost):
+            per_pass = self._per_pass(lane, subscription, cost, interval, items)
+            return float(max(1, per_pass - hot))
         ration = self.rations(subscription).get(lane)
         if ration is None or demand is None:
-            return float(items), max(1, items)
+            return float(items)
         rotating = max(0, demand.items - demand.hot)
+        return rotating * interval / ration.period
+
+    def _hot_cap(
+        self, lane: str, subscription: str, cost: Cost, interval: float, items: int
+    ) -> int:
+        """How many hot resources a pass reads at most: `HOT_SHARE` of what a pass affords."""
+        if _charged_elsewhere(cost):
+            per_pass = self._per_pass(lane, subscription, cost, interval, items)
+            return max(1, math.floor(per_pass * HOT_SHARE))
         affordable = min(
             self.budget.spendable_per_second(subscription, kind) * HEADROOM * interval / per_item
             for kind, per_item in ((READS, cost.reads), (WRITES, cost.writes))
             if per_item > 0
         )
-        hot_cap = items if math.isinf(affordable) else max(1, math.floor(0.9 * affordable))
-        return rotating * interval / ration.period, hot_cap
+        if math.isinf(affordable):
+            return max(1, items)
+        return max(1, math.floor(HOT_SHARE * affordable))
+
+    def _per_pass(
+        self, lane: str, subscription: str, cost: Cost, interval: float, items: int
+    ) -> int:
+        rate = self.affordable_per_second(lane, subscription, cost)
+        budget_per_pass = rate * interval * HEADROOM - cost.fixed_reads
+        return max(1, items if math.isinf(budget_per_pass) else math.floor(budget_per_pass))
 
     def rations(self, subscription: str) -> dict[str, Ration]:
         """Each rotating collector's part of `subscription`'s budget (`ration.py`): what the
@@ -384,6 +405,12 @@ class ReadPlanner:
             ordered.append((oldest, sorted(members)))
         ordered.sort(key=lambda g: (g[0] is not None, g[0] or datetime.min, g[1][0]))
         return ordered
+
+
+def _charged_elsewhere(cost: Cost) -> bool:
+    """A collector that spends no ARM request (an Azure Monitor one) is paced by its own
+    bucket's affordable rate, not by the ration of ARM's."""
+    return bool(cost.other) or (cost.reads <= 0 and cost.writes <= 0)
 
 
 def _after(now: datetime, seconds: float) -> datetime:

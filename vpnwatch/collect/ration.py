@@ -12,7 +12,10 @@ the shortest the reads and the writes allow. While the budget affords the config
 `T` is below them and nothing changes; when it does not, connections and BGP status fall behind
 together instead of BGP status waiting for connections to be read at 15 s (a BGP session that
 drops with its tunnels up is a fault too). A collector's `stretch` makes it fall behind faster
-(ExpressRoute circuits, six reads each, are read at twice `T`).
+(ExpressRoute circuits, six reads each, are read at twice `T`), and its `lead` makes it rotate
+that many seconds faster: a reading that takes time of its own after it starts (BGP status waits
+for its long-running operation's polls) is started sooner, so that a fault it alone can see is
+found as soon as a tunnel drop is (`docs/read-budget.md`, "Balancing the kinds of fault").
 
 Writes (the POST actions of BGP status and route-table summaries) are a bucket of their own: a
 rotation the write budget cannot afford at `T` is stretched for the collectors that write, and
@@ -42,6 +45,7 @@ class Demand:
     interval: float  # the configured interval: the shortest period
     fixed_reads: float = 0.0  # every pass, whatever it reads (the lists)
     stretch: float = 1.0  # this collector's period is `stretch * T` when the budget is short
+    lead: float = 0.0  # ... less this many seconds: what one reading takes after it starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,7 @@ def split(
 
     def period(d: Demand, t: float) -> float:
         floor = d.stretch * t_writes if d.writes > 0 else 0.0
-        return min(LONGEST, max(d.interval, d.stretch * t, floor))
+        return min(LONGEST, max(d.interval, _rotation(d, t), floor))
 
     t_reads = _shortest(
         lambda t: sum(_cost(d, d.reads, period(d, t)) for d in demands),
@@ -103,7 +107,11 @@ def _cost(d: Demand, per_item: float, period: float) -> float:
 
 
 def _rotating(d: Demand, per_item: float, t: float) -> float:
-    return _cost(d, per_item, min(LONGEST, max(d.interval, d.stretch * t)))
+    return _cost(d, per_item, min(LONGEST, max(d.interval, _rotation(d, t))))
+
+
+def _rotation(d: Demand, t: float) -> float:
+    return d.stretch * t - d.lead
 
 
 def _shortest(spend: Callable[[float], float], available: float) -> float:

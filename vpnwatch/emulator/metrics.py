@@ -37,6 +37,7 @@ from typing import Any
 
 from vpnwatch.emulator.arm import Reply, error
 from vpnwatch.emulator.instances import carrier_at, instance_name, switches
+from vpnwatch.emulator.p2s import p2s_sessions
 from vpnwatch.emulator.scenario import BucketSpec
 from vpnwatch.emulator.throttling import TokenBucket
 from vpnwatch.emulator.topology import Circuit, Connection, Gateway
@@ -587,38 +588,6 @@ def _bgp_rows(world: World, gw: Gateway, t: float) -> Iterator[tuple[int, Any]]:
 
 
 P2S_BYTES_PER_SESSION = 40_000.0  # steady bytes per second per connected user
-P2S_RECONNECT_SECONDS = 600.0  # users trickle back over this long after a failover
-
-
-def p2s_sessions(world: World, gw: Gateway, t: float) -> dict[int, int]:
-    """Connected point-to-site users per instance at `t`.
-
-    Azure disconnects every P2S client when the gateway fails over; clients reconnect on their
-    own over the following minutes (VPN Gateway FAQ, "What happens during a failover?"). An
-    active/active gateway spreads its users over both instances.
-    """
-    total = gw.p2s_clients
-    if not total or not gw.is_vpn:
-        return {}
-    if gw.active_active:
-        shares = {0: total // 2, 1: total - total // 2}
-        out = {}
-        for index, share in shares.items():
-            down = world.timeline.gateway_instance_down(gw.name, index)
-            out[index] = 0 if down.contains(t) else _recovered(share, down.last_end(t), t)
-        return out
-    instance = carrier_at(world, gw, 0, t)
-    if instance is None:
-        return {0: 0, 1: 0}
-    last = world.timeline.gateway_slot_down(gw.name, 0).last_end(t)
-    return {instance: _recovered(total, last, t), 1 - instance: 0}
-
-
-def _recovered(total: int, since: float | None, t: float) -> int:
-    if since is None:
-        return total
-    share = min(1.0, max(0.0, (t - since) / P2S_RECONNECT_SECONDS))
-    return int(total * share)
 
 
 def _circuit_metrics(world: World) -> list[MetricDef]:

@@ -9,7 +9,7 @@ stable/2026-01-01/examples/): vpnConnectionId ("IKEv2_<guid>"), vpnConnectionDur
 privateIpAddress (from the address pool), vpnUserName, maxBandwidth, egress/ingress
 bytes and packets, maxPacketsPerSecond.
 
-The users are the ones `P2SConnectionCount` counts (`metrics.p2s_sessions`): all disconnected by
+The users are the ones `P2SConnectionCount` counts (`p2s_sessions`): all disconnected by
 a failover, back over the following minutes. A gateway without point-to-site answers an empty
 list.
 """
@@ -21,6 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from vpnwatch.emulator.instances import carrier_at
 from vpnwatch.emulator.topology import Gateway
 from vpnwatch.emulator.world import World
 
@@ -29,6 +30,38 @@ STEADY_SECONDS = 6 * 3600.0  # users connected before the scenario began: up to 
 BYTES_PER_SECOND = 40_000  # as P2SBandwidth counts a user
 PACKET_BYTES = 600
 MAX_BANDWIDTH = 240_000_000
+P2S_RECONNECT_SECONDS = 600.0  # users trickle back over this long after a failover
+
+
+def p2s_sessions(world: World, gw: Gateway, t: float) -> dict[int, int]:
+    """Connected point-to-site users per instance at `t`.
+
+    Azure disconnects every P2S client when the gateway fails over; clients reconnect on their
+    own over the following minutes (VPN Gateway FAQ, "What happens during a failover?"). An
+    active/active gateway spreads its users over both instances.
+    """
+    total = gw.p2s_clients
+    if not total or not gw.is_vpn:
+        return {}
+    if gw.active_active:
+        shares = {0: total // 2, 1: total - total // 2}
+        out = {}
+        for index, share in shares.items():
+            down = world.timeline.gateway_instance_down(gw.name, index)
+            out[index] = 0 if down.contains(t) else _recovered(share, down.last_end(t), t)
+        return out
+    instance = carrier_at(world, gw, 0, t)
+    if instance is None:
+        return {0: 0, 1: 0}
+    last = world.timeline.gateway_slot_down(gw.name, 0).last_end(t)
+    return {instance: _recovered(total, last, t), 1 - instance: 0}
+
+
+def _recovered(total: int, since: float | None, t: float) -> int:
+    if since is None:
+        return total
+    share = min(1.0, max(0.0, (t - since) / P2S_RECONNECT_SECONDS))
+    return int(total * share)
 
 
 def _user(gw: Gateway, instance: int, n: int) -> uuid.UUID:
@@ -43,9 +76,6 @@ def _private_address(gw: Gateway, index: int) -> str:
 
 def sessions(world: World, gw: Gateway, t: float, started_at: datetime) -> dict[str, Any]:
     """The operation's result at scenario second `t`."""
-    # metrics.py answers through arm.py, which routes here: import it when first asked
-    from vpnwatch.emulator.metrics import P2S_RECONNECT_SECONDS, p2s_sessions
-
     now = started_at + timedelta(seconds=t)
     value: list[dict[str, Any]] = []
     protocols = gw.p2s.tunnel_types if gw.p2s is not None else ["IkeV2"]
