@@ -196,7 +196,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _logging(settings.log_level, settings.log_format)
     from vpnwatch.config import config_warnings
     from vpnwatch.runtime import AgentExited, serve
-    from vpnwatch.service.app import StartupError
+    from vpnwatch.startup import StartupError
 
     log = logging.getLogger("vpnwatch")
     for warning in config_warnings(settings):

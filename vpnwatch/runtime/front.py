@@ -14,20 +14,21 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vpnwatch.config import ApiAuthSettings
 from vpnwatch.runtime.channel import FleetMetrics, Publication
 from vpnwatch.service.auth import authorised
-from vpnwatch.service.health import ALIVE
-from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE
 from vpnwatch.service.schemas import LivezResponse
 
 STUCK_SECONDS = 60.0  # /livez fails once the agent process has not published for this long
 SCRAPED_EVERY_SECONDS = 1.0  # the fewest wall seconds between two `Scraped` sent to the child
 
 _JSON = b"application/json"
+_ALIVE = LivezResponse().model_dump_json().encode()
+_METRICS = CONTENT_TYPE_PLAIN_0_0_4.encode()
 _STARTING = b'{"error":"unavailable","detail":"starting"}'
 
 
@@ -91,7 +92,7 @@ class Front:
     async def _livez(self, send: Send) -> None:
         silent = self.latest.silent_for()
         if silent <= self.stuck_seconds:
-            return await _respond(send, 200, ALIVE, _JSON)
+            return await _respond(send, 200, _ALIVE, _JSON)
         status = f"stuck: the agent process has not published for {silent:.0f} s"
         body = LivezResponse(status=status).model_dump_json().encode()
         await _respond(send, 503, body, _JSON)
@@ -126,7 +127,7 @@ class Front:
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-type", PROMETHEUS_CONTENT_TYPE.encode()),
+                    (b"content-type", _METRICS),
                     (b"content-length", length),
                 ],
             }

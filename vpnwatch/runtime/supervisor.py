@@ -41,7 +41,8 @@ from vpnwatch.runtime.channel import (
 from vpnwatch.runtime.front import Front, Latest
 from vpnwatch.runtime.proxy import ChildProxy
 from vpnwatch.runtime.server import QuietServer
-from vpnwatch.service.app import StartupError, startup_line, uvicorn_config
+from vpnwatch.service.protocol import uvicorn_config
+from vpnwatch.startup import StartupError, startup_line
 
 log = logging.getLogger("vpnwatch.runtime")
 
@@ -61,6 +62,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
     process, until SIGTERM or SIGINT. `clock` is handed to the child's agent (the benchmark
     shares a scaled clock with its emulator)."""
     log.info("%s", startup_line(settings))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     listener = _bind(settings.service.host, settings.service.port)
     with listener, _private_directory() as directory:
         socket_path = str(directory / SOCKET_NAME)

@@ -36,10 +36,11 @@ from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.auth import require_reader
 from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
-from vpnwatch.service.protocol import protocol_with_read_timeout
+from vpnwatch.service.protocol import uvicorn_config
 from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
+from vpnwatch.startup import StartupError, one_line, startup_line
 from vpnwatch.tasks import cancel_and_wait
 
 log = logging.getLogger("vpnwatch.service")
@@ -205,50 +206,6 @@ def create_app(
     return app
 
 
-def uvicorn_config(
-    app: ASGIApp,
-    settings: Settings,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    uds: str | None = None,
-    lifespan: str = "on",
-) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        uds=uds,
-        lifespan=lifespan,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        http=protocol_with_read_timeout(settings.service.read_timeout_seconds),
-    )
-
-
-def startup_line(settings: Settings) -> str:
-    """Everything someone reading the log first needs, in one line."""
-    azure, targets = settings.azure, settings.targets
-    cloud = azure.cloud.value
-    if azure.cloud.value == "custom":
-        cloud += f" ({azure.resolved_endpoints().resource_manager})"
-    if targets.discover_all:
-        watched = "every subscription the credential can see"
-    else:
-        watched = f"{len(targets.subscriptions)} subscription(s) " + ", ".join(
-            targets.subscriptions
-        )
-    if targets.resource_groups:
-        watched += f" (resource groups {', '.join(targets.resource_groups)})"
-    return (
-        f"vpnwatch {__version__} starting: cloud {cloud}, credential {azure.credential.kind.value},"
-        f" watching {watched}, state {settings.store.path},"
-        f" listening on http://{settings.service.host}:{settings.service.port}/"
-    )
-
-
 async def serve_one_loop(
     settings: Settings, *, clock: Clock | None = None, demo: DemoStory | None = None
 ) -> None:
@@ -289,15 +246,6 @@ async def start_agent(agent: Agent) -> None:
         with contextlib.suppress(Exception):
             await agent.stop()
         raise StartupError(f"the agent could not start: {one_line(exc)}") from exc
-
-
-class StartupError(Exception):
-    """`vpnwatch run` could not start; the message says why, in one line."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 @asynccontextmanager
