@@ -32,6 +32,7 @@ from vpnwatch.clock import ScaledClock
 from vpnwatch.config import Settings
 from vpnwatch.correlate import CorrelationResult
 from vpnwatch.emulator import Emulator
+from vpnwatch.emulator.estates import fault_hubs, fault_subscription
 from vpnwatch.emulator.scenario import parse_scenario
 from vpnwatch.incidents import IncidentType
 from vpnwatch.store import Store
@@ -54,26 +55,12 @@ FAULTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def subscription(n: int) -> str:
-    return f"6f1d3c2a-0000-4000-8000-0000000e{n:04d}"
-
-
 def scenario_document(fault_seconds: float) -> dict[str, Any]:
-    generate, timeline = [], []
+    """One small hub per fault (`f1`, `f2`, ...); a fault with `every` starts again every so
+    many seconds while it lasts."""
+    hubs: dict[str, list[dict[str, Any]]] = {}
     for n, entries in enumerate(FAULTS.values(), start=1):
-        sub = subscription(n)
-        generate.append(
-            {
-                "subscription": sub,
-                "name_prefix": f"f{n}",
-                "regions": ["westeurope"],
-                "gateways": 1,
-                "connections_per_gateway": 2,
-                "sites_per_region": 2,
-                "active_active_every": 0,
-                "zones": [["1", "2", "3"]],
-            }
-        )
+        timeline = hubs[f"f{n}"] = []
         for entry in entries:
             entry = dict(entry)
             every = entry.pop("every", None)
@@ -82,16 +69,8 @@ def scenario_document(fault_seconds: float) -> dict[str, Any]:
                 if every
                 else [FAULT_AT]
             )
-            for at in starts:
-                timeline.append({"duration": fault_seconds, **entry, "at": at, "subscription": sub})
-    return {
-        "name": "bench-faults",
-        "duration": FAULT_AT + fault_seconds + 300,
-        "seed": 14,
-        "topology": {"generate": generate},
-        "timeline": timeline,
-        "expect": [],
-    }
+            timeline.extend({"duration": fault_seconds, **entry, "at": at} for at in starts)
+    return fault_hubs("bench-faults", hubs, duration=FAULT_AT + fault_seconds + 300)
 
 
 @dataclass
@@ -151,7 +130,7 @@ async def measure(speed: float, fault_seconds: float) -> tuple[Seen, float]:
                 while True:
                     snapshot = emu.counters
                     for n in range(1, len(FAULTS) + 1):
-                        sub = subscription(n)
+                        sub = fault_subscription(n)
                         throttled = snapshot.of(sub)["throttled"]
                         if throttled > counted.get(sub, 0):
                             counted[sub] = throttled
@@ -185,7 +164,7 @@ async def main() -> None:
         f"{'after Azure answers':>20}  other"
     )
     for n, (label, entries) in enumerate(FAULTS.items(), start=1):
-        scope = f"/subscriptions/{subscription(n)}"
+        scope = f"/subscriptions/{fault_subscription(n)}"
         first = seen.first_failed.get(scope)
         raised = seen.opened.get(scope)
         resolved = seen.resolved.get(scope)

@@ -116,15 +116,28 @@ class VpnwatchProcess:
         """The first complete line the process printed on stdout."""
 
         def probe() -> str | None:
-            if not self.alive():
-                raise AssertionError(
-                    f"{self.name} exited with {self.popen.returncode} before printing a line; "
-                    f"stderr:\n{self.stderr()}"
-                )
+            self._still_running("printing a line")
             text = self.stdout()
             return text.split("\n", 1)[0].strip() if "\n" in text else None
 
         return wait_for(f"{self.name} to print a line on stdout", probe, deadline_seconds)
+
+    def wait_answering(self, url: str, deadline_seconds: float) -> None:
+        """Until `url` (the process's `/livez`, `/readyz`, ...) answers 200."""
+
+        def probe() -> bool:
+            self._still_running(f"answering {url}")
+            return status_of(url) == 200
+
+        wait_for(f"{self.name} to answer {url}", probe, deadline_seconds)
+
+    def _still_running(self, before: str) -> None:
+        """Fail at once, with what the process said, if it has exited: waiting on is pointless."""
+        if not self.alive():
+            raise AssertionError(
+                f"{self.name} exited with {self.popen.returncode} before {before}; "
+                f"stderr:\n{self.stderr()}"
+            )
 
     def signal(self, signum: int) -> None:
         if self.alive():
@@ -180,6 +193,26 @@ class ProcessGroup:
             )
         process = VpnwatchProcess(name, popen, stdout_path, stderr_path)
         self.started.append(process)
+        return process
+
+    def start_emulator(self, scenario: str | Path, *args: str) -> str:
+        """`vpnwatch emulator --scenario <scenario> *args` on a free loopback port; the URL it
+        printed once it listens."""
+        port = free_port()
+        emulator = self.start(
+            "emulator", "emulator", "--scenario", str(scenario), "--port", str(port), *args
+        )
+        url = emulator.first_stdout_line(deadline_seconds=20)
+        assert url == f"http://{LOOPBACK}:{port}", url
+        return url
+
+    def start_run(
+        self, name: str, config: Path, until: str, deadline_seconds: float = 30.0
+    ) -> VpnwatchProcess:
+        """`vpnwatch run --config <config>`, once `until` (its `/livez` or `/readyz`) answers
+        200."""
+        process = self.start(name, "run", "--config", str(config))
+        process.wait_answering(until, deadline_seconds)
         return process
 
     def stop_all(self) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_helpers import LOOPBACK, ProcessGroup, free_port, get_json, status_of, wait_for
+from e2e_helpers import LOOPBACK, ProcessGroup, free_port, get_json, wait_for
 
 SUBSCRIPTION = "6f1d3c2a-0000-4000-8000-00000000a201"
 SPEED = 30.0
@@ -106,17 +106,12 @@ def agent_config(tmp_path: Path, emulator_url: str, port: int, hook_url: str) ->
 def test_kill_9_between_writing_and_delivering_loses_nothing(
     tmp_path: Path, processes: ProcessGroup
 ) -> None:
-    emulator_port, port = free_port(), free_port()
-    emulator = processes.start(
-        "emulator", "emulator", "--scenario", "site-down", "--port", str(emulator_port),
-        "--speed", f"{SPEED:g}",
-    )  # fmt: skip
-    emulator_url = emulator.first_stdout_line(deadline_seconds=20)
+    emulator_url = processes.start_emulator("site-down", "--speed", f"{SPEED:g}")
+    port = free_port()
     api = f"http://{LOOPBACK}:{port}"
     with receiver() as hook:
         config = agent_config(tmp_path, emulator_url, port, hook.url)
-        agent = processes.start("agent", "run", "--config", str(config))
-        wait_for("the agent to serve", lambda: status_of(f"{api}/livez") == 200, 20)
+        agent = processes.start_run("agent", config, until=f"{api}/livez", deadline_seconds=20)
 
         def written() -> list[dict[str, Any]] | None:
             page = get_json(f"{api}/api/v1/notifications?status=pending")
@@ -131,8 +126,7 @@ def test_kill_9_between_writing_and_delivering_loses_nothing(
         agent.kill_hard()
 
         hook.healthy = True
-        processes.start("agent-restarted", "run", "--config", str(config))
-        wait_for("the restarted agent to serve", lambda: status_of(f"{api}/livez") == 200, 20)
+        processes.start_run("agent-restarted", config, until=f"{api}/livez", deadline_seconds=20)
 
         def all_delivered() -> bool | None:
             page = get_json(f"{api}/api/v1/notifications?status=pending")

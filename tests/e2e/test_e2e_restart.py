@@ -109,32 +109,18 @@ def evidence(found: dict[str, Any]) -> set[tuple[str, str]]:
 def test_kill_9_during_failover_resumes_the_open_incident(
     tmp_path: Path, processes: ProcessGroup
 ) -> None:
-    emulator_port, service_port = free_port(), free_port()
-    emulator = processes.start(
-        "emulator",
-        "emulator",
-        "--scenario",
-        SCENARIO,
-        "--port",
-        str(emulator_port),
-        "--speed",
-        f"{SPEED:g}",
-    )
-    emulator_url = emulator.first_stdout_line(deadline_seconds=20)
+    emulator_url = processes.start_emulator(SCENARIO, "--speed", f"{SPEED:g}")
     emulator_started = datetime.now(UTC)
-    assert emulator_url == f"http://{LOOPBACK}:{emulator_port}"
-
+    service_port = free_port()
     config = agent_config(tmp_path, emulator_url, service_port)
     database = tmp_path / "state" / "vpnwatch.sqlite3"
     api = f"http://{LOOPBACK}:{service_port}"
 
     def start_agent(name: str) -> VpnwatchProcess:
-        agent = processes.start(name, "run", "--config", str(config))
-        wait_for(f"{name} to serve", lambda: status_of(f"{api}/livez") == 200, 20)
-        return agent
+        return processes.start_run(name, config, until=f"{api}/livez", deadline_seconds=20)
 
     agent = start_agent("agent")
-    wait_for("the agent to be ready", lambda: status_of(f"{api}/readyz") == 200, 20)
+    agent.wait_answering(f"{api}/readyz", deadline_seconds=20)
     # one start-up line says where it reads from, as whom, where it keeps state and listens
     [startup] = [line for line in agent.stderr().splitlines() if " starting: " in line]
     assert "cloud custom" in startup and "credential static_token" in startup

@@ -14,7 +14,7 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from vpnwatch.clock import ManualClock
 from vpnwatch.collect.credentials import AsyncStaticTokenCredential
 from vpnwatch.emulator import Emulator, ScenarioError, load_scenario
-from vpnwatch.emulator.estates import FAULT_KINDS, build_estate
+from vpnwatch.emulator.estates import FAULT_KINDS, build_estate, fault_hubs, fault_subscription
 from vpnwatch.emulator.scenario import parse_scenario
 from vpnwatch.emulator.world import World
 
@@ -132,3 +132,24 @@ def test_generated_estates_have_the_promised_shape_and_faults(shape: str) -> Non
             assert "Idle" in {r.state for r in rows}
             rows = world.bgp_peers(topo.gateway(fault.gateway), after)
             assert "Idle" not in {r.state for r in rows}
+
+
+def test_fault_hubs_give_each_fault_a_small_hub_of_its_own() -> None:
+    storm = {"kind": "api_unavailable", "at": 100, "duration": 50}
+    drop = {"kind": "tunnel_down", "connection": "b-vpngw-0000-cn1", "at": 100, "duration": 50}
+    raw = fault_hubs("faults", {"a": [storm], "b": []}, duration=600, extra=[drop])
+    world = World(parse_scenario(raw))
+    topo = world.topology
+    by_subscription = Counter(c.rg.subscription.id for c in topo.connections)
+    assert by_subscription == {fault_subscription(1): 2, fault_subscription(2): 2}
+    assert sorted(g.name for g in topo.gateways) == ["a-vpngw-0000", "b-vpngw-0000"]
+    # the hub's faults are its own; the extra entries are as given
+    [fault] = world.timeline.api_faults
+    assert fault.covers(fault_subscription(1), "/") and not fault.covers(fault_subscription(2), "/")
+    states = {c.name: world.connection_state(c, 120).status for c in topo.connections}
+    assert states == {
+        "a-vpngw-0000-cn0": "Connected",
+        "a-vpngw-0000-cn1": "Connected",
+        "b-vpngw-0000-cn0": "Connected",
+        "b-vpngw-0000-cn1": "NotConnected",
+    }

@@ -1,5 +1,6 @@
-"""The fault suite's pieces: a fleet with one subscription per fault, `vpnwatch run`'s settings,
-a sampler that watches the agent from outside, and an Azure Monitor alert sender.
+"""The fault suite's pieces: `vpnwatch run`'s settings, a sampler that watches the agent from
+outside, and an Azure Monitor alert sender. The fleet, one small hub per fault in a subscription
+of its own, is `vpnwatch.emulator.estates.fault_hubs`.
 
 Time: the emulator plays the scenario `SPEED` times faster than the wall clock; the agent runs on
 the wall clock with every interval divided by `SPEED` and every other setting at its default, so
@@ -21,6 +22,8 @@ import httpx
 import yaml
 from e2e_helpers import LOOPBACK
 
+from vpnwatch.emulator.counters import read_counters
+
 SPEED = 10.0
 CONNECTIONS_INTERVAL = 3.0  # wall seconds: 30 scenario seconds
 DEADLINE = CONNECTIONS_INTERVAL / 2  # the default call deadline
@@ -30,42 +33,30 @@ WEBHOOK = "/webhooks/azure-monitor"
 ALERTS = Path(__file__).resolve().parent.parent / "service" / "alerts"
 
 
-def subscription(n: int) -> str:
-    return f"6f1d3c2a-0000-4000-8000-0000000f{n:04d}"
+@dataclass(frozen=True)
+class ScenarioTime:
+    """Where the emulator's scenario second 0 fell on the wall clock: between `earliest` and
+    `latest`. Read from the emulator's own count of scenario seconds, so the span is one local
+    request; the moment its URL was read is later than second 0 by the emulator's start-up and
+    the wait for its line, enough for a poll to see a fault end before the test thinks it has."""
 
+    earliest: float
+    latest: float
 
-def fleet_scenario(
-    name: str, faults: dict[str, list[dict[str, Any]]], *, duration: float, extra: Any = ()
-) -> dict[str, Any]:
-    """One small generated hub per entry of `faults` (a gateway, two BGP connections), each
-    subscription with its own faults (scoped to it), plus `extra` timeline entries."""
-    generate = []
-    timeline: list[dict[str, Any]] = list(extra)
-    for n, (label, entries) in enumerate(faults.items(), start=1):
-        sub = subscription(n)
-        generate.append(
-            {
-                "subscription": sub,
-                "subscription_name": label,
-                "name_prefix": label,
-                "regions": ["westeurope"],
-                "gateways": 1,
-                "connections_per_gateway": 2,
-                "sites_per_region": 2,
-                "active_active_every": 0,
-                "zones": [["1", "2", "3"]],
-            }
-        )
-        timeline.extend({**e, "subscription": sub} for e in entries)
-    return {
-        "name": name,
-        "description": "vpnwatch's fault suite",
-        "duration": duration,
-        "seed": 14,
-        "topology": {"generate": generate},
-        "timeline": timeline,
-        "expect": [],
-    }
+    @classmethod
+    def of(cls, emulator_url: str) -> ScenarioTime:
+        before = time.time()
+        elapsed = read_counters(emulator_url).elapsed / SPEED
+        after = time.time()
+        return cls(before - elapsed, after - elapsed)
+
+    def come_by(self, seconds: float) -> float:
+        """A wall time by which scenario second `seconds` has surely come."""
+        return self.latest + seconds / SPEED
+
+    def not_yet_at(self, seconds: float) -> float:
+        """A wall time at which scenario second `seconds` has surely not come yet."""
+        return self.earliest + seconds / SPEED
 
 
 def write_scenario(tmp_path: Path, raw: dict[str, Any]) -> Path:

@@ -23,22 +23,23 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_helpers import LOOPBACK, ProcessGroup, free_port, status_of, wait_for
+from e2e_helpers import LOOPBACK, ProcessGroup, free_port
 from faults_helpers import (
     CONNECTIONS_INTERVAL,
     DEADLINE,
     SLACK,
     SPEED,
     Sampler,
+    ScenarioTime,
     agent_config,
     alert,
-    fleet_scenario,
     in_subscription,
     post_alert,
     scope_of,
-    subscription,
     write_scenario,
 )
+
+from vpnwatch.emulator.estates import fault_hubs, fault_subscription
 
 pytestmark = pytest.mark.slow
 
@@ -86,22 +87,17 @@ def test_api_faults_blind_in_time_never_stale_up_and_recover(
 ) -> None:
     faults = {label: [entry] for label, (entry, _, _) in BLINDING.items()} | HARMLESS
     labels = list(faults)
-    subs = {label: subscription(n) for n, label in enumerate(labels, start=1)}
-    scenario = write_scenario(tmp_path, fleet_scenario("api-faults", faults, duration=DURATION))
+    subs = {label: fault_subscription(n) for n, label in enumerate(labels, start=1)}
+    scenario = write_scenario(tmp_path, fault_hubs("api-faults", faults, duration=DURATION))
 
-    emulator_port, port = free_port(), free_port()
-    emulator = processes.start(
-        "emulator", "emulator", "--scenario", str(scenario), "--port", str(emulator_port),
-        "--speed", f"{SPEED:g}", "--throttling", "off",
-    )  # fmt: skip
-    url = emulator.first_stdout_line(deadline_seconds=20)
-    started = time.time()  # the scenario's second 0, within the time it took to print the line
-    fault_at, fault_end = started + FAULT_AT / SPEED, started + END / SPEED
+    url = processes.start_emulator(scenario, "--speed", f"{SPEED:g}", "--throttling", "off")
+    scenario_time = ScenarioTime.of(url)
+    fault_at, fault_end = scenario_time.come_by(FAULT_AT), scenario_time.not_yet_at(END)
 
+    port = free_port()
     config = agent_config(tmp_path, url, port, list(subs.values()))
     api = f"http://{LOOPBACK}:{port}"
-    processes.start("agent", "run", "--config", str(config))
-    wait_for("the agent to be ready", lambda: status_of(f"{api}/readyz") == 200, 30)
+    processes.start_run("agent", config, until=f"{api}/readyz")
     assert time.time() < fault_at - CONNECTIONS_INTERVAL, "the agent was ready too late"
 
     sampler = Sampler(api).start()

@@ -14,11 +14,17 @@ of `InjectedFault`s, each with its time, target and the incident type vpnwatch i
 open for it, so a benchmark can measure fault to incident. Faults take turns: a tunnel drop on
 one connection, an active/standby failover, an active/active instance loss and a BGP session
 going Idle, each on a gateway no other fault touches, spread over every subscription.
+
+`fault_hubs` is the other end of the scale: one small hub (a gateway, two BGP connections) per
+fault, each in a subscription of its own with its faults scoped to it, so that no fault blinds
+or slows another. The fault suite (`tests/faults/`) and `bench/faults.py` inject API faults
+into it.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -204,4 +210,50 @@ def _timeline_entry(fault: InjectedFault) -> dict[str, Any]:
         "gateway": fault.gateway,
         "neighbor": fault.target,
         "state": "Idle",
+    }
+
+
+def fault_subscription(n: int) -> str:
+    """The subscription of the `n`-th hub (from 1) of `fault_hubs`."""
+    return f"6f1d3c2a-0000-4000-8000-0000000f{n:04d}"
+
+
+def fault_hubs(
+    name: str,
+    faults: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    duration: float,
+    extra: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A scenario document with one small hub per entry of `faults` (label -> its timeline
+    entries): in subscription `fault_subscription(n)`, named after the label, one zone-redundant
+    active/standby gateway with two BGP connections to two sites. Its entries (API faults, the
+    kinds a subscription can scope) are scoped to that subscription; the `extra` entries go on
+    the timeline as they are."""
+    generate: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = [dict(e) for e in extra]
+    for n, (label, entries) in enumerate(faults.items(), start=1):
+        subscription = fault_subscription(n)
+        generate.append(
+            {
+                "subscription": subscription,
+                "subscription_name": label,
+                "name_prefix": label,
+                "regions": ["westeurope"],
+                "gateways": 1,
+                "connections_per_gateway": 2,
+                "sites_per_region": 2,
+                "active_active_every": 0,
+                "zones": [["1", "2", "3"]],
+            }
+        )
+        timeline.extend({**e, "subscription": subscription} for e in entries)
+    return {
+        "name": name,
+        "description": f"{len(generate)} small hubs, one per fault, each in its own subscription",
+        "duration": duration,
+        "seed": 14,
+        "topology": {"generate": generate},
+        "timeline": timeline,
+        "expect": [],
     }
