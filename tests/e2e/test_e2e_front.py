@@ -55,23 +55,15 @@ def config(tmp_path: Path, emulator_url: str, port: int) -> Path:
 def start(
     processes: ProcessGroup, tmp_path: Path, name: str = "vpnwatch"
 ) -> tuple[VpnwatchProcess, str]:
-    if not any(p.name == "emulator" for p in processes.started):
-        emulator_port = free_port()
-        emulator = processes.start(
-            "emulator", "emulator", "--scenario", "quiet", "--port", str(emulator_port)
-        )
-        url = emulator.first_stdout_line(deadline_seconds=20)
-        (tmp_path / "emulator-url").write_text(url)
+    """`vpnwatch run` once it is ready, against an emulator (started once per test), on the same
+    port and store every time."""
+    if not (tmp_path / "port").exists():
+        (tmp_path / "emulator-url").write_text(processes.start_emulator("quiet"))
         (tmp_path / "port").write_text(str(free_port()))
     url = (tmp_path / "emulator-url").read_text()
     port = int((tmp_path / "port").read_text())
-    front = processes.start(name, "run", "--config", str(config(tmp_path, url, port)))
     api = f"http://{LOOPBACK}:{port}"
-    wait_for(
-        f"{name} to be ready",
-        lambda: front.alive() and httpx.get(f"{api}/readyz", timeout=5).status_code == 200,
-        60,
-    )
+    front = processes.start_run(name, config(tmp_path, url, port), f"{api}/readyz", 60)
     return front, api
 
 
