@@ -35,6 +35,7 @@ from vpnwatch.emulator import Emulator
 from vpnwatch.emulator.estates import fault_hubs, fault_subscription
 from vpnwatch.emulator.scenario import parse_scenario
 from vpnwatch.incidents import IncidentType
+from vpnwatch.replay import emulator_cloud
 from vpnwatch.store import Store
 
 FAULT_AT = 120.0
@@ -108,16 +109,7 @@ async def measure(speed: float, fault_seconds: float) -> tuple[Seen, float]:
         async with Emulator(scenario, clock=clock, port=0, token=TOKEN) as emu:
             started = emu.started_at or clock.now()
             settings = Settings(
-                azure={
-                    "cloud": "custom",
-                    "endpoints": {
-                        "resource_manager": emu.base_url,
-                        "metrics": emu.base_url,
-                        "log_analytics": emu.base_url,
-                    },
-                    "credential": {"kind": "static_token", "token": TOKEN},
-                    "allow_http": True,
-                },
+                azure=emulator_cloud(emu.base_url, TOKEN),
                 targets={"subscriptions": scenario.subscription_ids},
                 # the SDK waits between LRO polls in wall seconds: the default 2 s, in scenario time
                 collectors={"lro_poll_interval_seconds": 2.0 / speed},

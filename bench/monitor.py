@@ -22,22 +22,14 @@ from vpnwatch.collect.metrics import MetricsCollector
 from vpnwatch.config import Settings
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.observations import CollectionRun, MetricObserved
+from vpnwatch.replay import emulator_cloud
 
 TOKEN = "emulator-token"
 
 
 def settings_for(base_url: str, subscriptions: list[str]) -> Settings:
     return Settings(
-        azure={
-            "cloud": "custom",
-            "endpoints": {
-                "resource_manager": base_url,
-                "metrics": base_url,
-                "log_analytics": base_url,
-            },
-            "credential": {"kind": "static_token", "token": TOKEN},
-            "allow_http": True,
-        },
+        azure=emulator_cloud(base_url, TOKEN),
         targets={"subscriptions": subscriptions},
         collectors={
             "timeout_seconds": 60,

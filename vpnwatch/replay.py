@@ -38,6 +38,21 @@ class DeliveryTimeout(Exception):
 REPLAY_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def emulator_cloud(base_url: str, token: str = EMULATOR_TOKEN) -> dict[str, Any]:
+    """The `azure:` settings for an emulator at `base_url`: a custom cloud whose ARM, Azure
+    Monitor metrics and Log Analytics endpoints it serves, and a static token."""
+    return {
+        "cloud": "custom",
+        "endpoints": {
+            "resource_manager": base_url,
+            "metrics": base_url,
+            "log_analytics": base_url,
+        },
+        "credential": {"kind": "static_token", "token": token},
+        "allow_http": base_url.startswith("http://"),
+    }
+
+
 def emulator_settings(
     base_url: str,
     scenario: Scenario,
@@ -52,16 +67,7 @@ def emulator_settings(
     scenario's `agent:` block; maintenance windows there are offsets from the scenario start.
     """
     data: dict[str, Any] = base.model_dump(exclude_unset=True) if base else {}
-    data["azure"] = {
-        "cloud": "custom",
-        "endpoints": {
-            "resource_manager": base_url,
-            "metrics": base_url,
-            "log_analytics": base_url,
-        },
-        "credential": {"kind": "static_token", "token": EMULATOR_TOKEN},
-        "allow_http": base_url.startswith("http://"),
-    }
+    data["azure"] = emulator_cloud(base_url)
     data["targets"] = {"subscriptions": list(scenario.subscription_ids)}
     collectors = data.setdefault("collectors", {})
     collectors.setdefault("retry_backoff_seconds", 0.01)

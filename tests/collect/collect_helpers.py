@@ -8,6 +8,7 @@ from typing import Any
 
 from vpnwatch.config import Settings
 from vpnwatch.observations import CollectionRun, Observation
+from vpnwatch.replay import emulator_cloud
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 TWO_SUBSCRIPTIONS = SCENARIOS / "two-subscriptions.yaml"
@@ -54,13 +55,7 @@ def emulator_settings(
 ) -> Settings:
     """Settings for the emulator as a custom cloud, with fast retries and LRO polling."""
     return Settings(
-        azure={
-            "cloud": "custom",
-            "endpoints": {"resource_manager": base_url},
-            "credential": {"kind": "static_token", "token": token},
-            "allow_http": True,
-            **(azure or {}),
-        },
+        azure={**emulator_cloud(base_url, token), **(azure or {})},
         targets={
             "subscriptions": subscriptions if subscriptions is not None else [HUB, SPOKE],
             "discover_all": discover_all,

@@ -21,9 +21,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import yaml
+
+from vpnwatch.replay import emulator_cloud
 
 LOOPBACK = "127.0.0.1"
 POLL_SECONDS = 0.2
+# Collectors every second or few, with short waits between retries and LRO polls: for a
+# scenario the emulator plays 20 or 30 times faster than the wall clock.
+FAST_COLLECTORS: dict[str, Any] = {
+    "gateways": {"interval_seconds": 5},
+    "connections": {"interval_seconds": 1},
+    "bgp": {"interval_seconds": 2},
+    "expressroute": {"interval_seconds": 2},
+    "retry_backoff_seconds": 0.05,
+    "lro_poll_interval_seconds": 0.05,
+}
 
 T = TypeVar("T")
 
@@ -241,6 +254,27 @@ def process_group(directory: Path) -> Iterator[ProcessGroup]:
         yield group
     finally:
         group.stop_all()
+
+
+def run_config(
+    tmp_path: Path, emulator_url: str, port: int, subscriptions: list[str], **sections: Any
+) -> Path:
+    """Write a `vpnwatch run` config: the emulator as a custom cloud with a static token, the
+    store under `tmp_path/state`, the service on loopback `port`, INFO logs. Each of `sections`
+    (collectors, correlator, service, notify, ...) is added, its keys over the ones here."""
+    settings: dict[str, Any] = {
+        "azure": emulator_cloud(emulator_url),
+        "targets": {"subscriptions": subscriptions},
+        "store": {"path": str(tmp_path / "state" / "vpnwatch.sqlite3")},
+        "service": {"host": LOOPBACK, "port": port},
+        "log_level": "INFO",
+    }
+    for name, section in sections.items():
+        held = settings.get(name)
+        settings[name] = {**held, **section} if isinstance(held, dict) else section
+    path = tmp_path / "vpnwatch.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:

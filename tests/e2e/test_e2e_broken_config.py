@@ -3,39 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from e2e_helpers import LOOPBACK, free_port, listening, run_vpnwatch
+from e2e_helpers import free_port, listening, run_config, run_vpnwatch
 
-BROKEN = {
+SUBSCRIPTION = "6f1d3c2a-0000-4000-8000-00000000c001"
+
+BROKEN: dict[str, tuple[dict[str, Any], str]] = {
     "unknown key": (
-        "collectors:\n  connections: {intervall_seconds: 5}\n",
+        {"collectors": {"connections": {"intervall_seconds": 5}}},
         "collectors.connections.intervall_seconds",
     ),
     "rule broken": (
-        "correlator:\n  failover: {planned_max_seconds: 120, slo_seconds: 90}\n",
+        {"correlator": {"failover": {"planned_max_seconds": 120, "slo_seconds": 90}}},
         "correlator.failover.planned_max_seconds",
     ),
 }
 
 
 @pytest.mark.parametrize("broken", BROKEN.values(), ids=list(BROKEN))
-def test_run_refuses_a_broken_config(tmp_path: Path, broken: tuple[str, str]) -> None:
+def test_run_refuses_a_broken_config(tmp_path: Path, broken: tuple[dict[str, Any], str]) -> None:
     section, named = broken
     port = free_port()
-    config = tmp_path / "vpnwatch.yaml"
-    config.write_text(
-        "azure:\n"
-        "  cloud: custom\n"
-        "  endpoints: {resource_manager: 'http://127.0.0.1:9'}\n"
-        "  credential: {kind: static_token, token: emulator-token}\n"
-        "  allow_http: true\n"
-        "targets:\n"
-        "  subscriptions: [6f1d3c2a-0000-4000-8000-00000000c001]\n"
-        f"{section}"
-        f"store: {{path: '{tmp_path / 'state' / 'vpnwatch.sqlite3'}'}}\n"
-        f"service: {{host: '{LOOPBACK}', port: {port}}}\n"
-    )
+    config = run_config(tmp_path, "http://127.0.0.1:9", port, [SUBSCRIPTION], **section)
 
     done = run_vpnwatch("run", "--config", str(config), cwd=tmp_path, timeout=30)
 

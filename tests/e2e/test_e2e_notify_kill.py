@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from e2e_helpers import LOOPBACK, ProcessGroup, free_port, get_json, wait_for
+from e2e_helpers import (
+    FAST_COLLECTORS,
+    LOOPBACK,
+    ProcessGroup,
+    free_port,
+    get_json,
+    run_config,
+    wait_for,
+)
 
 SUBSCRIPTION = "6f1d3c2a-0000-4000-8000-00000000a201"
 SPEED = 30.0
@@ -73,34 +80,19 @@ def receiver() -> Iterator[Receiver]:
 
 
 def agent_config(tmp_path: Path, emulator_url: str, port: int, hook_url: str) -> Path:
-    settings: dict[str, Any] = {
-        "azure": {
-            "cloud": "custom",
-            "endpoints": {"resource_manager": emulator_url},
-            "credential": {"kind": "static_token", "token": "emulator-token"},
-            "allow_http": True,
-        },
-        "targets": {"subscriptions": [SUBSCRIPTION]},
-        "collectors": {
-            "gateways": {"interval_seconds": 5},
-            "connections": {"interval_seconds": 1},
-            "bgp": {"interval_seconds": 2},
-            "expressroute": {"interval_seconds": 2},
-            "retry_backoff_seconds": 0.05,
-            "lro_poll_interval_seconds": 0.05,
-        },
-        "correlator": {"state": {"staleness_seconds": 10, "clear_hold_seconds": 2}},
-        "store": {"path": str(tmp_path / "state" / "vpnwatch.sqlite3")},
-        "service": {"host": LOOPBACK, "port": port},
-        "notify": {
+    return run_config(
+        tmp_path,
+        emulator_url,
+        port,
+        [SUBSCRIPTION],
+        collectors=FAST_COLLECTORS,
+        correlator={"state": {"staleness_seconds": 10, "clear_hold_seconds": 2}},
+        notify={
             "receivers": [{"name": "hook", "kind": "webhook", "url": hook_url, "secret": SECRET}],
             "delivery": {"initial_backoff_seconds": 0.2, "max_backoff_seconds": 0.5},
             "group_wait_seconds": 0,  # the scenario plays 30x: no real-time wait
         },
-    }
-    path = tmp_path / "vpnwatch.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return path
+    )
 
 
 def test_kill_9_between_writing_and_delivering_loses_nothing(

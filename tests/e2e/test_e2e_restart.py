@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from e2e_helpers import (
+    FAST_COLLECTORS,
     LOOPBACK,
     ProcessGroup,
     VpnwatchProcess,
     free_port,
     get_json,
+    run_config,
     status_of,
     wait_for,
 )
@@ -43,37 +44,20 @@ pytestmark = pytest.mark.slow
 
 
 def agent_config(tmp_path: Path, emulator_url: str, service_port: int) -> Path:
-    settings: dict[str, Any] = {
-        "azure": {
-            "cloud": "custom",
-            "endpoints": {"resource_manager": emulator_url},
-            "credential": {"kind": "static_token", "token": "emulator-token"},
-            "allow_http": True,
-        },
-        "targets": {"subscriptions": [SUBSCRIPTION]},
-        "collectors": {
-            "gateways": {"interval_seconds": 5},
-            "connections": {"interval_seconds": 1},
-            "bgp": {"interval_seconds": 2},
-            "expressroute": {"interval_seconds": 2},
-            "timeout_seconds": 5,
-            "retry_backoff_seconds": 0.05,
-            "lro_poll_interval_seconds": 0.05,
-        },
-        "correlator": {
+    return run_config(
+        tmp_path,
+        emulator_url,
+        service_port,
+        [SUBSCRIPTION],
+        collectors={**FAST_COLLECTORS, "timeout_seconds": 5},
+        correlator={
             "state": {"staleness_seconds": 10, "clear_hold_seconds": CLEAR_HOLD_SECONDS},
             "failover": {
                 "planned_max_seconds": PLANNED_MAX_SECONDS,
                 "slo_seconds": SLO_SECONDS,
             },
         },
-        "store": {"path": str(tmp_path / "state" / "vpnwatch.sqlite3")},
-        "service": {"host": LOOPBACK, "port": service_port},
-        "log_level": "INFO",
-    }
-    path = tmp_path / "vpnwatch.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return path
+    )
 
 
 def parse_time(value: str) -> datetime:

@@ -6,24 +6,18 @@ import socket
 from pathlib import Path
 
 import pytest
-from e2e_helpers import LOOPBACK, free_port, run_vpnwatch
+from e2e_helpers import LOOPBACK, free_port, run_config, run_vpnwatch
 
 
 def config(tmp_path: Path, *, store: Path, port: int, log_level: str = "INFO") -> Path:
-    path = tmp_path / "vpnwatch.yaml"
-    path.write_text(
-        "azure:\n"
-        "  cloud: custom\n"
-        "  endpoints: {resource_manager: 'http://127.0.0.1:9'}\n"
-        "  credential: {kind: static_token, token: emulator-token}\n"
-        "  allow_http: true\n"
-        "targets:\n"
-        "  subscriptions: [6f1d3c2a-0000-4000-8000-00000000c001]\n"
-        f"store: {{path: '{store}'}}\n"
-        f"service: {{host: '{LOOPBACK}', port: {port}}}\n"
-        f"log_level: {log_level}\n"
+    return run_config(
+        tmp_path,
+        "http://127.0.0.1:9",
+        port,
+        ["6f1d3c2a-0000-4000-8000-00000000c001"],
+        store={"path": str(store)},
+        log_level=log_level,
     )
-    return path
 
 
 def errors(stderr: str) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import yaml
-from e2e_helpers import LOOPBACK
+from e2e_helpers import run_config
 
 from vpnwatch.emulator.counters import read_counters
 
@@ -65,19 +65,14 @@ def write_scenario(tmp_path: Path, raw: dict[str, Any]) -> Path:
     return path
 
 
-def agent_config(
-    tmp_path: Path, emulator_url: str, port: int, subscriptions: list[str], **extra: Any
-) -> Path:
+def agent_config(tmp_path: Path, emulator_url: str, port: int, subscriptions: list[str]) -> Path:
     """`vpnwatch run` settings: intervals divided by `SPEED`, every other setting the default."""
-    settings: dict[str, Any] = {
-        "azure": {
-            "cloud": "custom",
-            "endpoints": {"resource_manager": emulator_url},
-            "credential": {"kind": "static_token", "token": "emulator-token"},
-            "allow_http": True,
-        },
-        "targets": {"subscriptions": subscriptions},
-        "collectors": {
+    return run_config(
+        tmp_path,
+        emulator_url,
+        port,
+        subscriptions,
+        collectors={
             "gateways": {"interval_seconds": 300 / SPEED},
             "connections": {"interval_seconds": CONNECTIONS_INTERVAL},
             "bgp": {"interval_seconds": 60 / SPEED},
@@ -86,14 +81,8 @@ def agent_config(
             "discovery_resource_graph": False,
             "lro_poll_interval_seconds": 0.1,
         },
-        "store": {"path": str(tmp_path / "state" / "vpnwatch.sqlite3")},
-        "service": {"host": LOOPBACK, "port": port, "webhook": {"secret": SECRET}},
-        "log_level": "INFO",
-        **extra,
-    }
-    path = tmp_path / "vpnwatch.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return path
+        service={"webhook": {"secret": SECRET}},
+    )
 
 
 # --- watching the agent from outside -------------------------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vpnwatch.config import Settings
+from vpnwatch.replay import emulator_cloud
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 FLEET = SCENARIOS / "monitor-fleet.yaml"
@@ -27,16 +28,7 @@ FAILING_GATEWAY = gateway_id("rg-fleet-weu-westeurope", "fleet-weu-vpngw-0000")
 def monitor_settings(base_url: str, **collectors: Any) -> Settings:
     """The emulator as a custom cloud whose ARM, metrics and Log Analytics endpoints it serves."""
     return Settings(
-        azure={
-            "cloud": "custom",
-            "endpoints": {
-                "resource_manager": base_url,
-                "metrics": base_url,
-                "log_analytics": base_url,
-            },
-            "credential": {"kind": "static_token", "token": TOKEN},
-            "allow_http": True,
-        },
+        azure=emulator_cloud(base_url, TOKEN),
         targets={"subscriptions": [SUB]},
         collectors={
             "retry_total": 2,
