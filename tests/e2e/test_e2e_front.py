@@ -18,8 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from e2e_helpers import LOOPBACK, ProcessGroup, VpnwatchProcess, free_port, wait_for
+from e2e_helpers import (
+    LOOPBACK,
+    ProcessGroup,
+    VpnwatchProcess,
+    free_port,
+    run_config,
+    wait_for,
+)
 
 TOKEN = "front-test-reader-token"
 WEBHOOK_SECRET = "front-test-webhook-secret"
@@ -30,26 +36,17 @@ pytestmark = pytest.mark.slow
 
 
 def config(tmp_path: Path, emulator_url: str, port: int) -> Path:
-    settings: dict[str, Any] = {
-        "azure": {
-            "cloud": "custom",
-            "endpoints": {"resource_manager": emulator_url},
-            "credential": {"kind": "static_token", "token": "emulator-token"},
-            "allow_http": True,
-        },
-        "targets": {"subscriptions": [SUBSCRIPTION]},
-        "collectors": {"lro_poll_interval_seconds": 0.05},
-        "store": {"path": str(tmp_path / "state" / "vpnwatch.sqlite3")},
-        "service": {
-            "host": LOOPBACK,
-            "port": port,
+    return run_config(
+        tmp_path,
+        emulator_url,
+        port,
+        [SUBSCRIPTION],
+        collectors={"lro_poll_interval_seconds": 0.05},
+        service={
             "auth": {"bearer_token": TOKEN, "user_header": "X-Forwarded-User"},
             "webhook": {"secret": WEBHOOK_SECRET},
         },
-    }
-    path = tmp_path / "vpnwatch.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return path
+    )
 
 
 def start(
