@@ -146,3 +146,28 @@ async def test_a_pass_that_reads_part_of_its_rotation_spreads_those_reads_over_i
     # started one after the other over 80 % of the interval, not in one burst
     assert offsets[-1] - offsets[0] >= 6
     assert offsets[-1] < 15
+
+
+async def test_a_rotation_lists_its_resource_groups_once_not_on_every_pass() -> None:
+    """Listing says which connections exist, never their status: a rotation that reads each
+    one by name lists once per rotation (at least every `RELIST_MAX_SECONDS`)."""
+    clock = ScaledClock(speed=20)
+    group = "rg-ed-westeurope"
+    async with Emulator(_fleet(8), clock=clock, port=0) as emu:
+        settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.06})
+        async with AzureClients(settings, clock=clock) as clients:
+            collector = ConnectionCollector(clients, clock, 15)
+            runs = []
+            for _ in range(8):
+                began = clock.now()
+                runs.append(run_of(await collector.collect(Scope(SUB, (group,)))))
+                await clock.sleep(max(0.0, 15 - (clock.now() - began).total_seconds()))
+            lists = emu.counters.of(SUB)["list"]
+            promise = collector.promise(Scope(SUB))
+
+    assert all(r.ok for r in runs)
+    assert promise is not None and promise >= 30  # the budget cannot read all 32 each pass
+    # one listing (one page) per rotation of two passes or more, not eight
+    assert 2 <= lists <= 5
+    # every pass still names every connection that exists
+    assert all(len(r.resource_ids) == 32 for r in runs)

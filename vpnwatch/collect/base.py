@@ -39,6 +39,10 @@ EARLY_SECONDS = 2.0  # clock seconds between hand-overs of what a long pass has 
 # (less what one read takes), so each resource is read one period after the last time, not at
 # whichever pass boundary comes first.
 SPREAD_SHARE = 0.8
+# A resource group's listing (which resources exist, not their status) is kept for one rotation
+# of the planner, and made again at least this often: a new resource is picked up within it, a
+# deleted one as soon as its read answers 404.
+RELIST_MAX_SECONDS = 300.0
 
 
 class Deliver(Protocol):
@@ -51,6 +55,7 @@ class Deliver(Protocol):
 
 
 _early_allowed: ContextVar[bool] = ContextVar("vpnwatch_early_allowed", default=False)
+_pass_began: ContextVar[datetime | None] = ContextVar("vpnwatch_pass_began", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ class RunMemo:
         # requests the pass made before `finish` (its lists, every page of them): what every
         # pass costs whatever the planner picks
         self.listed = 0
+        self.relisted = False  # a listing was made (not kept from an earlier pass)
 
     def known(self, key: str, value: object) -> None:
         """`value` was read already (e.g. listed): `once(key, …)` returns it without a call."""
@@ -138,6 +144,9 @@ class ArmCollector:
         # must not wait for the end to be seen. None: everything comes back from `collect`.
         self.deliver: Deliver | None = None
         self._just_changed: set[str] = set()  # resources whose reading just changed (`changed`)
+        # (subscription, resource group) -> when it was listed, and what (`list_kept`)
+        self._listings: dict[tuple[str, str], tuple[datetime, list[Any]]] = {}
+        self._list_cost: dict[str, float] = {}  # scope -> requests a pass that lists makes
 
     @property
     def pass_seconds(self) -> float:
@@ -172,10 +181,12 @@ class ArmCollector:
             # Only a pass that has failed nowhere hands reads over early: a failed pass makes
             # what it did not refresh in its own correlation step `unknown`.
             token = _early_allowed.set(not failures)
+            began_token = _pass_began.set(began)
             try:
                 memo.listed = tally.requests
                 observations.extend(await self.finish(scope, memo, len(groups)))
             finally:
+                _pass_began.reset(began_token)
                 _early_allowed.reset(token)
         self._pass_seconds[scope.label] = (self.clock.now() - began).total_seconds()
         run = self._run(scope, failures, resource_ids, tally, time.monotonic() - started)
@@ -261,6 +272,48 @@ class ArmCollector:
 
         return await self.call(doing, drain)
 
+    async def list_kept(
+        self,
+        scope: Scope,
+        resource_group: str,
+        memo: RunMemo,
+        doing: str,
+        pager: Callable[[], AsyncIterable[Any]],
+        keep: Callable[[list[Any]], bool] = lambda items: True,
+    ) -> list[Any]:
+        """`list_all`, or the listing of this resource group made less than one rotation ago
+        (`relist_seconds`): a rotation reads every resource it lists by name anyway, so listing
+        on every pass pays for what the reads already tell. A listing `keep` refuses (one that
+        carries status, which would go stale) is made every pass."""
+        key = (scope.subscription_id.lower(), resource_group.lower())
+        kept = self._listings.get(key)
+        now = self.clock.now()
+        # passes start one interval apart, give or take: keep it only what comes before that
+        fresh_for = self.relist_seconds(scope) - self.interval_seconds / 2
+        if kept is not None and (now - kept[0]).total_seconds() < fresh_for:
+            return kept[1]
+        items = await self.list_all(doing, pager)
+        memo.relisted = True
+        if keep(items):
+            self._listings[key] = (now, items)
+        else:
+            self._listings.pop(key, None)
+        return items
+
+    def relist_seconds(self, scope: Scope) -> float:
+        """How long a resource group's listing is kept: one rotation, between one interval and
+        `RELIST_MAX_SECONDS`."""
+        promise = self.promise(scope) or 0.0
+        return min(RELIST_MAX_SECONDS, max(self.interval_seconds, promise))
+
+    def list_cost(self, scope: Scope, memo: RunMemo, groups: int) -> float:
+        """What the lists cost per pass on average: the requests of the last pass that listed,
+        spread over the passes a listing is kept for."""
+        if memo.relisted or scope.label not in self._list_cost:
+            self._list_cost[scope.label] = float(max(groups, memo.listed))
+        passes = max(1.0, self.relist_seconds(scope) / self.interval_seconds)
+        return self._list_cost[scope.label] / passes
+
     async def lro(self, doing: str, begin: Callable[[], Awaitable[Any]]) -> Any:
         """Start a long-running POST and wait for its result.
 
@@ -313,11 +366,14 @@ class ArmCollector:
 
     def spread_window(self, read: int, total: int, lead: float = 0.0) -> float:
         """Over how many clock seconds a pass that reads `read` of `total` resources starts
-        the reads of its rotation: none when it reads them all (nothing to keep apart) or on a
-        clock that moves only when told (the stepped replay)."""
+        the reads of its rotation: what is left of `SPREAD_SHARE` of its interval once the
+        lists are read, less `lead`; none when it reads them all (nothing to keep apart) or on
+        a clock that moves only when told (the stepped replay)."""
         if read >= total or math.isinf(self.clock.speed):
             return 0.0
-        return max(0.0, self.interval_seconds * SPREAD_SHARE - lead)
+        began = _pass_began.get()
+        spent = 0.0 if began is None else (self.clock.now() - began).total_seconds()
+        return max(0.0, self.interval_seconds * SPREAD_SHARE - lead - spent)
 
     def changed(self, resource_id: str) -> None:
         """The reading just made of `resource_id` differs from the one before: `as_read` hands

@@ -32,7 +32,10 @@ class BgpCollector(ArmCollector):
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         network = self.clients.network(scope.subscription_id)
-        gateways = await self.list_all(
+        gateways = await self.list_kept(
+            scope,
+            resource_group,
+            memo,
             f"list virtual network gateways in resource group {resource_group}",
             lambda: network.virtual_network_gateways.list(resource_group),
         )
@@ -53,7 +56,7 @@ class BgpCollector(ArmCollector):
             Cost(
                 reads=LRO_READS,
                 writes=1.0,
-                fixed_reads=float(max(groups, memo.listed)),
+                fixed_reads=self.list_cost(scope, memo, groups),
                 lead=lead,
             ),
             pass_seconds=self.pass_seconds,

@@ -26,7 +26,11 @@ from vpnwatch.collect.parse import as_int, connection_status, tags, text, utc_ti
 from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import ConnectionObserved, Observation, TunnelObserved
 
-BGP_HEAT_SECONDS = 120.0
+# A changed connection has its gateway (BGP status, and a Vnet2Vnet peer's connections) read in
+# the next pass: long enough for one pass of each to begin. A reading that changed there heats
+# itself for the planner's `HOT_SECONDS`; one that did not goes back to its rotation, whose
+# reads the heat would otherwise take for two minutes on every fault.
+BGP_HEAT_SECONDS = 30.0
 VNET2VNET = "Vnet2Vnet"
 
 
@@ -36,9 +40,13 @@ class ConnectionCollector(ArmCollector):
 
     async def collect_group(self, scope: Scope, resource_group: str, memo: RunMemo) -> GroupResult:
         network = self.clients.network(scope.subscription_id)
-        connections = await self.list_all(
+        connections = await self.list_kept(
+            scope,
+            resource_group,
+            memo,
             f"list connections in resource group {resource_group}",
             lambda: network.virtual_network_gateway_connections.list(resource_group),
+            keep=lambda listed: not any(_has_status(c) for c in listed),
         )
         with_status = [c for c in connections if _has_status(c)]
         memo.later.extend(connections)
@@ -63,7 +71,7 @@ class ConnectionCollector(ArmCollector):
             # Listed with their status, connections cost nothing more: every pass reads them.
             Cost(
                 reads=1.0 if any(not _has_status(c) for c in memo.later) else 0.0,
-                fixed_reads=float(max(groups, memo.listed)),
+                fixed_reads=self.list_cost(scope, memo, groups),
             ),
             pass_seconds=self.pass_seconds,
         )
