@@ -2,19 +2,20 @@
 
 The emulator serves `vpnwatch/scenarios/large-fleet.yaml` in its own process (ARM's read budget
 on, as in `bench/scale.py`), so computing Azure's answers never competes with the agent for the
-interpreter. The agent and its service run on 127.0.0.1 as `vpnwatch run` runs them: the agent
-on a thread and event loop of its own, the service under uvicorn on the main loop. The benchmark
-waits until /readyz answers 200 and then until the first full rotation (every listed connection
-and every gateway's BGP status read once), so `/metrics` carries the whole fleet. Then it loads
-the service from a separate client process (aiohttp's client):
+interpreter. The agent and its service run on 127.0.0.1 as `vpnwatch run` runs them
+(`vpnwatch.runtime.serve`): this process is the front, answering the probes and `/metrics` from
+what the agent process (its child) publishes. The benchmark waits until /readyz answers 200 and
+then until the first full rotation (every listed connection and every BGP gateway's peers read
+once, asked of the API), so `/metrics` carries the whole fleet. Then it loads the service from
+separate client processes (aiohttp's client):
 
 - `/health` at a fixed rate (`--rate`, default 500 requests/s) for `--seconds`, while polling;
 - `/livez` at 100 requests/s while another client scrapes `/metrics` back to back (the scrapes'
   latency and series count are printed too).
 
-Meanwhile a probe on each loop records how late it wakes a 10 ms sleeper, and the cycle
-collector's passes are timed (they hold the interpreter; as under `serve`, `vpnwatch.heap` takes
-the full passes on a schedule).
+Meanwhile a probe on the front's loop records how late it wakes a 10 ms sleeper, the cycle
+collector's passes in the front are timed, and the CPU time and resident memory of both
+processes are read from /proc.
 
 Long-running operations (BGP peer status, route tables) wait as the SDK waits against Azure: the
 agent's default `lro_poll_interval_seconds` between polls, not 0. `--speed` runs both processes
@@ -30,6 +31,9 @@ import argparse
 import asyncio
 import gc
 import multiprocessing as mp
+import os
+import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -41,18 +45,13 @@ from typing import Any
 
 import aiohttp
 import httpx
-from fastapi import FastAPI
 
-from vpnwatch.agent import Agent
-from vpnwatch.agent.thread import AgentThread
 from vpnwatch.clock import ScaledClock
 from vpnwatch.config import CollectorsSettings
 from vpnwatch.emulator import Emulator, load_scenario
 from vpnwatch.emulator.scenario import Scenario
-from vpnwatch.heap import scheduled_full_collections
 from vpnwatch.replay import emulator_settings
-from vpnwatch.service.app import create_app, running
-from vpnwatch.service.metrics import ServiceMetrics
+from vpnwatch.runtime import serve
 from vpnwatch.tasks import cancel_and_wait
 
 SCENARIO = "large-fleet"
@@ -230,47 +229,51 @@ async def _wait_ready(base_url: str, timeout: float) -> float:
     raise TimeoutError(f"not ready after {timeout:.0f} s")
 
 
-def _rotation_done(agent: Agent) -> tuple[bool, str]:
-    """Whether every connection the subscriptions list, and the BGP status of every gateway
-    with BGP, has been read at least once: the whole fleet is in the state (and on /metrics)."""
-    assert agent.correlator is not None
-    state = agent.correlator.state
-    listed = sum(b.connections for b in agent.budgets())
-    with_bgp = sum(1 for gw in state.gateways.values() if gw.bgp_enabled)
+async def _rotation(client: httpx.AsyncClient) -> tuple[bool, str]:
+    """Whether every connection the subscriptions list, and the BGP peers of every gateway with
+    BGP, have been read at least once (the whole fleet is in the state and on /metrics), asked
+    of the API as anyone would."""
+    health = (await client.get("/health")).json()
+    listed = sum(s["connections"] for s in health["subscriptions"])
+    read = sum(health["entities_by_kind"].get("connection", {}).values())
+    with_bgp = {  # the gateways whose BGP peer status the agent reads (`collect/bgp.py`)
+        g["id"]
+        for g in await _all(client, "/api/v1/gateways")
+        if g["bgp_enabled"] and g["gateway_type"].lower() == "vpn"
+    }
+    peered = {p["gateway_id"] for p in await _all(client, "/api/v1/bgp-peers")}
     progress = (
-        f"{len(state.connections)} of {listed} connections, "
-        f"BGP of {len(state.bgp)} of {with_bgp} gateways, {len(state.entities)} entities"
+        f"{read} of {listed} connections, BGP peers of {len(peered & with_bgp)} of "
+        f"{len(with_bgp)} gateways, {sum(health['entities'].values())} entities"
     )
-    done = listed > 0 and len(state.connections) >= listed and len(state.bgp) >= with_bgp
-    return done, progress
+    return listed > 0 and read >= listed and with_bgp <= peered, progress
 
 
-async def _rotation(runner: AgentThread) -> tuple[bool, str]:
-    """`_rotation_done`, read on the agent's own loop (the thread that changes its state)."""
+async def _all(client: httpx.AsyncClient, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    url: str | None = f"{path}?limit=500"
+    while url:
+        page = (await client.get(url)).json()
+        items.extend(page["items"])
+        url = page["next"]
+    return items
 
-    async def read() -> tuple[bool, str]:
-        return _rotation_done(runner.agent)
 
-    return await runner.call(read())
-
-
-async def _wait_full_rotation(runner: AgentThread, timeout: float) -> float:
+async def _wait_full_rotation(client: httpx.AsyncClient, timeout: float) -> float:
     started = time.monotonic()
     shown = 0.0
     while time.monotonic() - started < timeout:
-        done, progress = await _rotation(runner)
+        done, progress = await _rotation(client)
         if done:
             return time.monotonic() - started
         if time.monotonic() - shown > 30:
             print(f"  reading the fleet: {progress}", flush=True)
             shown = time.monotonic()
-        await asyncio.sleep(1.0)
-    raise TimeoutError(f"no full rotation after {timeout:.0f} s ({(await _rotation(runner))[1]})")
+        await asyncio.sleep(2.0)
+    raise TimeoutError(f"no full rotation after {timeout:.0f} s ({(await _rotation(client))[1]})")
 
 
 async def main(args: argparse.Namespace) -> int:
-    if args.switch_interval:
-        sys.setswitchinterval(args.switch_interval)  # the service keeps a lower one
     scenario = load_scenario(args.scenario)
     epoch = time.time()
     parent, child = mp.Pipe()
@@ -288,6 +291,12 @@ async def main(args: argparse.Namespace) -> int:
             emulator.terminate()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 async def _measure(
     args: argparse.Namespace, scenario: Scenario, emulator_url: str, started: float, epoch: float
 ) -> int:
@@ -302,23 +311,40 @@ async def _measure(
         lro_wait = CollectorsSettings().lro_poll_interval_seconds
         settings.collectors.lro_poll_interval_seconds = lro_wait / args.speed
         settings.log_level = "WARNING"
-        # As `vpnwatch run` does (`serve`): the agent on its own thread and event loop, the
-        # service under uvicorn on this one.
-        metrics = ServiceMetrics(settings.service)
-        agent = Agent(settings, observer=metrics, clock=clock)
-        runner = AgentThread(agent)
-        await runner.start()
-        heap = asyncio.create_task(  # as `serve` does
-            scheduled_full_collections() if args.scheduled else asyncio.Event().wait(), name="heap"
-        )
-        app = create_app(
-            settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, runner=runner
-        )
+        settings.service.port = _free_port()
+        # As `vpnwatch run` runs: this process is the front, the agent runs in its child.
+        serving = asyncio.create_task(serve(settings, clock=clock), name="vpnwatch")
         try:
-            return await _load(args, scenario, app, runner, emulator_url, lro_wait)
+            return await _load(args, scenario, f"http://127.0.0.1:{settings.service.port}",
+                               emulator_url, lro_wait)  # fmt: skip
         finally:
-            await cancel_and_wait([heap])
-            await runner.stop()
+            os.kill(os.getpid(), signal.SIGTERM)  # stops the front and its agent, as in a deploy
+            await serving
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """CPU seconds and resident memory of a process, from /proc."""
+
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory(self) -> str:
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+        )
+        return f"RSS {status['VmRSS'].strip()} (peak {status['VmHWM'].strip()})"
+
+
+def _agent_process() -> int:
+    me = os.getpid()
+    for child in Path(f"/proc/{me}/task/{me}/children").read_text().split():
+        if b"vpnwatch.runtime.child" in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    raise RuntimeError("no agent process")
 
 
 class CollectorPauses:
@@ -350,50 +376,52 @@ class CollectorPauses:
 
 
 async def _load(
-    args: argparse.Namespace,
-    scenario: Scenario,
-    app: FastAPI,
-    runner: AgentThread,
-    emulator_url: str,
-    lro_wait: float,
+    args: argparse.Namespace, scenario: Scenario, base_url: str, emulator_url: str, lro_wait: float
 ) -> int:
-    agent = runner.agent
-    async with running(app) as base_url:
-        print(
-            f"scenario {scenario.name!r} at speed {args.speed:g}: service {base_url}, "
-            f"emulator {emulator_url} (its own process); agent on its own thread and loop"
-        )
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
         try:
             took = await _wait_ready(base_url, args.ready_timeout)
-            print(f"ready after {took:.1f} s: {(await _rotation(runner))[1]}", flush=True)
-            took = await _wait_full_rotation(runner, args.ready_timeout)
+            front, agent = ProcessUsage(os.getpid()), ProcessUsage(_agent_process())
+            print(
+                f"scenario {scenario.name!r} at speed {args.speed:g}: service {base_url} (front: "
+                f"pid {front.pid}, agent process: pid {agent.pid}), emulator {emulator_url} "
+                "(its own process)"
+            )
+            print(f"ready after {took:.1f} s: {(await _rotation(client))[1]}", flush=True)
+            took = await _wait_full_rotation(client, args.ready_timeout)
         except TimeoutError as exc:
             print(f"gave up: {exc}", file=sys.stderr)
             return 1
         print(
-            f"first full rotation {took:.1f} s after ready: {(await _rotation(runner))[1]}; "
+            f"first full rotation {took:.1f} s after ready: {(await _rotation(client))[1]}; "
             f"LRO poll interval {lro_wait:g} scenario s"
         )
-        lags: list[float] = []  # the service's loop, where requests are answered
-        agent_lags: list[float] = []  # the agent's loop
+        lags: list[float] = []  # the front's loop, where the probes are answered
         probe = asyncio.create_task(_loop_lag(lags))
-        runner.spawn(lambda: _loop_lag(agent_lags), "loop-lag")
         pauses = CollectorPauses()
-        cpu = time.process_time()
+        cpu = {p: p.cpu_seconds() for p in (front, agent)}
+        wall = time.monotonic()
         with pauses:
             await _clients(base_url, args.rate, args.seconds)
-        cpu = time.process_time() - cpu
-        probe.cancel()
-        print(f"agent process meanwhile: {cpu:.1f} CPU s; {pauses}")
-        for name, samples in (("service", lags), ("agent", list(agent_lags))):
-            samples.sort()
-            p50, p99 = samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+        wall = time.monotonic() - wall
+        await cancel_and_wait([probe])
+        for name, usage in (("front", front), ("agent process", agent)):
+            spent = usage.cpu_seconds() - cpu[usage]
             print(
-                f"{name} event loop late by p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-                f"max {samples[-1] * 1000:.0f} ms ({len(samples)} samples)"
+                f"{name} meanwhile: {spent:.1f} CPU s in {wall:.0f} s ({spent / wall:.0%} of a "
+                f"core), {usage.memory()}"
             )
-        for status in agent.collector_status():
-            print(f"collector {status.name:16} runs {status.runs:3d} failures {status.failures:3d}")
+        print(f"front: {pauses}")
+        lags.sort()
+        p50, p99 = lags[len(lags) // 2], lags[int(len(lags) * 0.99)]
+        print(
+            f"front event loop late by p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+            f"max {lags[-1] * 1000:.0f} ms ({len(lags)} samples)"
+        )
+        health = (await client.get("/health")).json()
+        for status in health["collectors"]:
+            print(f"collector {status['name']:16} runs {status['runs']:3d} "
+                  f"failures {status['failures']:3d}")  # fmt: skip
     return 0
 
 
@@ -405,17 +433,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=1.0, help="scenario seconds per second")
     parser.add_argument(
         "--ready-timeout", type=float, default=1200.0, help="for readiness, then a full rotation"
-    )
-    parser.add_argument(
-        "--switch-interval",
-        type=float,
-        help="the interpreter's switch interval in seconds, if below the service's own (1 ms)",
-    )
-    parser.add_argument(
-        "--automatic-gc",
-        dest="scheduled",
-        action="store_false",
-        help="leave the cycle collector as Python runs it (no `vpnwatch.heap`), to compare",
     )
     parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--role", choices=("health", "livez", "metrics"), help=argparse.SUPPRESS)

@@ -9,7 +9,7 @@ import pytest
 
 from vpnwatch.config import Settings
 from vpnwatch.logs import configure
-from vpnwatch.service.app import startup_line
+from vpnwatch.startup import startup_line
 
 # what azure-identity logs for every request while the credential fails (shortened)
 CREDENTIAL_FAILURE = (

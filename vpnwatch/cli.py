@@ -195,18 +195,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 1
     _logging(settings.log_level, settings.log_format)
     from vpnwatch.config import config_warnings
-    from vpnwatch.service.app import StartupError, serve
+    from vpnwatch.runtime import AgentExited, serve
+    from vpnwatch.startup import StartupError
 
+    log = logging.getLogger("vpnwatch")
     for warning in config_warnings(settings):
-        logging.getLogger("vpnwatch").warning("configuration: %s", warning)
+        log.warning("configuration: %s", warning)
 
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:
         # one line for the operator; the traceback only when they ask for debug logs
-        log = logging.getLogger("vpnwatch")
         log.error("vpnwatch could not start: %s", exc)
         log.debug("start-up failure", exc_info=True)
+        return 1
+    except AgentExited as exc:
+        log.error("vpnwatch stopped: %s", exc)
         return 1
     return 0
 
@@ -218,7 +222,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from vpnwatch.notify import demo_receiver as oncall
     from vpnwatch.notify.settings import NotifySettings
     from vpnwatch.replay import emulator_settings
-    from vpnwatch.service.app import serve
+    from vpnwatch.service.app import serve_one_loop
     from vpnwatch.service.demo import DemoStory
 
     scenario = load_scenario(args.scenario)
@@ -248,7 +252,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     args.port,
                     oncall_url,
                 )
-                await serve(settings, clock=clock, demo=DemoStory(scenario, clock, inbox))
+                story = DemoStory(scenario, clock, inbox)
+                await serve_one_loop(settings, clock=clock, demo=story)
 
     _stop_on_signals()
     with (

@@ -4,8 +4,7 @@ A watched fleet is a few hundred thousand long-lived objects (entities, indexes,
 the SDK's clients). CPython's cycle collector walks all of them on each full (generation 2)
 pass, holding the interpreter throughout: 70-170 ms for the large fleet's correlator state
 alone and 300-400 ms for the whole agent, at moments set by allocation counts (18 of them in
-half a minute of the large fleet's polling at speed 4). Both event loops stop meanwhile, so
-those passes are what `/health` and `/livez` met at p99.
+half a minute of the large fleet's polling at speed 4). The agent's loop stops meanwhile.
 
 `scheduled_full_collections` turns the automatic full passes off (the young generations are
 still collected as usual: a few milliseconds each) and takes one full pass itself every

@@ -3,6 +3,7 @@ the start of a long pass reaches the correlator seconds later, not when the pass
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from collect_helpers import emulator_settings, run_of
@@ -39,6 +40,20 @@ def _fleet(gateways: int, timeline: list[dict[str, Any]] | None = None) -> Any:
         },
         source="<early-delivery>",
     )
+
+
+async def _every_interval(
+    collector: ConnectionCollector, scope: Scope, passes: int
+) -> list[tuple[datetime, list[Observation]]]:
+    """`passes` passes, each begun one interval after the last (or when it ended, if later),
+    as the agent's schedule runs them; each with when it began."""
+    done = []
+    for _ in range(passes):
+        began = collector.clock.now()
+        done.append((began, await collector.collect(scope)))
+        elapsed = (collector.clock.now() - began).total_seconds()
+        await collector.clock.sleep(max(0.0, collector.interval_seconds - elapsed))
+    return done
 
 
 async def test_a_long_pass_hands_over_what_it_read_before_it_ends() -> None:
@@ -133,11 +148,7 @@ async def test_a_pass_that_reads_part_of_its_rotation_spreads_those_reads_over_i
         settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.06})
         async with AzureClients(settings, clock=clock) as clients:
             collector = ConnectionCollector(clients, clock, 15)
-            passes = []
-            for _ in range(3):
-                began = clock.now()
-                passes.append((began, await collector.collect(Scope(SUB))))
-                await clock.sleep(max(0.0, 15 - (clock.now() - began).total_seconds()))
+            passes = await _every_interval(collector, Scope(SUB), 3)
 
     began, last = passes[-1]
     read = [o for o in last if isinstance(o, ConnectionObserved)]
@@ -157,11 +168,8 @@ async def test_a_rotation_lists_its_resource_groups_once_not_on_every_pass() -> 
         settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.06})
         async with AzureClients(settings, clock=clock) as clients:
             collector = ConnectionCollector(clients, clock, 15)
-            runs = []
-            for _ in range(8):
-                began = clock.now()
-                runs.append(run_of(await collector.collect(Scope(SUB, (group,)))))
-                await clock.sleep(max(0.0, 15 - (clock.now() - began).total_seconds()))
+            passes = await _every_interval(collector, Scope(SUB, (group,)), 8)
+            runs = [run_of(observations) for _, observations in passes]
             lists = emu.counters.of(SUB)["list"]
             promise = collector.promise(Scope(SUB))
 

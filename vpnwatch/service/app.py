@@ -1,11 +1,8 @@
-"""The HTTP service: health, API, metrics, webhooks and the status page, in the agent's process.
+"""The HTTP service: health, API, metrics, webhooks and the status page, on the agent's loop.
 
-`serve` (`vpnwatch run`, the demo) runs the agent on a thread and event loop of its own
-(`AgentThread`) and the service under uvicorn on the main loop: the probes and `/metrics` answer
-from what the agent publishes, the other routes run on the agent's loop (`bridge.py`). Built
-without a runner (tests, a replay), the collectors run as background tasks of the app's
-lifespan on the service's loop. `running` serves an app in the current event loop on an
-ephemeral loopback port, for tests and the benchmark.
+Agent and app share one event loop: in the agent process of `vpnwatch run` (whose front answers
+the probes; `vpnwatch.runtime`), in the demo (`serve_one_loop`), in tests and replays. `running`
+serves an app in the current event loop on an ephemeral loopback port, for tests.
 """
 
 from __future__ import annotations
@@ -31,20 +28,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vpnwatch import __version__
 from vpnwatch.agent import Agent
-from vpnwatch.agent.thread import AgentThread
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.heap import scheduled_full_collections
 from vpnwatch.service import api, health, incidentpage, notify_api, resourcepage, statuspage
 from vpnwatch.service.alert_schema import CommonAlertPayload
 from vpnwatch.service.auth import require_reader
-from vpnwatch.service.bridge import OnAgentLoop
 from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
-from vpnwatch.service.protocol import protocol_with_read_timeout
+from vpnwatch.service.protocol import uvicorn_config
 from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
+from vpnwatch.startup import StartupError, one_line, startup_line
 from vpnwatch.tasks import cancel_and_wait
 
 log = logging.getLogger("vpnwatch.service")
@@ -121,7 +117,7 @@ def create_app(
     manage_agent: bool = True,
     clock: Clock | None = None,
     demo: DemoStory | None = None,
-    runner: AgentThread | None = None,
+    snapshot_on_loop: bool = False,
 ) -> FastAPI:
     """The FastAPI app serving `agent` (built from `settings` when not given).
 
@@ -129,16 +125,14 @@ def create_app(
     to the `Agent` you build yourself to get the Azure request metrics. With `manage_agent=False`
     the caller starts and stops the agent (a replay stepping a `ManualClock`). `clock` is the
     time source of an agent built here (the demo shares a `ScaledClock` with its emulator).
-    With `runner`, the agent runs on that thread's event loop (started and stopped by the
-    caller): `/livez`, `/readyz`, `/health` and `/metrics` answer on the service's loop from
-    what the agent publishes, every other route runs on the agent's loop (`bridge.py`).
+    `snapshot_on_loop` builds the `/metrics` snapshots on the loop, not in a worker thread (the
+    agent process, whose loop answers no probe).
     """
-    assert runner is None or not manage_agent, "a runner's caller starts and stops the agent"
     metrics = metrics or ServiceMetrics(settings.service)
     if agent is None:
         agent = Agent(settings, observer=metrics, clock=clock)
-    metrics.bind(agent, own_thread=runner is not None)
-    read_models = ReadModels(agent, health.HealthCache(agent), runner=runner)
+    metrics.bind(agent, snapshot_on_loop=snapshot_on_loop)
+    read_models = ReadModels(agent, health.HealthCache(agent))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,12 +141,7 @@ def create_app(
         if manage_agent:
             await agent.start()
         try:
-            if runner is not None:
-                await runner.call(_publish(read_models))
-                runner.spawn(read_models.publish_forever, "publish-read-models")
-                await runner.call(replay_unprocessed(agent))
-            else:
-                await replay_unprocessed(agent)
+            await replay_unprocessed(agent)
             yield
         finally:
             if manage_agent:
@@ -173,7 +162,6 @@ def create_app(
     app.state.settings = settings
     app.state.read_models = read_models
     app.state.demo = demo  # the demo's banner on every page; None when watching Azure
-    app.add_middleware(OnAgentLoop, runner=runner)
     app.add_middleware(ErrorGuard)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
@@ -198,7 +186,7 @@ def create_app(
         },
     )
     async def prometheus_metrics() -> Response:
-        body = await metrics.render_async(runner.call if runner is not None else None)
+        body = await metrics.render_async()
         return Response(body, media_type=PROMETHEUS_CONTENT_TYPE)
 
     def openapi() -> dict[str, Any]:
@@ -218,88 +206,31 @@ def create_app(
     return app
 
 
-async def _publish(read_models: ReadModels) -> None:
-    read_models.publish()
-
-
-def _uvicorn_config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        http=protocol_with_read_timeout(settings.service.read_timeout_seconds),
-    )
-
-
-def startup_line(settings: Settings) -> str:
-    """Everything someone reading the log first needs, in one line."""
-    azure, targets = settings.azure, settings.targets
-    cloud = azure.cloud.value
-    if azure.cloud.value == "custom":
-        cloud += f" ({azure.resolved_endpoints().resource_manager})"
-    if targets.discover_all:
-        watched = "every subscription the credential can see"
-    else:
-        watched = f"{len(targets.subscriptions)} subscription(s) " + ", ".join(
-            targets.subscriptions
-        )
-    if targets.resource_groups:
-        watched += f" (resource groups {', '.join(targets.resource_groups)})"
-    return (
-        f"vpnwatch {__version__} starting: cloud {cloud}, credential {azure.credential.kind.value},"
-        f" watching {watched}, state {settings.store.path},"
-        f" listening on http://{settings.service.host}:{settings.service.port}/"
-    )
-
-
-async def serve(
-    settings: Settings,
-    agent: Agent | None = None,
-    *,
-    clock: Clock | None = None,
-    demo: DemoStory | None = None,
+async def serve_one_loop(
+    settings: Settings, *, clock: Clock | None = None, demo: DemoStory | None = None
 ) -> None:
-    """Run the agent and its HTTP service on `service.host:service.port` until interrupted.
+    """Run the agent and its HTTP service on one event loop on `service.host:service.port` until
+    interrupted: the demo, where a small estate and a person at a browser need no front.
 
-    The agent runs on a thread and event loop of its own (`AgentThread`), so collection and
-    correlation never hold up an answer. It starts before the port is bound, so a store it
-    cannot open or a collector it cannot build is one `StartupError` naming the cause (the CLI
-    prints it as one line, the traceback at debug level), not a traceback from inside the
-    server's lifespan. The cycle collector's full passes come on a schedule
-    (`vpnwatch.heap`), not many times a minute in the middle of answers."""
+    The agent starts before the port is bound, so a store it cannot open is one `StartupError`
+    naming the cause, not a traceback from inside the server's lifespan."""
     log.info("%s", startup_line(settings))
     metrics = ServiceMetrics(settings.service)
-    if agent is None:
-        agent = Agent(settings, observer=metrics, clock=clock)
-    runner = AgentThread(agent)
-    try:
-        await runner.start()
-    except Exception as exc:
-        raise StartupError(f"the agent could not start: {_one_line(exc)}") from exc
+    agent = Agent(settings, observer=metrics, clock=clock)
+    await start_agent(agent)
     heap = asyncio.create_task(scheduled_full_collections(), name="heap")
     try:
         app = create_app(
-            settings,
-            agent=agent,
-            metrics=metrics,
-            manage_agent=False,
-            clock=clock,
-            demo=demo,
-            runner=runner,
+            settings, agent=agent, metrics=metrics, manage_agent=False, clock=clock, demo=demo
         )
         server = uvicorn.Server(
-            _uvicorn_config(app, settings, settings.service.host, settings.service.port)
+            uvicorn_config(app, settings, settings.service.host, settings.service.port)
         )
         with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind: said below
             await server.serve()
     finally:
         await cancel_and_wait([heap])
-        await runner.stop()
+        await agent.stop()
     if not server.started:
         raise StartupError(
             f"the service did not start on {settings.service.host}:{settings.service.port} "
@@ -307,20 +238,21 @@ async def serve(
         )
 
 
-class StartupError(Exception):
-    """`vpnwatch run` could not start; the message says why, in one line."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+async def start_agent(agent: Agent) -> None:
+    """`agent.start()`, a failure turned into a one-line `StartupError`."""
+    try:
+        await agent.start()
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await agent.stop()
+        raise StartupError(f"the agent could not start: {one_line(exc)}") from exc
 
 
 @asynccontextmanager
 async def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve `app` under uvicorn in this event loop; yields its base URL (`http://host:port`)."""
     settings: Settings = app.state.settings
-    server = uvicorn.Server(_uvicorn_config(app, settings, host, port))
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
     task = asyncio.create_task(server.serve(), name="uvicorn")
     while not server.started:
         if task.done():

@@ -2,15 +2,16 @@
 `service.otlp_endpoint` is set; see `otlp.py`).
 
 Fleet gauges come from one snapshot of the agent taken after a correlation step, while the state
-holds still (`Agent.add_step_hook`), off the service's loop: on the agent's own thread when it has
-one (`vpnwatch run`), else in a worker thread. The snapshot's families are rendered
-there too, by `prometheus_client` through a custom collector, and the body is kept until the next
-snapshot. A snapshot of a 1,000-gateway fleet costs a few hundred milliseconds of CPU and the
-read planner makes steps small and frequent, so a step takes one only while someone scrapes
-(within `SCRAPED_RECENTLY_SECONDS`), and at most every `SNAPSHOT_SECONDS`. A scrape serves the
-body as it is, adding only the few event series (Azure requests, incidents opened, failovers),
-so it costs neither the event loop nor the fleet's size; only the first scrape, or one after a
-pause in scraping that left the body older than `MAX_AGE_SECONDS`, waits for a snapshot.
+holds still (`Agent.add_step_hook`): on the agent's loop in the agent process of `vpnwatch run`
+(whose front answers `/metrics` from what it publishes), else in a worker thread, off the loop
+that answers. The snapshot's families are rendered there too, by `prometheus_client` through a
+custom collector, and the body is kept until the next snapshot. A snapshot of a 1,000-gateway
+fleet costs a few hundred milliseconds of CPU and the read planner makes steps small and
+frequent, so a step takes one only while someone scrapes (within `SCRAPED_RECENTLY_SECONDS`),
+and at most every `SNAPSHOT_SECONDS`. A scrape serves the body as it is, adding only the few
+event series (Azure requests, incidents opened, failovers), so it costs neither the event loop
+nor the fleet's size; only the first scrape, or one after a pause in scraping that left the body
+older than `MAX_AGE_SECONDS`, waits for a snapshot.
 
 Labels are bounded by the fleet: resource names, resource groups and subscriptions (names repeat
 across subscriptions), never resource ids, timestamps or free text. `*_up` is 1 while the
@@ -130,7 +131,8 @@ class ServiceMetrics:
         self.registry = CollectorRegistry(auto_describe=False)  # the event series
         self._families: dict[str, _Family] = {}
         self._agent: Agent | None = None
-        self._own_thread = False
+        self._snapshot_on_loop = False
+        self.fleet_version = 0  # counts the fleet bodies rendered
         self._snapshot = _Snapshot()
         self._fleet_body: bytes | None = None  # the snapshot's families, rendered
         self._built_at: datetime | None = None  # the agent's time at the last snapshot
@@ -199,9 +201,7 @@ class ServiceMetrics:
         ):
             g(name, description, unit)
         g("vpnwatch_notifications", "Outbox notifications by receiver and status")
-        self._counter(
-            "vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome"
-        )
+        self._counter("vpnwatch_notification_attempts", "Delivery attempts by receiver and outcome")
         self._counter("vpnwatch_collector_failures", "Collector passes that failed")
         self._failover = Histogram(
             "vpnwatch_failover_interruption_seconds",
@@ -258,12 +258,12 @@ class ServiceMetrics:
 
     # --- inputs --------------------------------------------------------------------------------
 
-    def bind(self, agent: Agent, *, own_thread: bool = False) -> None:
+    def bind(self, agent: Agent, *, snapshot_on_loop: bool = False) -> None:
         """Read fleet gauges from `agent` after each of its steps, and record the incidents it
-        opens and resolves. With `own_thread` (the agent runs on a thread of its own, not the
-        service's), snapshots are built on the agent's thread: a worker thread would only be
-        one more thread wanting the interpreter while the service answers."""
-        self._own_thread = own_thread
+        opens and resolves. With `snapshot_on_loop` (the agent process of `vpnwatch run`, whose
+        loop answers no probe), snapshots are built on the agent's loop: a worker thread would
+        only be one more thread wanting the interpreter."""
+        self._snapshot_on_loop = snapshot_on_loop
         if self._agent is agent:
             return
         self._agent = agent
@@ -344,7 +344,7 @@ class ServiceMetrics:
         if agent is None:
             return
         view = _AgentView.of(agent)
-        if self._own_thread:
+        if self._snapshot_on_loop:
             self.refresh(view)
         else:
             await asyncio.to_thread(self.refresh, view)
@@ -364,6 +364,7 @@ class ServiceMetrics:
         with self._lock:
             self._snapshot, self._fleet_body = snapshot, body
             self._built_at = agent.clock.now()
+            self.fleet_version += 1
         took = (time.perf_counter() - started) * 1000
         log.debug("metrics snapshot: %d bytes in %.1f ms", len(body), took)
 
@@ -390,6 +391,22 @@ class ServiceMetrics:
                 wait = agent.while_still(self.refresh_async)
                 await (on_agent_loop(wait) if on_agent_loop is not None else wait)
         return self.render()
+
+    def scraped(self) -> None:
+        """Someone scraped a body published from here: steps keep taking snapshots."""
+        if self._agent is not None:
+            self._scraped_at = self._agent.clock.now()
+
+    def servable(self) -> tuple[bytes, int, bytes] | None:
+        """The event series rendered now, and the fleet body with its version, while that body
+        may be served as it is (not older than `MAX_AGE_SECONDS`); None when a scrape should
+        wait for a new snapshot (`render_async`)."""
+        agent = self._agent
+        with self._lock:
+            fleet, version = self._fleet_body, self.fleet_version
+        if agent is None or fleet is None or self._age(agent.clock.now()) > MAX_AGE_SECONDS:
+            return None
+        return generate_latest(self.registry), version, fleet
 
     def shutdown(self) -> None:
         if not self._shut:

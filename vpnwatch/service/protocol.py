@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol with a read timeout.
+"""uvicorn's HTTP/1.1 protocol with a read timeout, and the settings every vpnwatch server uses.
 
 uvicorn closes a keep-alive connection idle *between* requests (`timeout_keep_alive`), but not
 one that never sends a request, nor one that sends its headers a byte at a time: each would hold
@@ -12,7 +12,11 @@ import asyncio
 from typing import Any
 
 import h11
+import uvicorn
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from vpnwatch.config import Settings
 
 
 def protocol_with_read_timeout(read_timeout: float) -> type[H11Protocol]:
@@ -57,3 +61,26 @@ def protocol_with_read_timeout(read_timeout: float) -> type[H11Protocol]:
                 self.transport.close()
 
     return ReadTimeoutProtocol
+
+
+def uvicorn_config(
+    app: ASGIApp,
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    uds: str | None = None,
+    lifespan: str = "on",
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        uds=uds,
+        lifespan=lifespan,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        http=protocol_with_read_timeout(settings.service.read_timeout_seconds),
+    )
