@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import TUNNEL_FAULT_AT, Fleet, run_until
+from starlette.requests import Request
 
 from vpnwatch.config import CorrelatorSettings, ServiceSettings
 from vpnwatch.correlate import Correlator
@@ -169,12 +170,7 @@ async def test_metrics_are_pushed_over_otlp_http_when_configured(estate: Fleet):
     async def receiver(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await Request(scope, receive).body()
         headers = dict(scope["headers"])
         received.append((scope["path"], headers.get(b"content-type", b"").decode(), body))
         await send({"type": "http.response.start", "status": 200, "headers": []})
