@@ -190,3 +190,30 @@ def test_the_probes_and_metrics_answer_while_the_agent_process_is_stopped(
         finally:
             os.kill(child, signal.SIGCONT)
         assert client.get("/api/v1/gateways").status_code == 200
+
+
+def children_of(pid: int) -> list[int]:
+    """Every process started with `--parent <pid>` (an agent process of that front)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ours = b"--parent" in cmdline and cmdline[cmdline.index(b"--parent") + 1] == b"%d" % pid
+            if ours and not gone(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_while_the_agent_process_starts_stops_both(
+    tmp_path: Path, processes: ProcessGroup
+) -> None:
+    url = processes.start_emulator("quiet")
+    front = processes.start("vpnwatch", "run", "--config", str(config(tmp_path, url, free_port())))
+    wait_for("the start-up line", lambda: "starting:" in front.stderr(), 20)
+    wait_for("the agent process", lambda: children_of(front.pid), 10)
+    assert front.stop(signal.SIGTERM, deadline_seconds=30) == 0, front.describe()
+    assert not children_of(front.pid), "the agent process outlived its front"
+    assert " ERROR " not in front.stderr(), front.stderr()
