@@ -137,6 +137,8 @@ def test_kill_9_of_the_front_takes_the_agent_process_with_it(
 ) -> None:
     front, _ = start(processes, tmp_path)
     child = agent_process(front)
+    nice = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert nice == 10, "the agent process does not yield the CPU to the front"
     front.kill_hard()
     wait_for("the agent process to be gone", lambda: gone(child), 5)
 
