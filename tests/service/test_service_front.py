@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from vpnwatch.config import ApiAuthSettings
@@ -29,12 +30,7 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
     """Stands in for the child's app: says what it was asked, by whom, with what body."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await Request(scope, receive).body()
     answer = {
         "path": scope["path"],
         "query": scope["query_string"].decode(),

@@ -9,12 +9,14 @@ import threading
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+import pytest
 import uvicorn
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from prometheus_client.parser import text_string_to_metric_families
 from service_helpers import TUNNEL_FAULT_AT, Fleet, run_until
+from starlette.requests import Request
 
 from vpnwatch.config import CorrelatorSettings, ServiceSettings
 from vpnwatch.correlate import Correlator
@@ -168,12 +170,7 @@ async def test_metrics_are_pushed_over_otlp_http_when_configured(estate: Fleet):
     async def receiver(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await Request(scope, receive).body()
         headers = dict(scope["headers"])
         received.append((scope["path"], headers.get(b"content-type", b"").decode(), body))
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -211,12 +208,18 @@ async def test_metrics_are_pushed_over_otlp_http_when_configured(estate: Fleet):
     assert {"vpnwatch_tunnel_up", "vpnwatch_incidents_open"} <= names
 
 
-async def test_the_fleet_snapshot_is_built_after_a_scrape_off_the_event_loop(
-    estate: Fleet, monkeypatch
+@pytest.mark.parametrize("on_loop", [False, True], ids=["service-loop", "agent-process"])
+async def test_the_fleet_snapshot_is_built_after_a_step_once_scraped(
+    estate: Fleet, monkeypatch, on_loop: bool
 ):
-    """A scrape renders no fleet series itself: they come from the snapshot a step built in a
-    worker thread, and stay as they were until a step after the scrape builds the next one.
-    Steps build nothing before the first scrape, and nothing while nobody scrapes."""
+    """A scrape renders no fleet series itself: they come from the snapshot a step built, and
+    stay as they were until a step after the scrape builds the next one. Steps build nothing
+    before the first scrape, and nothing while nobody scrapes. Where the loop also answers
+    requests (agent and service on one loop), the snapshot is built in a worker thread, off
+    it; the agent process of `vpnwatch run`, whose loop answers no probe (its front answers
+    `/metrics` from what it publishes), builds it on its loop (`snapshot_on_loop`)."""
+    if on_loop:
+        estate.metrics.bind(estate.agent, snapshot_on_loop=True)
     built_in: list[str] = []
     take = metrics_module._take_snapshot
 
@@ -238,7 +241,11 @@ async def test_the_fleet_snapshot_is_built_after_a_scrape_off_the_event_loop(
     steps = len(built_in)
     assert steps == 0
     first, _ = await _scrape(estate)
-    assert len(built_in) == 1 and threading.main_thread().name not in built_in
+    assert len(built_in) == 1, built_in
+    if on_loop:
+        assert built_in == [threading.main_thread().name]  # the thread running the loop
+    else:  # a thread of the loop's default executor (`asyncio.to_thread`)
+        assert built_in[0].startswith("asyncio_"), built_in
     steps = 1
     estate.clock.advance(30)  # time passes, but no step: the same fleet series
     second, _ = await _scrape(estate)
