@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from vpnwatch.clock import ManualClock
 from vpnwatch.collect.budget import READS, BucketModel, RequestBudget
 from vpnwatch.collect.planner import Candidate, Cost, ReadPlanner
@@ -119,18 +117,3 @@ def test_hot_resources_take_at_most_half_a_pass_so_the_rotation_keeps_moving() -
     # the 40 connections nobody flagged were all read within six passes
     assert read_quiet == quiet
 
-
-def test_passes_that_overrun_their_interval_read_more_each_so_the_rotation_keeps_its_period():
-    on_time, clock = _planner(reads_per_second=2)
-    late, late_clock = _planner(reads_per_second=2)
-    candidates = [_conn(g, i) for g in range(30) for i in range(4)]  # 120 connections
-    for _ in range(3):
-        a = on_time.plan(LANE, SUB, candidates, 15, Cost())
-        b = late.plan(LANE, SUB, candidates, 15, Cost(), pass_seconds=30)
-        _read_all(on_time, a.read)
-        _read_all(late, b.read)
-        clock.advance(15)
-        late_clock.advance(30)
-    # passes twice as far apart read twice as many: the same reads per second, the same period
-    assert len(b.read) == pytest.approx(2 * len(a.read), abs=4)
-    assert b.promise_seconds == pytest.approx(a.promise_seconds, abs=30)

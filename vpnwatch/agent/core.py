@@ -137,6 +137,8 @@ class Agent:
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks)
         self._tasks = []
+        if self._schedule is not None:
+            await self._schedule.drain()
         if self.notifications is not None:
             await self.notifications.stop()
         if self.p2s_sessions is not None:

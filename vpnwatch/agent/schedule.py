@@ -61,6 +61,7 @@ class CollectorSchedule:
         self._next_due = {c.name: now for c in collectors}
         self._first_pass_done: set[str] = set()
         self._early: list[Observation] = []  # read by passes still under way, not yet submitted
+        self._submitting: set[asyncio.Task[None]] = set()  # changed readings on their way in
 
     @property
     def first_passes_done(self) -> bool:
@@ -122,26 +123,33 @@ class CollectorSchedule:
 
     async def _take_early(self, observations: list[Observation], *, urgent: bool = False) -> None:
         """What a pass under way read: submitted with the next flush, or now when a reading
-        changed (with whatever waited for the flush, so the order stays)."""
+        changed (with whatever waited for the flush, so the order stays). The pass does not
+        wait for the correlation step: its reads go on meanwhile."""
         self._early.extend(observations)
         if urgent:
             ready, self._early = self._early, []
-            try:
-                await self._submit(ready)
-            except Exception:  # the pass goes on; what it reads next is submitted as usual
-                log.exception("submitting %d changed observation(s) failed", len(ready))
+            task = asyncio.create_task(self._submit_early(ready), name="changed-observations")
+            self._submitting.add(task)
+            task.add_done_callback(self._submitting.discard)
+
+    async def drain(self) -> None:
+        """Wait for the changed readings already handed over to be submitted (on stop)."""
+        if self._submitting:
+            await asyncio.gather(*self._submitting, return_exceptions=True)
+
+    async def _submit_early(self, ready: list[Observation]) -> None:
+        try:
+            await self._submit(ready)
+        except Exception:  # the passes go on; what they read next is submitted as usual
+            log.exception("submitting %d early observation(s) failed", len(ready))
 
     async def _flush_early(self) -> None:
         """Submit what passes under way handed over, in one step every `EARLY_FLUSH_SECONDS`."""
         while True:
             await self.clock.sleep(EARLY_FLUSH_SECONDS)
             ready, self._early = self._early, []
-            if not ready:
-                continue
-            try:
-                await self._submit(ready)
-            except Exception:
-                log.exception("submitting %d early observation(s) failed", len(ready))
+            if ready:
+                await self._submit_early(ready)
 
     async def _loop(self, collector: Collector) -> None:
         while True:

@@ -154,7 +154,7 @@ class ReadPlanner:
             stretch=STRETCH.get(lane, 1.0),
             lead=cost.lead,
         )
-        rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed), cycle)
+        rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed))
         rest = len(listed) - len(hot_ids)
         # The rotation reads `rotation` resources a pass on average: what a pass does not read
         # of it (a fraction, or what a whole group overshot) carries over to the next.
@@ -169,7 +169,7 @@ class ReadPlanner:
                 taken.add(rid)
             track.credit -= len(members)
         per_pass = len(hot_ids) + math.floor(rotation)
-        rate = (len(hot_ids) + rotation) / cycle
+        rate = (len(hot_ids) + rotation) / interval_seconds
         if not rest:
             passes = 1
         elif rotation >= 1:
@@ -197,13 +197,12 @@ class ReadPlanner:
         return plan
 
     def _quota(
-        self, lane: str, subscription: str, cost: Cost, interval: float, items: int, cycle: float
+        self, lane: str, subscription: str, cost: Cost, interval: float, items: int
     ) -> float:
         """How many resources in rotation this pass may read (on average: it may be a fraction):
         the lane's ration for ARM reads and writes, its affordable rate for a collector charged
-        elsewhere (Azure Monitor), less the hot ones. Passes `cycle` seconds apart (longer than
-        the interval when they overrun it) read that much more each, so the rotation keeps its
-        period at the same rate of reads."""
+        elsewhere (Azure Monitor), less the hot ones. A pass that overruns its interval reads
+        no more for it: the promise counts in the passes as they come."""
         demand = self._track(lane, subscription).demand
         hot = demand.hot if demand is not None else 0
         if _charged_elsewhere(cost):
@@ -213,7 +212,7 @@ class ReadPlanner:
         if ration is None or demand is None:
             return float(items)
         rotating = max(0, demand.items - demand.hot)
-        return rotating * cycle / ration.period
+        return rotating * interval / ration.period
 
     def _hot_cap(
         self, lane: str, subscription: str, cost: Cost, interval: float, items: int
