@@ -137,6 +137,8 @@ def test_kill_9_of_the_front_takes_the_agent_process_with_it(
 ) -> None:
     front, _ = start(processes, tmp_path)
     child = agent_process(front)
+    nice = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert nice == 10, "the agent process does not yield the CPU to the front"
     front.kill_hard()
     wait_for("the agent process to be gone", lambda: gone(child), 5)
 
@@ -190,3 +192,30 @@ def test_the_probes_and_metrics_answer_while_the_agent_process_is_stopped(
         finally:
             os.kill(child, signal.SIGCONT)
         assert client.get("/api/v1/gateways").status_code == 200
+
+
+def children_of(pid: int) -> list[int]:
+    """Every process started with `--parent <pid>` (an agent process of that front)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ours = b"--parent" in cmdline and cmdline[cmdline.index(b"--parent") + 1] == b"%d" % pid
+            if ours and not gone(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+def test_sigterm_while_the_agent_process_starts_stops_both(
+    tmp_path: Path, processes: ProcessGroup
+) -> None:
+    url = processes.start_emulator("quiet")
+    front = processes.start("vpnwatch", "run", "--config", str(config(tmp_path, url, free_port())))
+    wait_for("the start-up line", lambda: "starting:" in front.stderr(), 20)
+    wait_for("the agent process", lambda: children_of(front.pid), 10)
+    assert front.stop(signal.SIGTERM, deadline_seconds=30) == 0, front.describe()
+    assert not children_of(front.pid), "the agent process outlived its front"
+    assert " ERROR " not in front.stderr(), front.stderr()

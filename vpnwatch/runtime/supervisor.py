@@ -25,8 +25,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import uvicorn
-
 from vpnwatch.clock import Clock
 from vpnwatch.config import Settings
 from vpnwatch.runtime.channel import (
@@ -59,53 +57,66 @@ class AgentExited(Exception):
 
 async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
     """Run `vpnwatch run`: the front on `service.host:service.port`, the agent in a child
-    process, until SIGTERM or SIGINT. `clock` is handed to the child's agent (the benchmark
-    shares a scaled clock with its emulator)."""
+    process, until SIGTERM or SIGINT (also while the agent is still starting). `clock` is
+    handed to the child's agent (the benchmark shares a scaled clock with its emulator)."""
     log.info("%s", startup_line(settings))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     listener = _bind(settings.service.host, settings.service.port)
-    with listener, _private_directory() as directory:
-        socket_path = str(directory / SOCKET_NAME)
-        child = await _AgentProcess.start(settings, clock, socket_path)
-        try:
-            await _front(settings, listener, child, socket_path)
-        finally:
-            await child.stop()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        with listener, _private_directory() as directory:
+            socket_path = str(directory / SOCKET_NAME)
+            starting = asyncio.create_task(_AgentProcess.start(settings, clock, socket_path))
+            stopped = asyncio.create_task(stopping.wait())
+            await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():  # stopped while the agent was starting: stop it
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                return
+            stopped.cancel()
+            child = starting.result()
+            try:
+                await _front(settings, listener, child, socket_path, stopping)
+            finally:
+                await child.stop()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 async def _front(
-    settings: Settings, listener: socket.socket, child: _AgentProcess, socket_path: str
+    settings: Settings,
+    listener: socket.socket,
+    child: _AgentProcess,
+    socket_path: str,
+    stopping: asyncio.Event,
 ) -> None:
     latest = Latest()
     proxy = ChildProxy(socket_path)
     app = Front(latest, settings.service.auth, proxy, child.scraped)
     server = QuietServer(uvicorn_config(app, settings, lifespan="off"))
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop, server)
     receiving = asyncio.create_task(child.receive_into(latest), name="receive")
     exited = asyncio.create_task(child.wait(), name="child")
+    stopped = asyncio.create_task(stopping.wait(), name="signals")
+    stopped.add_done_callback(lambda _: setattr(server, "should_exit", True))
     serving = asyncio.create_task(server.serve(sockets=[listener]), name="uvicorn")
     try:
         await asyncio.wait({serving, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if exited.done() and not server.should_exit:
+        if exited.done() and not stopping.is_set():
             server.should_exit = True
             await serving
             raise AgentExited(f"the agent process exited unexpectedly ({child.how_it_ended()})")
         await serving
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
-        receiving.cancel()
+        for task in (receiving, exited, stopped):
+            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await receiving
-        if not exited.done():
-            exited.cancel()
         await proxy.aclose()
-
-
-def _stop(server: uvicorn.Server) -> None:
-    server.should_exit = True
 
 
 def _bind(host: str, port: int) -> socket.socket:
