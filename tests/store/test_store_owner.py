@@ -68,3 +68,9 @@ def test_the_lock_ends_with_the_process_that_held_it(tmp_path: Path) -> None:
 def test_an_in_memory_store_has_no_lock() -> None:
     assert owner.take(MEMORY) is None
     owner.release(None)
+
+
+def test_no_lock_where_no_store_can_be_made_either(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    assert owner.take(blocker / "vpnwatch.sqlite3") is None  # the store's own open says why

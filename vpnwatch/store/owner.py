@@ -24,7 +24,8 @@ RETRY_SECONDS = 0.1
 
 def take(path: str | Path, wait_seconds: float = WAIT_SECONDS) -> int | None:
     """Lock the store at `path` for this process (and the children it passes the descriptor
-    to); returns the lock's file descriptor, for `release`. None for an in-memory store."""
+    to); returns the lock's file descriptor, for `release`. None for an in-memory store, or
+    where the lock file cannot be made."""
     where = str(path)
     if where == MEMORY:
         return None
@@ -32,8 +33,10 @@ def take(path: str | Path, wait_seconds: float = WAIT_SECONDS) -> int | None:
     try:
         Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise StoreError(f"cannot create the store's lock {lock_path}: {exc.strerror}") from exc
+    except OSError:
+        # Where no lock can be made, no store can be either (SQLite writes its WAL beside the
+        # file): opening the store says what is wrong with the path, in the store's own words.
+        return None
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
