@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from e2e_helpers import (
     LOOPBACK,
     ProcessGroup,
@@ -219,3 +220,24 @@ def test_sigterm_while_the_agent_process_starts_stops_both(
     assert front.stop(signal.SIGTERM, deadline_seconds=30) == 0, front.describe()
     assert not children_of(front.pid), "the agent process outlived its front"
     assert " ERROR " not in front.stderr(), front.stderr()
+
+
+def test_a_second_vpnwatch_on_the_same_store_stops_with_one_line(
+    tmp_path: Path, processes: ProcessGroup
+) -> None:
+    first, _ = start(processes, tmp_path)
+    url = (tmp_path / "emulator-url").read_text()
+    other = tmp_path / "other"
+    other.mkdir()
+    second_config = config(other, url, free_port())
+    shared = yaml.safe_load(second_config.read_text())
+    shared["store"]["path"] = str(tmp_path / "state" / "vpnwatch.sqlite3")  # the first's store
+    second_config.write_text(yaml.safe_dump(shared))
+    second = processes.start("second", "run", "--config", str(second_config))
+    code = second.popen.wait(timeout=40)
+    assert code != 0, second.describe()
+    errors = [line for line in second.stderr().splitlines() if " ERROR " in line]
+    assert len(errors) == 1, second.stderr()
+    assert f"in use by another vpnwatch (process {first.pid})" in errors[0], errors
+    assert "Traceback" not in second.stderr()
+    assert first.popen.poll() is None  # the first one runs on

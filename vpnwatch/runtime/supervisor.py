@@ -2,6 +2,7 @@
 serves `Front`, and stops or follows the child.
 
 - Start-up: the port is bound first (a port in use is one line, no agent started), then the
+  store is locked (`store.owner`: a second agent on the same store is one line), then the
   child is started and sent `Boot`; a child that cannot start answers `StartFailed`, which
   becomes the one-line `StartupError` the CLI prints.
 - SIGTERM or SIGINT on the front: the server stops taking requests, the child gets SIGTERM and
@@ -41,6 +42,7 @@ from vpnwatch.runtime.proxy import ChildProxy
 from vpnwatch.runtime.server import QuietServer
 from vpnwatch.service.protocol import uvicorn_config
 from vpnwatch.startup import StartupError, startup_line
+from vpnwatch.store import StoreError, owner
 
 log = logging.getLogger("vpnwatch.runtime")
 
@@ -62,6 +64,11 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
     log.info("%s", startup_line(settings))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per proxied request
     listener = _bind(settings.service.host, settings.service.port)
+    try:
+        store_lock = await asyncio.to_thread(owner.take, settings.store.path)
+    except StoreError as exc:
+        listener.close()
+        raise StartupError(str(exc)) from exc
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -69,7 +76,9 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
     try:
         with listener, _private_directory() as directory:
             socket_path = str(directory / SOCKET_NAME)
-            starting = asyncio.create_task(_AgentProcess.start(settings, clock, socket_path))
+            starting = asyncio.create_task(
+                _AgentProcess.start(settings, clock, socket_path, store_lock)
+            )
             stopped = asyncio.create_task(stopping.wait())
             await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not starting.done():  # stopped while the agent was starting: stop it
@@ -84,6 +93,7 @@ async def serve(settings: Settings, *, clock: Clock | None = None) -> None:
             finally:
                 await child.stop()
     finally:
+        owner.release(store_lock)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
@@ -167,8 +177,10 @@ class _AgentProcess:
 
     @classmethod
     async def start(
-        cls, settings: Settings, clock: Clock | None, socket_path: str
+        cls, settings: Settings, clock: Clock | None, socket_path: str, store_lock: int | None
     ) -> _AgentProcess:
+        """Start the child; it inherits `store_lock`, so the store stays locked until both
+        processes are gone (`store.owner`)."""
         ours, theirs = socket.socketpair()
         lifeline_read, lifeline_write = os.pipe()
         try:
@@ -176,7 +188,8 @@ class _AgentProcess:
                 sys.executable, "-m", "vpnwatch.runtime.child",
                 "--channel-fd", str(theirs.fileno()), "--lifeline-fd", str(lifeline_read),
                 "--parent", str(os.getpid()), "--socket", socket_path,
-                pass_fds=(theirs.fileno(), lifeline_read),
+                pass_fds=(theirs.fileno(), lifeline_read)
+                + ((store_lock,) if store_lock is not None else ()),
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
