@@ -26,10 +26,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -81,7 +81,6 @@ FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 18
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 Labels = dict[str, str]
-OnAgentLoop = Callable[[Coroutine[Any, Any, None]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -378,18 +377,16 @@ class ServiceMetrics:
             fleet = self._fleet_body or b""
         return generate_latest(self.registry) + fleet
 
-    async def render_async(self, on_agent_loop: OnAgentLoop | None = None) -> bytes:
+    async def render_async(self) -> bytes:
         """`render` for the event loop. A scrape renders only the event series; the fleet's
         come from the last snapshot, taken now (in a worker thread, between two steps) only when
-        there is none yet or it is older than `MAX_AGE_SECONDS`. `on_agent_loop` runs that wait
-        on the agent's loop when the agent has one of its own (`AgentThread.call`)."""
+        there is none yet or it is older than `MAX_AGE_SECONDS`."""
         agent = self._agent
         if agent is not None:
             now = agent.clock.now()
             self._scraped_at = now
             if self._age(now) > MAX_AGE_SECONDS:
-                wait = agent.while_still(self.refresh_async)
-                await (on_agent_loop(wait) if on_agent_loop is not None else wait)
+                await agent.while_still(self.refresh_async)
         return self.render()
 
     def scraped(self) -> None:
