@@ -22,6 +22,7 @@ from vpnwatch.runtime.child import ThroughFront
 from vpnwatch.runtime.front import Front, Latest
 from vpnwatch.runtime.proxy import ChildProxy
 from vpnwatch.runtime.server import QuietServer
+from vpnwatch.service.published import Published
 
 TOKEN = "front-unit-token"
 
@@ -47,10 +48,12 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
 
 def publication(*, events: bytes | None = None, version: int = 0) -> Publication:
     return Publication(
-        health=b'{"status":"healthy"}',
-        health_status=200,
-        ready=b'{"ready":true}',
-        ready_status=200,
+        answers=Published(
+            health=b'{"status":"healthy"}',
+            health_status=200,
+            ready=b'{"ready":true}',
+            ready_status=200,
+        ),
         metrics_events=events,
         fleet_version=version,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vpnwatch.config import Settings
+from vpnwatch.service.published import Published
 
 _LENGTH = struct.Struct("!I")
 READ_LIMIT = 16 * 1024 * 1024  # the /metrics body of a large fleet is a few MiB
@@ -59,10 +60,7 @@ class Publication:
     fresh enough to serve (`ServiceMetrics.MAX_AGE_SECONDS`); the body itself travels in a
     `FleetMetrics` only when a new snapshot replaced it (`fleet_version`)."""
 
-    health: bytes
-    health_status: int
-    ready: bytes
-    ready_status: int
+    answers: Published  # `/health` and `/readyz`, as the child's own app answers them
     metrics_events: bytes | None
     fleet_version: int
 

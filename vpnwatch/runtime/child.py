@@ -140,7 +140,6 @@ async def _publish(
     sent_version = 0
     while True:
         stepped.clear()
-        answers = read_models.publish()
         servable = metrics.servable()
         events, version, fleet = servable if servable else (None, 0, b"")
         if servable and version != sent_version:
@@ -148,10 +147,7 @@ async def _publish(
             sent_version = version
         await channel.send(
             Publication(
-                health=answers.health,
-                health_status=answers.health_status,
-                ready=answers.ready,
-                ready_status=answers.ready_status,
+                answers=read_models.publish(),
                 metrics_events=events,
                 fleet_version=version,
             )

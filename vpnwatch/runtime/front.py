@@ -101,13 +101,15 @@ class Front:
         published = self.latest.publication
         if published is None:
             return await _respond(send, 503, _STARTING, _JSON, retry_after=True)
-        await _respond(send, published.ready_status, published.ready, _JSON)
+        answers = published.answers
+        await _respond(send, answers.ready_status, answers.ready, _JSON)
 
     async def _health(self, send: Send) -> None:
         published = self.latest.publication
         if published is None:
             return await _respond(send, 503, _STARTING, _JSON, retry_after=True)
-        await _respond(send, published.health_status, published.health, _JSON)
+        answers = published.answers
+        await _respond(send, answers.health_status, answers.health, _JSON)
 
     async def _metrics(self, send: Send) -> bool:
         """Serve the published body when it is fresh; False: the child answers (and waits for

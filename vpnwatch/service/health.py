@@ -33,7 +33,8 @@ from vpnwatch.service.schemas import (
 )
 
 if TYPE_CHECKING:
-    from vpnwatch.service.readmodels import Published, ReadModels
+    from vpnwatch.service.published import Published
+    from vpnwatch.service.readmodels import ReadModels
 
 router = APIRouter(tags=["health"])
 

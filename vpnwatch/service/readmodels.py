@@ -7,20 +7,9 @@ from the last publication without waiting for the agent's loop (`vpnwatch.runtim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vpnwatch.agent import Agent
 from vpnwatch.service.health import HealthCache, readiness
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """Rendered bodies and their status codes."""
-
-    health: bytes
-    health_status: int
-    ready: bytes
-    ready_status: int
+from vpnwatch.service.published import Published
 
 
 class ReadModels:
