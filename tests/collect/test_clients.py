@@ -30,8 +30,7 @@ EXPECTED_OPERATIONS = {
     "GET connections",
     "POST getBgpPeerStatus",
     "GET operationResults",  # BGP status polls its Location, never the status monitor
-    "GET expressRouteCircuits",
-    "GET peerings",
+    "GET expressRouteCircuits",  # peerings come with it: no `GET peerings`
     "GET stats",
     "POST routeTablesSummary",
     "GET availabilityStatuses",

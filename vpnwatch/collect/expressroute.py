@@ -6,9 +6,11 @@ is a prefix count while the session is established and a BGP state name ("Idle",
 otherwise. If any part of a circuit cannot be read, the whole circuit is reported unknown: half a
 circuit would look like a lost link.
 
-A circuit costs six reads (peerings, stats, and the two summaries' polls) and two writes (the
-POSTs), so the read planner picks the circuits each pass may afford: those whose reading changed
-or that Resource Health flags first, the rest in rotation (`planner.py`).
+A circuit's peerings come with it in the list of circuits (`properties.peerings`: the REST
+spec's `ExpressRouteCircuitPropertiesFormat`, and Azure's own list example), so reading one costs
+five reads (its stats, and the two summaries' polls) and two writes (the POSTs); the read planner
+picks the circuits each pass may afford: those whose reading changed or that Resource Health
+flags first, the rest in rotation (`planner.py`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from vpnwatch.collect.planner import Candidate, Cost
 from vpnwatch.observations import CircuitObserved, LinkObserved, Observation, PeeringObserved
 
 DEVICE_PATHS = ("primary", "secondary")
-# What reading one circuit costs: its peerings and stats, and per link a route-table summary
-# (a POST, charged as a write, and its Location polled twice).
-CIRCUIT_READS = 2.0 + 2 * len(DEVICE_PATHS)
+# What reading one circuit costs: its stats, and per link a route-table summary (a POST,
+# charged as a write, and its Location polled twice). Its peerings came with the list.
+CIRCUIT_READS = 1.0 + 2 * len(DEVICE_PATHS)
 CIRCUIT_WRITES = float(len(DEVICE_PATHS))
 _PRIVATE_PEERING = "azureprivatepeering"
 
@@ -96,18 +98,12 @@ class ExpressRouteCollector(ArmCollector):
         group = resource_group_of(circuit.id)
         name = circuit.name or name_of(circuit.id)
         provisioned = text(props.service_provider_provisioning_state).lower() == "provisioned"
-        peerings_listed, stats = await all_of(
-            self.list_all(
-                f"list peerings of circuit {circuit.id}",
-                lambda: network.express_route_circuit_peerings.list(group, name),
-            ),
-            self.call(
-                f"read stats of circuit {circuit.id}",
-                lambda: network.express_route_circuits.get_stats(group, name),
-            ),
+        stats = await self.call(
+            f"read stats of circuit {circuit.id}",
+            lambda: network.express_route_circuits.get_stats(group, name),
         )
         peerings = await all_of(
-            *(self._peering(network, group, name, p, provisioned) for p in peerings_listed)
+            *(self._peering(network, group, name, p, provisioned) for p in props.peerings or ())
         )
         provider = props.service_provider_properties
         bandwidth = as_int(provider.bandwidth_in_mbps) if provider else None

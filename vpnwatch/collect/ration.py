@@ -12,7 +12,7 @@ the shortest the reads and the writes allow. While the budget affords the config
 `T` is below them and nothing changes; when it does not, connections and BGP status fall behind
 together instead of BGP status waiting for connections to be read at 15 s (a BGP session that
 drops with its tunnels up is a fault too). A collector's `stretch` makes it fall behind faster
-(ExpressRoute circuits, six reads each, are read at twice `T`), and its `lead` makes it rotate
+(ExpressRoute circuits, five reads each, are read at twice `T`), and its `lead` makes it rotate
 that many seconds faster: a reading that takes time of its own after it starts (BGP status waits
 for its long-running operation's polls) is started sooner, so that a fault it alone can see is
 found as soon as a tunnel drop is (`docs/read-budget.md`, "Balancing the kinds of fault").
