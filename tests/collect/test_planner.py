@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from vpnwatch.clock import ManualClock
 from vpnwatch.collect.budget import READS, BucketModel, RequestBudget
 from vpnwatch.collect.planner import Candidate, Cost, ReadPlanner
@@ -104,16 +106,41 @@ def test_hot_resources_take_at_most_half_a_pass_so_the_rotation_keeps_moving() -
         _read_all(planner, planner.plan(LANE, SUB, candidates, 15, Cost()).read)
         clock.advance(15)
     # a storm: 20 of the 30 gateways in open incidents, 80 connections hot
-    planner.heat([c.group for c in candidates[:80]])
     quiet = {c.resource_id for c in candidates[80:]}
     read_quiet: set[str] = set()
-    for _ in range(6):
+    period = None
+    for _ in range(8):
+        planner.heat([c.group for c in candidates[:80]])  # the agent, at every step
         plan = planner.plan(LANE, SUB, candidates, 15, Cost())
         assert plan.hot <= 14  # half of what a pass affords
-        assert len(plan.read) - plan.hot >= 12  # the other half goes on rotating
+        period = planner.rations(SUB)[LANE].period
         read_quiet |= set(plan.read) & quiet
         _read_all(planner, plan.read)
         clock.advance(15)
-    # the 40 connections nobody flagged were all read within six passes
+    # the other half goes on rotating: the 40 connections nobody flagged were all read within
+    # the storm's rotation period (about 110 s: 106 in rotation at 14 a pass) and one pass
+    assert period is not None and 100 <= period <= 120
     assert read_quiet == quiet
 
+
+def test_each_resource_in_rotation_is_read_one_period_after_the_last_time() -> None:
+    """Not at whichever pass boundary comes next: with 15 s passes and a rotation of about
+    35 s, reading the oldest at each pass's start would give gaps of 30 and 45 s."""
+    planner, clock = _planner(reads_per_second=4)  # 57 reads per 15 s pass (95 %)
+    candidates = [_conn(g, i) for g in range(33) for i in range(4)]  # 132 connections
+    reads: dict[str, list[float]] = {}
+    t0 = clock.now()
+    for _ in range(16):
+        plan = planner.plan(LANE, SUB, candidates, 15, Cost())
+        began = clock.now()
+        # each read starts when it is due (the collector's pacing, within 80 % of the pass)
+        for offset, rid in sorted(zip(plan.due_in, plan.read, strict=True)):
+            at = min(offset, 12.0)
+            clock.advance(max(0.0, at - (clock.now() - began).total_seconds()))
+            _read_all(planner, (rid,))
+            reads.setdefault(rid, []).append((clock.now() - t0).total_seconds())
+        clock.advance(15 - (clock.now() - began).total_seconds())
+    period = planner.rations(SUB)[LANE].period
+    assert 30 <= period <= 40
+    gaps = [b - a for times in reads.values() for a, b in itertools.pairwise(times[3:])]
+    assert gaps and all(period - 4 <= gap <= period + 1 for gap in gaps), sorted(gaps)

@@ -22,6 +22,7 @@ from vpnwatch.clock import Clock
 from vpnwatch.collect.clients import AzureClients
 from vpnwatch.collect.errors import Failure, classify
 from vpnwatch.collect.lanes import in_lane
+from vpnwatch.collect.planner import Plan
 from vpnwatch.collect.telemetry import RequestTally, tally_requests
 from vpnwatch.observations import CollectionRun, FailureCause, Observation, ResourceUnknown
 
@@ -335,32 +336,41 @@ class ArmCollector:
         resources: Iterable[Any],
         what: str,
         observe: Callable[[Any], Awaitable[Observation]],
-        spread: tuple[int, float] = (0, 0.0),
+        plan: Plan | None = None,
     ) -> list[Observation]:
         """Observe every listed resource concurrently; each failure is that resource's own
-        `ResourceUnknown`, never the whole pass's. `spread`: see `spread_out`."""
+        `ResourceUnknown`, never the whole pass's. With the `plan` they come from, each read
+        starts when it is due (`paced`)."""
 
         def reading(r: Any) -> Callable[[], Awaitable[Observation]]:
             return lambda: self.guarded(r.id, f"read {what} {r.id}", observe(r))
 
-        return await self.as_read(self.spread_out([reading(r) for r in resources], *spread))
+        reads = [reading(r) for r in resources]
+        if plan is None:
+            return await self.as_read(read() for read in reads)
+        return await self.as_read(self.paced(reads, plan))
 
-    def spread_out(
-        self, reads: Sequence[Callable[[], Awaitable[T]]], at_once: int, window: float
+    def paced(
+        self, reads: Sequence[Callable[[], Awaitable[T]]], plan: Plan, lead: float = 0.0
     ) -> list[Awaitable[T]]:
-        """The first `at_once` of `reads` start now, the rest one after the other over `window`
-        clock seconds (see `spread_window`)."""
-        later = len(reads) - at_once
+        """Start `plan.read`'s reads (`reads`, in the same order) when each is due: the hot ones
+        now, the rest in rotation one ration period after their last read began
+        (`Plan.due_in`), so each resource is read at even gaps instead of at whichever pass
+        boundary comes next. Never sooner than an even share of the pass's window (a rotation
+        due all at once, the first, does not burst) nor later than its end (`spread_window`)."""
+        window = self.spread_window(len(plan.read), plan.total, lead)
+        later = len(reads) - plan.hot
         if window <= 0 or later <= 1:
             return [read() for read in reads]
         step = window / later
+        due = plan.due_in or (0.0,) * len(reads)
 
         async def after(delay: float, read: Callable[[], Awaitable[T]]) -> T:
             await self.clock.sleep(delay)
             return await read()
 
         return [
-            read() if i < at_once else after((i - at_once) * step, read)
+            read() if i < plan.hot else after(min(window, max(due[i], (i - plan.hot) * step)), read)
             for i, read in enumerate(reads)
         ]
 

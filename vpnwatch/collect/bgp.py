@@ -70,8 +70,7 @@ class BgpCollector(ArmCollector):
             )
 
         reads = [reading(group, gw) for group, gw in chosen]
-        window = self.spread_window(len(plan.read), plan.total, lead)
-        return await self.as_read(self.spread_out(reads, plan.hot, window))
+        return await self.as_read(self.paced(reads, plan, lead))
 
     def promise(self, scope: Scope) -> float | None:
         return self.clients.planner.promise(self.name, scope.subscription_id)

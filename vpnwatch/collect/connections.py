@@ -76,9 +76,11 @@ class ConnectionCollector(ArmCollector):
             pass_seconds=self.pass_seconds,
         )
         chosen = [c for c in (listed[rid.lower()] for rid in plan.read) if not _has_status(c)]
-        window = self.spread_window(len(plan.read), plan.total)
         return await self.observe_each(
-            chosen, "connection", lambda c: self._connection(scope, c), (plan.hot, window)
+            chosen,
+            "connection",
+            lambda c: self._connection(scope, c),
+            plan if len(chosen) == len(plan.read) else None,  # paced when all are GETs
         )
 
     def promise(self, scope: Scope) -> float | None:

@@ -37,14 +37,19 @@ from vpnwatch.collect.budget import READS, WRITES, RequestBudget
 from vpnwatch.collect.ration import Demand, Ration, split
 from vpnwatch.resourceids import subscription_of
 
-HOT_SECONDS = 300.0  # a resource whose reading changed stays hot this long
+# A resource whose reading changed (and its group: a gateway's connections) stays hot this long:
+# four passes at the default 15 s, time for a failover to settle across the gateway and for the
+# incident it opens to take over (open incidents are heated again at every correlation step, so
+# they stay hot while open and this long after). After that it goes back to the rotation: in a
+# storm of faults, heat is read every pass instead of once per rotation, out of the same budget.
+HOT_SECONDS = 60.0
 HEADROOM = 0.95  # plan 95 % of what the budget allows; the rest absorbs retries
 # Hot resources never take more than this share of what a pass affords: during a storm of
 # changes (each heating its gateway for `HOT_SECONDS`) they would otherwise take nearly all of it
 # and stall the rotation, so the resources nobody has looked at for longest would wait longest.
 HOT_SHARE = 0.5
 # How fast a collector falls behind, against connections and BGP status, when the budget is
-# short: ExpressRoute circuits cost six reads and two writes each (peerings, stats, two route-table
+# short: ExpressRoute circuits cost five reads and two writes each (stats, two route-table
 # summaries), so they stretch twice as fast; Resource Health, one paged read that moves what
 # changed to the front of every rotation, four times slower.
 STRETCH = {"arm.expressroute": 2.0, "arm.resourcehealth": 0.25}
@@ -68,6 +73,9 @@ class Plan:
     per_pass: int  # how many the budget affords per pass
     promise_seconds: float  # every candidate is read at least this often
     affordable_per_second: float  # the lane's rate in this subscription
+    # Per resource of `read`: in how many seconds its read is due (0: now, as hot ones are).
+    # A resource in rotation is due one ration period after its last read began.
+    due_in: tuple[float, ...] = ()
 
 
 @dataclass(slots=True)
@@ -160,12 +168,21 @@ class ReadPlanner:
         # of it (a fraction, or what a whole group overshot) carries over to the next.
         track.credit = min(track.credit + rotation, rotation + 1.0) if rest else 0.0
         chosen = list(hot_ids)
+        due_in = [0.0] * len(hot_ids)
         taken = set(hot_ids)
-        for _, members in self._rotation(track, listed, taken):
+        period = self._period(lane, subscription, cost)
+        for oldest, members in self._rotation(track, listed, taken):
             if track.credit < 1.0:
                 break
+            due = 0.0
+            if period is not None and oldest is not None:
+                # due when its last read (begun `lead` before it was recorded) is one period old
+                due = max(0.0, (oldest - now).total_seconds() + period - cost.lead)
+                if due > cycle:  # the next pass begins first: it is that pass's to read
+                    break
             for rid in members:
                 chosen.append(rid)
+                due_in.append(due)
                 taken.add(rid)
             track.credit -= len(members)
         per_pass = len(hot_ids) + math.floor(rotation)
@@ -183,6 +200,7 @@ class ReadPlanner:
             per_pass=per_pass,
             promise_seconds=passes * cycle,
             affordable_per_second=rate,
+            due_in=tuple(due_in),
         )
         track.plan = plan
         # What was promised holds until a whole rotation under the new plan has passed: a
@@ -213,6 +231,14 @@ class ReadPlanner:
             return float(items)
         rotating = max(0, demand.items - demand.hot)
         return rotating * interval / ration.period
+
+    def _period(self, lane: str, subscription: str, cost: Cost) -> float | None:
+        """Seconds between two reads of one resource in rotation, as the ration has it (None:
+        no ration, e.g. a collector charged outside ARM's buckets, which reads as it affords)."""
+        if _charged_elsewhere(cost):
+            return None
+        ration = self.rations(subscription).get(lane)
+        return None if ration is None else ration.period
 
     def _hot_cap(
         self, lane: str, subscription: str, cost: Cost, interval: float, items: int
