@@ -123,24 +123,38 @@ def test_hot_resources_take_at_most_half_a_pass_so_the_rotation_keeps_moving() -
     assert read_quiet == quiet
 
 
-def test_each_resource_in_rotation_is_read_one_period_after_the_last_time() -> None:
-    """Not at whichever pass boundary comes next: with 15 s passes and a rotation of about
-    35 s, reading the oldest at each pass's start would give gaps of 30 and 45 s."""
+def _gaps_in_rotation(pass_seconds: float) -> tuple[float, list[float]]:
+    """The ration period, and the gaps between reads of each resource over 16 passes that
+    begin `pass_seconds` apart (interval 15 s), each read made when it is due (the collector's
+    pacing, within 80 % of the interval)."""
     planner, clock = _planner(reads_per_second=4)  # 57 reads per 15 s pass (95 %)
     candidates = [_conn(g, i) for g in range(33) for i in range(4)]  # 132 connections
     reads: dict[str, list[float]] = {}
     t0 = clock.now()
     for _ in range(16):
-        plan = planner.plan(LANE, SUB, candidates, 15, Cost())
+        plan = planner.plan(LANE, SUB, candidates, 15, Cost(), pass_seconds=pass_seconds)
         began = clock.now()
-        # each read starts when it is due (the collector's pacing, within 80 % of the pass)
         for offset, rid in sorted(zip(plan.due_in, plan.read, strict=True)):
             at = min(offset, 12.0)
             clock.advance(max(0.0, at - (clock.now() - began).total_seconds()))
             _read_all(planner, (rid,))
             reads.setdefault(rid, []).append((clock.now() - t0).total_seconds())
-        clock.advance(15 - (clock.now() - began).total_seconds())
-    period = planner.rations(SUB)[LANE].period
-    assert 30 <= period <= 40
+        clock.advance(pass_seconds - (clock.now() - began).total_seconds())
     gaps = [b - a for times in reads.values() for a, b in itertools.pairwise(times[3:])]
+    return planner.rations(SUB)[LANE].period, gaps
+
+
+def test_each_resource_in_rotation_is_read_one_period_after_the_last_time() -> None:
+    """Not at whichever pass boundary comes next: with 15 s passes and a rotation of about
+    35 s, reading the oldest at each pass's start would give gaps of 30 and 45 s."""
+    period, gaps = _gaps_in_rotation(15.0)
+    assert 30 <= period <= 40
     assert gaps and all(period - 4 <= gap <= period + 1 for gap in gaps), sorted(gaps)
+
+
+def test_passes_that_begin_late_keep_the_rotation_period() -> None:
+    """Passes 17 s apart on a 15 s interval (a busy machine) read a little more each, so a
+    resource still waits one period, not 17/15 of it."""
+    period, gaps = _gaps_in_rotation(17.0)
+    assert 30 <= period <= 40
+    assert gaps and all(period - 4 <= gap <= period + 2 for gap in gaps), sorted(gaps)

@@ -48,6 +48,12 @@ HEADROOM = 0.95  # plan 95 % of what the budget allows; the rest absorbs retries
 # changes (each heating its gateway for `HOT_SECONDS`) they would otherwise take nearly all of it
 # and stall the rotation, so the resources nobody has looked at for longest would wait longest.
 HOT_SHARE = 0.5
+# A pass may read up to this much more of its rotation than its share, of what is due: one that
+# begins late (the one before overran its interval: a busy machine, twenty subscriptions' reads
+# waiting on one loop) has that much more due, so resources keep their period; no more, or a
+# pass the budget paces would read more because it was slow. The promise is still counted in
+# passes of the usual share.
+OVERRUN_CREDIT = 1.25
 # How fast a collector falls behind, against connections and BGP status, when the budget is
 # short: ExpressRoute circuits cost five reads and two writes each (stats, two route-table
 # summaries), so they stretch twice as fast; Resource Health, one paged read that moves what
@@ -164,13 +170,17 @@ class ReadPlanner:
         )
         rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed))
         rest = len(listed) - len(hot_ids)
-        # The rotation reads `rotation` resources a pass on average: what a pass does not read
-        # of it (a fraction, or what a whole group overshot) carries over to the next.
-        track.credit = min(track.credit + rotation, rotation + 1.0) if rest else 0.0
+        period = self._period(lane, subscription, cost)
+        # The rotation reads `rotation` resources a pass on average. Where each is read when it
+        # is due (a ration period after its last read), a pass may read up to `OVERRUN_CREDIT`
+        # times as many, of those that are due: one that began late (its predecessor overran)
+        # has that many more due. What a pass does not read of it (a fraction, what a whole
+        # group overshot, what is not due yet) carries over to the next.
+        accrued = rotation * (OVERRUN_CREDIT if period is not None else 1.0)
+        track.credit = min(track.credit + accrued, accrued + 1.0) if rest else 0.0
         chosen = list(hot_ids)
         due_in = [0.0] * len(hot_ids)
         taken = set(hot_ids)
-        period = self._period(lane, subscription, cost)
         for oldest, members in self._rotation(track, listed, taken):
             if track.credit < 1.0:
                 break
@@ -442,3 +452,4 @@ def _charged_elsewhere(cost: Cost) -> bool:
 
 def _after(now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=seconds)
+
