@@ -39,9 +39,9 @@ from vpnwatch.runtime.lifeline import die_with_parent
 from vpnwatch.runtime.proxy import CLIENT_HEADER
 from vpnwatch.runtime.server import QuietServer
 from vpnwatch.service.app import create_app, start_agent
+from vpnwatch.service.health import ReadModels
 from vpnwatch.service.metrics import ServiceMetrics
 from vpnwatch.service.protocol import uvicorn_config
-from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.startup import StartupError
 from vpnwatch.tasks import cancel_and_wait
 
