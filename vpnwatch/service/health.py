@@ -166,6 +166,10 @@ def _published(request: Request) -> Published:
     return models.current()
 
 
+def _json(body: bytes, status: int) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
 @router.get(
     "/livez",
     response_model=LivezResponse,
@@ -175,7 +179,7 @@ def _published(request: Request) -> Published:
 async def livez() -> Response:
     """Answered here, the agent's loop runs. Under `vpnwatch run` the front answers instead, 503
     once the agent process has not published for a minute (`vpnwatch.runtime.front`)."""
-    return Response(ALIVE, media_type="application/json")
+    return _json(ALIVE, 200)
 
 
 ALIVE = LivezResponse().model_dump_json().encode()
@@ -189,9 +193,7 @@ ALIVE = LivezResponse().model_dump_json().encode()
 )
 async def readyz(request: Request) -> Response:
     published = _published(request)
-    return Response(
-        published.ready, status_code=published.ready_status, media_type="application/json"
-    )
+    return _json(published.ready, published.ready_status)
 
 
 @router.get(
@@ -209,9 +211,7 @@ async def readyz(request: Request) -> Response:
 )
 async def health(request: Request) -> Response:
     published = _published(request)
-    return Response(
-        published.health, status_code=published.health_status, media_type="application/json"
-    )
+    return _json(published.health, published.health_status)
 
 
 class HealthCache:
