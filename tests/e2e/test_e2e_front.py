@@ -72,6 +72,12 @@ def agent_process(front: VpnwatchProcess) -> int:
     return int(children[0])
 
 
+def socket_of(agent: int) -> Path:
+    """The agent process's Unix socket, as its command line names it."""
+    args = Path(f"/proc/{agent}/cmdline").read_bytes().decode().split("\0")
+    return Path(args[args.index("--socket") + 1])
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -136,12 +142,18 @@ def test_auth_and_a_webhook_alert_through_the_front_and_sigterm_stops_both(
 def test_kill_9_of_the_front_takes_the_agent_process_with_it(
     tmp_path: Path, processes: ProcessGroup
 ) -> None:
+    """... and the agent process removes the private directory of its socket on its way out:
+    the front, killed, cannot."""
     front, _ = start(processes, tmp_path)
     child = agent_process(front)
     nice = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[16])
     assert nice == 10, "the agent process does not yield the CPU to the front"
+    directory = socket_of(child).parent
+    assert socket_of(child).is_socket()
+    assert directory.name.startswith("vpnwatch-") and directory.stat().st_mode & 0o777 == 0o700
     front.kill_hard()
     wait_for("the agent process to be gone", lambda: gone(child), 5)
+    wait_for("its socket directory to be removed", lambda: not directory.exists(), 5)
 
 
 def test_an_agent_process_that_dies_stops_the_front_with_one_line(

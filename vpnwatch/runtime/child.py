@@ -35,13 +35,13 @@ from vpnwatch.runtime.channel import (
     Started,
     StartFailed,
 )
-from vpnwatch.runtime.lifeline import die_with_parent
+from vpnwatch.runtime.lifeline import die_with_parent, remove_socket
 from vpnwatch.runtime.proxy import CLIENT_HEADER
 from vpnwatch.runtime.server import QuietServer
 from vpnwatch.service.app import create_app, start_agent
+from vpnwatch.service.health import ReadModels
 from vpnwatch.service.metrics import ServiceMetrics
 from vpnwatch.service.protocol import uvicorn_config
-from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.startup import StartupError
 from vpnwatch.tasks import cancel_and_wait
 
@@ -174,13 +174,12 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--socket", required=True)
     args = parser.parse_args(argv)
-    die_with_parent(args.parent, args.lifeline_fd)
+    die_with_parent(args.parent, args.lifeline_fd, args.socket)
     os.nice(NICENESS)
     try:
         return asyncio.run(main(args.channel_fd, args.socket))
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(args.socket)
+        remove_socket(args.socket)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from operator import attrgetter
 
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.requests import Request
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from vpnwatch.config import ApiAuthSettings
 from vpnwatch.runtime.channel import FleetMetrics, Publication
 from vpnwatch.service.auth import authorised
+from vpnwatch.service.published import Published
 from vpnwatch.service.schemas import LivezResponse
 
 STUCK_SECONDS = 60.0  # /livez fails once the agent process has not published for this long
@@ -30,6 +32,8 @@ _JSON = b"application/json"
 _ALIVE = LivezResponse().model_dump_json().encode()
 _METRICS = CONTENT_TYPE_PLAIN_0_0_4.encode()
 _STARTING = b'{"error":"unavailable","detail":"starting"}'
+_READYZ: Callable[[Published], tuple[bytes, int]] = attrgetter("ready", "ready_status")
+_HEALTH: Callable[[Published], tuple[bytes, int]] = attrgetter("health", "health_status")
 
 
 class Latest:
@@ -78,9 +82,9 @@ class Front:
             if path == "/livez":
                 return await self._livez(send)
             if path == "/readyz":
-                return await self._readyz(send)
+                return await self._probe(send, _READYZ)
             if path == "/health" and self._admitted(scope):
-                return await self._health(send)
+                return await self._probe(send, _HEALTH)
             if path == "/metrics" and self._admitted(scope) and await self._metrics(send):
                 return
         await self.proxy(scope, receive, send)
@@ -97,19 +101,14 @@ class Front:
         body = LivezResponse(status=status).model_dump_json().encode()
         await _respond(send, 503, body, _JSON)
 
-    async def _readyz(self, send: Send) -> None:
+    async def _probe(self, send: Send, answer: Callable[[Published], tuple[bytes, int]]) -> None:
+        """`/readyz` or `/health` (`answer` picks its body and status) from the last
+        publication; 503 until there is one."""
         published = self.latest.publication
         if published is None:
             return await _respond(send, 503, _STARTING, _JSON, retry_after=True)
-        answers = published.answers
-        await _respond(send, answers.ready_status, answers.ready, _JSON)
-
-    async def _health(self, send: Send) -> None:
-        published = self.latest.publication
-        if published is None:
-            return await _respond(send, 503, _STARTING, _JSON, retry_after=True)
-        answers = published.answers
-        await _respond(send, answers.health_status, answers.health, _JSON)
+        body, status = answer(published.answers)
+        await _respond(send, status, body, _JSON)
 
     async def _metrics(self, send: Send) -> bool:
         """Serve the published body when it is fresh; False: the child answers (and waits for

@@ -10,7 +10,8 @@ serves `Front`, and stops or follows the child.
   session of its own, so a terminal's Ctrl-C reaches only the front, which passes it on.
 - The child exits on its own (a crash, a kill): the front stops and `serve` raises
   `AgentExited`, one line, non-zero exit; the supervisor (systemd, Kubernetes) restarts both.
-- The front killed with SIGKILL: the kernel kills the child too (`lifeline.py`).
+- The front killed with SIGKILL: the child dies too, and removes the socket's private
+  directory on its way out (`lifeline.py`).
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _bind(host: str, port: int) -> socket.socket:
 @contextlib.contextmanager
 def _private_directory() -> Iterator[Path]:
     """A directory only this user may enter (0700), for the child's socket; under TMPDIR,
-    or /tmp when that path would be too long for a socket."""
+    or /tmp when that path would be too long for a socket. Removed here, or by the child when
+    this process was killed (`lifeline.py`)."""
     directory = tempfile.mkdtemp(prefix="vpnwatch-")
     if len(directory) + len(SOCKET_NAME) + 1 > MAX_SOCKET_PATH:
         os.rmdir(directory)

@@ -37,7 +37,6 @@ from vpnwatch.service.auth import require_reader
 from vpnwatch.service.demo import DemoStory
 from vpnwatch.service.metrics import PROMETHEUS_CONTENT_TYPE, ServiceMetrics
 from vpnwatch.service.protocol import uvicorn_config
-from vpnwatch.service.readmodels import ReadModels
 from vpnwatch.service.schemas import ErrorResponse
 from vpnwatch.service.webhooks import replay_unprocessed, webhook_router
 from vpnwatch.startup import StartupError, one_line, startup_line
@@ -132,7 +131,7 @@ def create_app(
     if agent is None:
         agent = Agent(settings, observer=metrics, clock=clock)
     metrics.bind(agent, snapshot_on_loop=snapshot_on_loop)
-    read_models = ReadModels(agent, health.HealthCache(agent))
+    read_models = health.ReadModels(agent, health.HealthCache(agent))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -4,12 +4,16 @@ With the default `agent` policy `/health` answers 503 only when vpnwatch itself 
 (not ready, or blind), so a checker pointed at it tracks the monitor, not the network it watches:
 a tunnel going down must page through incidents, not make the monitor look dead. The `fleet`
 policy adds 503 when the fleet is down, for setups that want one probe for both.
+
+`/readyz` and `/health` answer from their rendered bodies (`ReadModels`): rendered when asked,
+`HealthCache` keeping that cheap; under `vpnwatch run` the agent process also publishes them a
+few times a second to the front, which answers the probes from the last publication without
+waiting for the agent's loop (`vpnwatch.runtime`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -20,6 +24,7 @@ from vpnwatch.correlate.entities import EntityKind
 from vpnwatch.incidents import Severity
 from vpnwatch.service.auth import require_reader
 from vpnwatch.service.fleet import FleetView
+from vpnwatch.service.published import Published
 from vpnwatch.service.schemas import (
     CollectorFreshness,
     HealthCounts,
@@ -31,10 +36,6 @@ from vpnwatch.service.schemas import (
     SeverityCounts,
     SubscriptionBudgetOut,
 )
-
-if TYPE_CHECKING:
-    from vpnwatch.service.published import Published
-    from vpnwatch.service.readmodels import ReadModels
 
 router = APIRouter(tags=["health"])
 
@@ -165,6 +166,10 @@ def _published(request: Request) -> Published:
     return models.current()
 
 
+def _json(body: bytes, status: int) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
 @router.get(
     "/livez",
     response_model=LivezResponse,
@@ -174,7 +179,7 @@ def _published(request: Request) -> Published:
 async def livez() -> Response:
     """Answered here, the agent's loop runs. Under `vpnwatch run` the front answers instead, 503
     once the agent process has not published for a minute (`vpnwatch.runtime.front`)."""
-    return Response(ALIVE, media_type="application/json")
+    return _json(ALIVE, 200)
 
 
 ALIVE = LivezResponse().model_dump_json().encode()
@@ -188,9 +193,7 @@ ALIVE = LivezResponse().model_dump_json().encode()
 )
 async def readyz(request: Request) -> Response:
     published = _published(request)
-    return Response(
-        published.ready, status_code=published.ready_status, media_type="application/json"
-    )
+    return _json(published.ready, published.ready_status)
 
 
 @router.get(
@@ -208,9 +211,7 @@ async def readyz(request: Request) -> Response:
 )
 async def health(request: Request) -> Response:
     published = _published(request)
-    return Response(
-        published.health, status_code=published.health_status, media_type="application/json"
-    )
+    return _json(published.health, published.health_status)
 
 
 class HealthCache:
@@ -250,3 +251,25 @@ class HealthCache:
             )
             self._key, self._at = key, now
         return self._answer
+
+
+class ReadModels:
+    """What `/readyz` and `/health` answer from, rendered as one immutable `Published`."""
+
+    def __init__(self, agent: Agent, health: HealthCache) -> None:
+        self._agent = agent
+        self._health = health
+
+    def publish(self) -> Published:
+        """Render the answers from agent state; on the agent's loop."""
+        health, health_status = self._health.answer()
+        ready = readiness(self._agent)
+        return Published(
+            health=health,
+            health_status=health_status,
+            ready=ready.model_dump_json().encode(),
+            ready_status=200 if ready.ready else 503,
+        )
+
+    def current(self) -> Published:
+        return self.publish()

@@ -11,7 +11,9 @@ frequent, so a step takes one only while someone scrapes (within `SCRAPED_RECENT
 and at most every `SNAPSHOT_SECONDS`. A scrape serves the body as it is, adding only the few
 event series (Azure requests, incidents opened, failovers), so it costs neither the event loop
 nor the fleet's size; only the first scrape, or one after a pause in scraping that left the body
-older than `MAX_AGE_SECONDS`, waits for a snapshot.
+older than `MAX_AGE_SECONDS`, waits for a snapshot. What the agent process publishes to its front
+carries those event series rendered again only once they changed, at most every
+`EVENTS_EVERY_SECONDS` (`servable`).
 
 Labels are bounded by the fleet: resource names, resource groups and subscriptions (names repeat
 across subscriptions), never resource ids, timestamps or free text. `*_up` is 1 while the
@@ -76,6 +78,8 @@ PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 SNAPSHOT_SECONDS = 10.0  # the fewest between two fleet snapshots taken by steps
 SCRAPED_RECENTLY_SECONDS = 300.0  # steps take snapshots while the last scrape is this recent
 MAX_AGE_SECONDS = 60.0  # a scrape never serves a fleet older than this (it waits instead)
+# In wall seconds: the fewest between two renderings of the event series for publications
+EVENTS_EVERY_SECONDS = 1.0
 
 FAILOVER_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -89,6 +93,13 @@ class _Snapshot:
 
     def add(self, name: str, value: float, labels: Labels) -> None:
         self.series.setdefault(name, []).append((value, labels))
+
+
+@dataclass(frozen=True, slots=True)
+class _RenderedEvents:
+    changes: int  # `ServiceMetrics._event_changes` when rendered
+    at: float  # time.monotonic() when rendered
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +147,8 @@ class ServiceMetrics:
         self._fleet_body: bytes | None = None  # the snapshot's families, rendered
         self._built_at: datetime | None = None  # the agent's time at the last snapshot
         self._scraped_at: datetime | None = None  # the agent's time at the last scrape
+        self._event_changes = 0  # counts the changes to the event series (`registry`)
+        self._events: _RenderedEvents | None = None  # their last rendering for `servable`
         self._lock = threading.Lock()
         self._shut = False
         self._otlp = (
@@ -282,6 +295,7 @@ class ServiceMetrics:
         throttles each on its own); durations per operation and code only."""
         code = str(status) if status is not None else "none"
         subscription = subscription or "none"
+        self._event_changes += 1
         seconds = max(0.0, seconds)
         self._requests.labels(operation, code, subscription).inc()
         self._request_seconds.labels(operation, code).observe(seconds)
@@ -299,6 +313,8 @@ class ServiceMetrics:
                 )
 
     def on_result(self, result: CorrelationResult) -> None:
+        if result.opened or result.resolved:
+            self._event_changes += 1
         for incident in result.opened:
             type_, severity = str(incident.type), str(incident.severity)
             self._opened.labels(type_, severity).inc()
@@ -395,15 +411,27 @@ class ServiceMetrics:
             self._scraped_at = self._agent.clock.now()
 
     def servable(self) -> tuple[bytes, int, bytes] | None:
-        """The event series rendered now, and the fleet body with its version, while that body
-        may be served as it is (not older than `MAX_AGE_SECONDS`); None when a scrape should
-        wait for a new snapshot (`render_async`)."""
+        """The event series (`_rendered_events`), and the fleet body with its version, while
+        that body may be served as it is (not older than `MAX_AGE_SECONDS`); None when a scrape
+        should wait for a new snapshot (`render_async`)."""
         agent = self._agent
         with self._lock:
             fleet, version = self._fleet_body, self.fleet_version
         if agent is None or fleet is None or self._age(agent.clock.now()) > MAX_AGE_SECONDS:
             return None
-        return generate_latest(self.registry), version, fleet
+        return self._rendered_events(), version, fleet
+
+    def _rendered_events(self) -> bytes:
+        """The event series as last rendered, rendered again only once they changed and at
+        most every `EVENTS_EVERY_SECONDS`: the agent process publishes many times a second,
+        and a scrape served from a publication may show them up to that much late."""
+        changes, now = self._event_changes, time.monotonic()
+        last = self._events
+        if last is not None and (last.changes == changes or now - last.at < EVENTS_EVERY_SECONDS):
+            return last.body
+        body = generate_latest(self.registry)
+        self._events = _RenderedEvents(changes, now, body)
+        return body
 
     def shutdown(self) -> None:
         if not self._shut:
