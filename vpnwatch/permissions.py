@@ -98,12 +98,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "Microsoft.Network/expressRouteCircuits/read", "GET",
         _RG + _NET + r"/expressroutecircuits(/[^/]+)?",
-        "expressroute: circuits and their provisioning state",
-    ),
-    Operation(
-        "Microsoft.Network/expressRouteCircuits/peerings/read", "GET",
-        _RG + _NET + r"/expressroutecircuits/[^/]+/peerings(/[^/]+)?",
-        "expressroute: peerings of each circuit",
+        "expressroute: circuits, their provisioning state and their peerings",
     ),
     Operation(
         "Microsoft.Network/expressRouteCircuits/stats/read", "GET",
