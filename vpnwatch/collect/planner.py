@@ -10,7 +10,9 @@ planner decides, per collector (its lane) and subscription:
    connections of the same gateway), so a failover is seen across the gateway in one pass.
 2. Everything else in rotation, oldest read first, whole groups (a gateway's connections) at a
    time so the correlator sees siblings together; each resource at least every `interval` when
-   the budget allows, and as often as the budget allows when it does not.
+   the budget allows, and as often as the budget allows when it does not. Each is read when it
+   is due (`Plan.due_in`), one rotation period after its last read began, so the gaps between
+   reads are even, not whatever pass boundaries make of them.
 
 How many a pass may read follows the collector's *ration* (`ration.py`): the subscription's
 spendable rate (`budget.py`), less what the collectors that read it whole spend, split between
@@ -452,4 +454,3 @@ def _charged_elsewhere(cost: Cost) -> bool:
 
 def _after(now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=seconds)
-
