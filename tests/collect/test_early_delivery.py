@@ -65,6 +65,8 @@ async def test_a_long_pass_hands_over_what_it_read_before_it_ends() -> None:
         settings = emulator_settings(emu.base_url, subscriptions=[SUB], budget={"share": 0.02})
         async with AzureClients(settings, clock=clock) as clients:
             collector = ConnectionCollector(clients, clock, 60)
+            # the first pass of a rotation the budget cannot afford whole reads one gateway
+            await collector.collect(Scope(SUB))
             started = clock.now()
 
             async def deliver(observations: list[Observation], *, urgent: bool = False) -> None:
@@ -97,10 +99,12 @@ async def test_a_pass_that_failed_somewhere_hands_nothing_over_early() -> None:
             async def deliver(observations: list[Observation], *, urgent: bool = False) -> None:
                 delivered.extend(observations)
 
-            collector.deliver = deliver
             # A resource group that does not exist fails the pass, so its correlation step
             # must see every connection it did read, to tell them from the ones it did not.
-            returned = await collector.collect(Scope(SUB, ("rg-ed-westeurope", "rg-missing")))
+            scope = Scope(SUB, ("rg-ed-westeurope", "rg-missing"))
+            await collector.collect(scope)  # the first pass reads one gateway
+            collector.deliver = deliver
+            returned = await collector.collect(scope)
 
     assert delivered == []
     run = next(o for o in returned if isinstance(o, CollectionRun))

@@ -158,3 +158,18 @@ def test_passes_that_begin_late_keep_the_rotation_period() -> None:
     period, gaps = _gaps_in_rotation(17.0)
     assert 30 <= period <= 40
     assert gaps and all(period - 4 <= gap <= period + 2 for gap in gaps), sorted(gaps)
+
+
+def test_the_first_pass_of_a_rotation_the_budget_cannot_afford_reads_one_group() -> None:
+    """Its ration does not know yet what the other collectors cost, and every subscription's
+    next pass waits for the slowest first one: a gateway's connections, then the rotation."""
+    planner, clock = _planner(reads_per_second=1)  # 14 reads per 15 s pass
+    candidates = [_conn(g, i) for g in range(10) for i in range(4)]
+    first = planner.plan(LANE, SUB, candidates, 15, Cost())
+    assert len(first.read) == 4 and first.per_pass == 14
+    _read_all(planner, first.read)
+    clock.advance(15)
+    assert len(planner.plan(LANE, SUB, candidates, 15, Cost()).read) >= 12
+    # a budget that affords every resource reads them all from the first pass
+    rich, _ = _planner(reads_per_second=100)
+    assert len(rich.plan(LANE, SUB, candidates, 15, Cost()).read) == 40

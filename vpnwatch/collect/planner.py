@@ -179,6 +179,11 @@ class ReadPlanner:
         # has that many more due. What a pass does not read of it (a fraction, what a whole
         # group overshot, what is not due yet) carries over to the next.
         accrued = rotation * (OVERRUN_CREDIT if period is not None else 1.0)
+        if track.plan is None and rotation < rest:
+            # The first pass of a rotation the budget cannot afford whole reads one group: the
+            # other collectors have not said yet what theirs cost, so its ration is too kind,
+            # and every subscription's next pass waits for the slowest one's first.
+            accrued = 0.0
         track.credit = min(track.credit + accrued, accrued + 1.0) if rest else 0.0
         chosen = list(hot_ids)
         due_in = [0.0] * len(hot_ids)
