@@ -34,6 +34,7 @@ import logging
 import math
 import multiprocessing as mp
 import resource
+import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -182,6 +183,7 @@ async def _run(args: argparse.Namespace) -> None:
         emulator.join(timeout=10)
         if emulator.is_alive():
             emulator.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _measure(
