@@ -363,7 +363,7 @@ class ArmCollector:
         if window <= 0 or later <= 1:
             return [read() for read in reads]
         step = window / later
-        due = plan.due_in or (0.0,) * len(reads)
+        due = plan.due_in
 
         async def after(delay: float, read: Callable[[], Awaitable[T]]) -> T:
             await self.clock.sleep(delay)

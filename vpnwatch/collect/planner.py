@@ -83,7 +83,7 @@ class Plan:
     affordable_per_second: float  # the lane's rate in this subscription
     # Per resource of `read`: in how many seconds its read is due (0: now, as hot ones are).
     # A resource in rotation is due one ration period after its last read began.
-    due_in: tuple[float, ...] = ()
+    due_in: tuple[float, ...]
 
 
 @dataclass(slots=True)
@@ -170,9 +170,12 @@ class ReadPlanner:
             stretch=STRETCH.get(lane, 1.0),
             lead=cost.lead,
         )
-        rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed))
+        # A collector charged outside ARM's buckets (Azure Monitor) has no ration: it reads as
+        # it affords, and nothing in it is due at a period.
+        ration = None if _charged_elsewhere(cost) else self.rations(subscription).get(lane)
+        rotation = self._quota(lane, subscription, cost, interval_seconds, len(listed), ration)
         rest = len(listed) - len(hot_ids)
-        period = self._period(lane, subscription, cost)
+        period = None if ration is None else ration.period
         # The rotation reads `rotation` resources a pass on average. Where each is read when it
         # is due (a ration period after its last read), a pass may read up to `OVERRUN_CREDIT`
         # times as many, of those that are due: one that began late (its predecessor overran)
@@ -232,30 +235,27 @@ class ReadPlanner:
         return plan
 
     def _quota(
-        self, lane: str, subscription: str, cost: Cost, interval: float, items: int
+        self,
+        lane: str,
+        subscription: str,
+        cost: Cost,
+        interval: float,
+        items: int,
+        ration: Ration | None,
     ) -> float:
-        """How many resources in rotation this pass may read (on average: it may be a fraction):
-        the lane's ration for ARM reads and writes, its affordable rate for a collector charged
-        elsewhere (Azure Monitor), less the hot ones. A pass that overruns its interval reads
-        no more for it: the promise counts in the passes as they come."""
+        """How many resources in rotation a pass reads on average (it may be a fraction): the
+        lane's `ration` for ARM reads and writes, its affordable rate for a collector charged
+        elsewhere (Azure Monitor), less the hot ones. The promise counts in passes of this
+        share, whatever more of what is due a late pass reads (`OVERRUN_CREDIT`)."""
         demand = self._track(lane, subscription).demand
         hot = demand.hot if demand is not None else 0
         if _charged_elsewhere(cost):
             per_pass = self._per_pass(lane, subscription, cost, interval, items)
             return float(max(1, per_pass - hot))
-        ration = self.rations(subscription).get(lane)
         if ration is None or demand is None:
             return float(items)
         rotating = max(0, demand.items - demand.hot)
         return rotating * interval / ration.period
-
-    def _period(self, lane: str, subscription: str, cost: Cost) -> float | None:
-        """Seconds between two reads of one resource in rotation, as the ration has it (None:
-        no ration, e.g. a collector charged outside ARM's buckets, which reads as it affords)."""
-        if _charged_elsewhere(cost):
-            return None
-        ration = self.rations(subscription).get(lane)
-        return None if ration is None else ration.period
 
     def _hot_cap(
         self, lane: str, subscription: str, cost: Cost, interval: float, items: int
