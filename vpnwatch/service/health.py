@@ -163,7 +163,7 @@ def health_status_code(health: HealthResponse, policy: HealthStatusPolicy) -> in
 
 def _published(request: Request) -> Published:
     models: ReadModels = request.app.state.read_models
-    return models.current()
+    return models.publish()
 
 
 def _json(body: bytes, status: int) -> Response:
@@ -270,6 +270,3 @@ class ReadModels:
             ready=ready.model_dump_json().encode(),
             ready_status=200 if ready.ready else 503,
         )
-
-    def current(self) -> Published:
-        return self.publish()
