@@ -103,6 +103,15 @@ def wait_for(what: str, probe: Callable[[], T | None], deadline_seconds: float) 
         time.sleep(POLL_SECONDS)
 
 
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie waiting to be reaped counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
 @dataclass
 class VpnwatchProcess:
     """One `python -m vpnwatch ...` process and the files its output goes to."""

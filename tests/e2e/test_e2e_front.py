@@ -24,6 +24,7 @@ from e2e_helpers import (
     ProcessGroup,
     VpnwatchProcess,
     free_port,
+    gone,
     run_config,
     wait_for,
 )
@@ -76,14 +77,6 @@ def socket_of(agent: int) -> Path:
     """The agent process's Unix socket, as its command line names it."""
     args = Path(f"/proc/{agent}/cmdline").read_bytes().decode().split("\0")
     return Path(args[args.index("--socket") + 1])
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"  # dead, waiting for init to reap it
 
 
 def alert(alert_id: str) -> dict[str, Any]:

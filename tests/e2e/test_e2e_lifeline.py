@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from e2e_helpers import gone, wait_for
 
 # Stands in for the agent process: arms the lifeline, listens on its socket, waits.
 AGENT = """
@@ -43,21 +43,6 @@ def private_directory(tmp_path: Path) -> Path:
     directory = tmp_path / "vpnwatch-test"
     directory.mkdir(mode=0o700)
     return directory / "agent.sock"
-
-
-def gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
-
-
-def wait_until(what: str, condition, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(0.02)
 
 
 def test_the_lifeline_closing_ends_the_agent_process_and_its_socket_directory(tmp_path: Path):
@@ -102,8 +87,8 @@ def test_the_kernel_signal_ends_the_agent_process_and_its_socket_directory(tmp_p
         assert socket_path.is_socket()
         front.kill()
         front.wait()
-        wait_until("the agent process to be gone", lambda: gone(agent))
-        wait_until("its socket directory to be removed", lambda: not socket_path.parent.exists())
+        wait_for("the agent process to be gone", lambda: gone(agent), 5.0)
+        wait_for("its socket directory to be removed", lambda: not socket_path.parent.exists(), 5.0)
     finally:
         os.close(write)
         front.kill()
